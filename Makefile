@@ -1,0 +1,50 @@
+# `make run` and `make test` set themselves up: a virtual environment in .venv (and .venv-sam for the
+# SAM CLI), rebuilt when a requirements file changes.
+PYTHON ?= python3
+VENV := .venv
+SAM_VENV := .venv-sam
+PY := $(VENV)/bin/python
+SAM := $(SAM_VENV)/bin/sam
+# sam build needs the Lambda runtime's python (3.13) on PATH.
+PY313_DIR := $(shell dirname "$$(pyenv which python3.13 2>/dev/null || PYENV_VERSION=3.13.0 pyenv which python3.13 2>/dev/null || command -v python3.13)" 2>/dev/null)
+export SAM_CLI_TELEMETRY := 0
+export PATH := $(abspath $(SAM_VENV)/bin):$(PY313_DIR):$(PATH)
+
+.PHONY: run test lint build validate deploy clean
+
+$(VENV)/.installed: requirements-dev.txt layers/shared/requirements.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	touch $@
+
+$(SAM_VENV)/.installed: requirements-sam.txt
+	test -x $(SAM_VENV)/bin/python || $(PYTHON) -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(SAM_VENV)/bin/python -m pip install --quiet -r requirements-sam.txt
+	touch $@
+
+run: $(VENV)/.installed  ## serve the whole API on http://127.0.0.1:3000/v3 (Ctrl-C stops)
+	$(PY) -m local
+
+test: $(VENV)/.installed $(SAM_VENV)/.installed  ## every test: unit, integration, contract, local, template
+	$(PY) -m ruff check .
+	$(PY) -m pytest
+
+lint: $(VENV)/.installed $(SAM_VENV)/.installed
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+	$(VENV)/bin/cfn-lint template.yaml
+	$(SAM) validate --lint
+
+build: $(SAM_VENV)/.installed
+	$(SAM) build
+
+validate: $(SAM_VENV)/.installed
+	$(SAM) validate --lint
+
+deploy: build
+	$(SAM) deploy
+
+clean:
+	rm -rf $(VENV) $(SAM_VENV) .aws-sam .pytest_cache

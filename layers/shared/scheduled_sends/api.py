@@ -1,0 +1,139 @@
+"""API Gateway (REST proxy) events in, responses out; errors as SendGrid-style bodies, mapped in one place."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from . import validation
+from .config import settings
+from .errors import BadRequest, PayloadTooLarge, ServiceError, UnsupportedMediaType
+from .observability import logger, metrics, tracer
+
+JSON_HEADERS = {"Content-Type": "application/json"}
+_BODY_METHODS = ("POST", "PATCH", "PUT")
+
+
+@dataclass(frozen=True)
+class ApiRequest:
+    """The parts of a caller's request the operations use, already checked where no operation differs."""
+
+    method: str
+    path_parameters: dict[str, str]
+    body: str | None
+    on_behalf_of: str | None
+    principal: str
+    request_id: str
+
+
+@dataclass(frozen=True)
+class ApiResponse:
+    status: int
+    body: str = ""
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+Operation = Callable[[ApiRequest], ApiResponse]
+
+
+def error_body(message: str, field_name: str | None = None) -> str:
+    return json.dumps({"errors": [{"field": field_name, "message": message}]})
+
+
+def _header_values(event: dict[str, Any], name: str) -> list[str]:
+    """All values of a header, case-insensitively; API Gateway gives both single and multi-value maps."""
+    multi = event.get("multiValueHeaders") or {}
+    values = [v for key, vs in multi.items() if key.lower() == name for v in (vs or [])]
+    if values:
+        return values
+    single = event.get("headers") or {}
+    return [v for key, v in single.items() if key.lower() == name and v is not None]
+
+
+def _principal(event: dict[str, Any]) -> str:
+    identity = (event.get("requestContext") or {}).get("identity") or {}
+    return identity.get("userArn") or identity.get("caller") or "anonymous"
+
+
+def _body(event: dict[str, Any], method: str) -> str | None:
+    raw = event.get("body")
+    if raw is None or method not in _BODY_METHODS:
+        return None  # GET/DELETE bodies are never forwarded
+    if event.get("isBase64Encoded"):
+        try:
+            data = base64.b64decode(raw, validate=True)
+        except (binascii.Error, ValueError):
+            raise BadRequest("the request body is not valid base64") from None
+    else:
+        data = raw.encode("utf-8", errors="surrogatepass")
+    if len(data) > settings().max_body_bytes:
+        raise PayloadTooLarge(f"the request body is larger than {settings().max_body_bytes} bytes")
+    content_types = _header_values(event, "content-type")
+    if data.strip() and content_types:
+        media_type = content_types[0].split(";")[0].strip().lower()
+        if media_type != "application/json" and not media_type.endswith("+json"):
+            raise UnsupportedMediaType("the request body must be application/json", field="content-type")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise BadRequest("the request body is not valid UTF-8") from None
+
+
+def parse_request(event: dict[str, Any]) -> ApiRequest:
+    method = str(event.get("httpMethod", "")).upper()
+    context = event.get("requestContext") or {}
+    return ApiRequest(
+        method=method,
+        path_parameters=dict(event.get("pathParameters") or {}),
+        body=_body(event, method),
+        on_behalf_of=validation.on_behalf_of(_header_values(event, "on-behalf-of")),
+        principal=_principal(event),
+        request_id=str(context.get("requestId", "")),
+    )
+
+
+def to_proxy_response(response: ApiResponse) -> dict[str, Any]:
+    headers = dict(response.headers)
+    if response.body:
+        headers.update(JSON_HEADERS)
+    return {"statusCode": response.status, "headers": headers, "body": response.body, "isBase64Encoded": False}
+
+
+def respond(event: dict[str, Any], operation: Operation) -> dict[str, Any]:
+    """Parse, run one operation, answer; every `ServiceError` becomes its status and a SendGrid-style body."""
+    try:
+        response = operation(parse_request(event))
+    except ServiceError as error:
+        kind = type(error).__name__
+        log = logger.error if error.status >= 500 else logger.info
+        log("request refused", extra={"error": kind, "status": error.status, "field": error.field})
+        metrics.add_metric(name=kind, unit=MetricUnit.Count, value=1)
+        response = ApiResponse(error.status, error_body(error.message, error.field))
+    except Exception:
+        # A bug of ours: answer in SendGrid's shape, keep the traceback in our logs only.
+        logger.exception("unexpected error")
+        metrics.add_metric(name="UnexpectedError", unit=MetricUnit.Count, value=1)
+        response = ApiResponse(500, error_body("internal error; the request id is in the logs"))
+    logger.info("request answered", extra={"operation": operation.__name__, "status": response.status})
+    return to_proxy_response(response)
+
+
+def api_handler(operation: Operation) -> Callable[[dict[str, Any], LambdaContext], dict[str, Any]]:
+    """The Lambda handler of one operation, with Powertools logging, tracing and metrics wired in."""
+
+    @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+    @tracer.capture_lambda_handler(capture_response=False)
+    @metrics.log_metrics
+    def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+        return respond(event, operation)
+
+    lambda_handler.__name__ = f"{operation.__name__}_handler"
+    return lambda_handler

@@ -1,0 +1,48 @@
+"""Error types of the service. `api.py` turns each into an HTTP status and a SendGrid-style body."""
+
+from __future__ import annotations
+
+
+class ServiceError(Exception):
+    """An error answered to the caller as `{"errors": [{"field": ..., "message": ...}]}`."""
+
+    status = 500
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+
+class BadRequest(ServiceError):
+    status = 400
+
+
+class PayloadTooLarge(ServiceError):
+    status = 413
+
+
+class UnsupportedMediaType(ServiceError):
+    status = 415
+
+
+class UpstreamKeyRejected(ServiceError):
+    """SendGrid refused the service's own key (401/403) even after a secret refresh: an operator problem."""
+
+    status = 502
+
+
+class UpstreamUnavailable(ServiceError):
+    """SendGrid answered 5xx (or something unusable) or could not be reached."""
+
+    status = 502
+
+
+class UpstreamTimeout(ServiceError):
+    status = 504
+
+
+class KeyUnavailable(ServiceError):
+    """The SendGrid key could not be read from Secrets Manager (missing secret, no permission, empty)."""
+
+    status = 500

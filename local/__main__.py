@@ -1,0 +1,51 @@
+"""`python -m local` (what `make run` starts): serve the API until Ctrl-C."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import threading
+
+from .server import DEFAULT_CALLER_ARN, CALLER_HEADER, LocalService
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
+    parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "3000")))
+    parser.add_argument("--caller-arn", default=os.environ.get("LOCAL_CALLER_ARN", DEFAULT_CALLER_ARN))
+    options = parser.parse_args()
+    service = LocalService(
+        host=options.host,
+        port=options.port,
+        caller_arn=options.caller_arn,
+        sendgrid_base_url=os.environ.get("SENDGRID_API_BASE_URL") or None,
+        sendgrid_api_key=os.environ.get("SENDGRID_API_KEY") or None,
+        log=lambda line: print(line, flush=True),
+    )
+    stopped = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopped.set())
+    signal.signal(signal.SIGINT, lambda *_: stopped.set())
+    service.start()
+    upstream = "embedded SendGrid sandbox at " + service.sendgrid_url if service.sandbox else (
+        "SendGrid-compatible server at " + service.sendgrid_url
+    )
+    print(
+        f"Scheduled sends API on {service.url}/v3  (e.g. curl {service.url}/v3/user/scheduled_sends)\n"
+        f"  SendGrid: {upstream}\n"
+        f"  AWS: moto in-process at {os.environ['AWS_ENDPOINT_URL']}\n"
+        f"  Caller: {service.caller_arn} (SigV4 is NOT verified locally; header {CALLER_HEADER} picks another)\n"
+        "  Ctrl-C stops.",
+        flush=True,
+    )
+    stopped.wait()
+    print("stopping...", flush=True)
+    service.stop()
+    print("stopped.", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,193 @@
+"""An embedded SendGrid sandbox: the documented "Cancel Scheduled Sends" behaviour over real HTTP.
+
+Rules (../shared/reference): batch ids it created validate, unknown ones do not; at most 10 different
+batches paused/cancelled per account; a second POST for a batch with a status is a 400 ("try PATCH");
+PATCH changes a status; DELETE removes it; `on-behalf-of` scopes everything to that account;
+a wrong Bearer key is 401; every answer carries X-RateLimit-* headers. Never deployed.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+MAX_ACTIVE_BATCHES = 10
+RATE_LIMIT = 600
+_BATCH = r"(?P<batch_id>[^/]+)"
+_ROUTES = [
+    ("POST", re.compile(r"/v3/mail/batch"), "create_batch"),
+    ("GET", re.compile(rf"/v3/mail/batch/{_BATCH}"), "validate_batch"),
+    ("GET", re.compile(r"/v3/user/scheduled_sends"), "list_statuses"),
+    ("POST", re.compile(r"/v3/user/scheduled_sends"), "set_status"),
+    ("GET", re.compile(rf"/v3/user/scheduled_sends/{_BATCH}"), "get_status"),
+    ("PATCH", re.compile(rf"/v3/user/scheduled_sends/{_BATCH}"), "update_status"),
+    ("DELETE", re.compile(rf"/v3/user/scheduled_sends/{_BATCH}"), "delete_status"),
+]
+
+
+@dataclass(frozen=True)
+class RecordedRequest:
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+
+@dataclass
+class _Account:
+    batches: set[str] = field(default_factory=set)
+    statuses: dict[str, str] = field(default_factory=dict)
+
+
+class _Refusal(Exception):
+    def __init__(self, status: int, message: str, field_name: str | None = None) -> None:
+        super().__init__(message)
+        self.status, self.message, self.field = status, message, field_name
+
+
+class SendGridSandbox:
+    """Start with `start()`; `url` is its base URL; `requests` records what reached it."""
+
+    def __init__(self, api_key: str, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.api_key = api_key
+        self._lock = threading.Lock()
+        self._accounts: dict[str, _Account] = {}
+        self.requests: list[RecordedRequest] = []
+        self._server = ThreadingHTTPServer((host, port), self._handler_class())
+        self._server.daemon_threads = True
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def start(self) -> SendGridSandbox:
+        self._thread = threading.Thread(target=self._server.serve_forever, name="sendgrid-sandbox", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        if self._thread:
+            self._thread.join(timeout=5)
+
+    def reset(self) -> None:
+        with self._lock:
+            self._accounts.clear()
+            self.requests.clear()
+
+    def statuses(self, account: str = "") -> dict[str, str]:
+        with self._lock:
+            return dict(self._account(account).statuses)
+
+    # -- the rules -------------------------------------------------------------------------------
+    def _account(self, name: str) -> _Account:
+        return self._accounts.setdefault(name, _Account())
+
+    def create_batch(self, account: _Account, body: Any, batch_id: str = "") -> tuple[int, Any]:
+        new_id = secrets.token_urlsafe(24)
+        account.batches.add(new_id)
+        return 201, {"batch_id": new_id}
+
+    def validate_batch(self, account: _Account, body: Any, batch_id: str = "") -> tuple[int, Any]:
+        if batch_id not in account.batches:
+            raise _Refusal(400, "invalid batch id")
+        return 200, {"batch_id": batch_id}
+
+    def list_statuses(self, account: _Account, body: Any, batch_id: str = "") -> tuple[int, Any]:
+        return 200, [{"batch_id": key, "status": value} for key, value in account.statuses.items()]
+
+    def set_status(self, account: _Account, body: Any, batch_id: str = "") -> tuple[int, Any]:
+        if not isinstance(body, dict):
+            raise _Refusal(400, "request body is invalid JSON")
+        batch_id, status = body.get("batch_id"), body.get("status")
+        if batch_id not in account.batches:
+            raise _Refusal(400, "invalid batch id", "batch_id")
+        if status not in ("cancel", "pause"):
+            raise _Refusal(400, "status must be either cancel or pause", "status")
+        if batch_id in account.statuses:
+            raise _Refusal(400, "a status for this batch id exists, try PATCH to update the status")
+        if len(account.statuses) >= MAX_ACTIVE_BATCHES:
+            raise _Refusal(400, "max limit reached")
+        account.statuses[batch_id] = status
+        return 201, {"batch_id": batch_id, "status": status}
+
+    def get_status(self, account: _Account, body: Any, batch_id: str = "") -> tuple[int, Any]:
+        if batch_id not in account.statuses:
+            raise _Refusal(404, "batch id not found")
+        return 200, [{"batch_id": batch_id, "status": account.statuses[batch_id]}]
+
+    def update_status(self, account: _Account, body: Any, batch_id: str = "") -> tuple[int, Any]:
+        if batch_id not in account.statuses:
+            raise _Refusal(404, "batch id not found")
+        status = body.get("status") if isinstance(body, dict) else None
+        if status not in ("cancel", "pause"):
+            raise _Refusal(400, "status must be either cancel or pause", "status")
+        account.statuses[batch_id] = status
+        return 204, None
+
+    def delete_status(self, account: _Account, body: Any, batch_id: str = "") -> tuple[int, Any]:
+        if account.statuses.pop(batch_id, None) is None:
+            raise _Refusal(404, "batch id not found")
+        return 204, None
+
+    def handle(self, method: str, path: str, headers: dict[str, str], raw_body: bytes) -> tuple[int, Any]:
+        with self._lock:
+            self.requests.append(RecordedRequest(method, path, headers, raw_body))
+            lowered = {key.lower(): value for key, value in headers.items()}
+            if lowered.get("authorization") != f"Bearer {self.api_key}":
+                raise _Refusal(401, "authorization required")
+            for route_method, pattern, operation in _ROUTES:
+                found = pattern.fullmatch(path.split("?", 1)[0])
+                if found and route_method == method:
+                    try:
+                        body = json.loads(raw_body) if raw_body.strip() else None
+                    except ValueError:
+                        raise _Refusal(400, "request body is invalid JSON") from None
+                    account = self._account(lowered.get("on-behalf-of", ""))
+                    return getattr(self, operation)(account, body, **found.groupdict())
+            if any(pattern.fullmatch(path) for _, pattern, _ in _ROUTES):
+                raise _Refusal(405, "method not allowed")
+            raise _Refusal(404, "resource not found")
+
+    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
+        sandbox = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # header and body go out as separate writes
+
+            def _serve(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                raw = self.rfile.read(length) if length else b""
+                try:
+                    status, payload = sandbox.handle(self.command, self.path, dict(self.headers.items()), raw)
+                except _Refusal as refusal:
+                    status = refusal.status
+                    payload = {"errors": [{"field": refusal.field, "message": refusal.message}]}
+                data = b"" if payload is None else json.dumps(payload).encode()
+                self.send_response(status)
+                reset = int(time.time()) // 60 * 60 + 60
+                self.send_header("X-RateLimit-Limit", str(RATE_LIMIT))
+                self.send_header("X-RateLimit-Remaining", str(RATE_LIMIT - 1))
+                self.send_header("X-RateLimit-Reset", str(reset))
+                if data:
+                    self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            do_GET = do_POST = do_PATCH = do_DELETE = do_PUT = _serve
+
+            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+                return  # the local server logs each request itself
+
+        return Handler

@@ -1,0 +1,219 @@
+"""The local API: template routes on 127.0.0.1, each request turned into an API Gateway proxy event and
+given to the deployed handler module; moto (in-process server) for AWS and the SendGrid sandbox."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import secrets
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import ModuleType
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+import logging
+
+import boto3
+from moto.server import ThreadedMotoServer
+
+from . import template as cfn
+from .events import STAGE, proxy_event
+from .sendgrid_sandbox import SendGridSandbox
+
+DEFAULT_CALLER_ARN = "arn:aws:iam::000000000000:user/local-developer"
+# Local only: lets one developer act as several principals. Nothing deployed reads it.
+CALLER_HEADER = "X-Local-Caller-Arn"
+LOCAL_STACK_NAME = "scheduled-sends-local"
+LOCAL_REGION = "us-east-1"
+
+
+@dataclass
+class _Context:
+    """The parts of a Lambda context object that Powertools reads."""
+
+    function_name: str
+    memory_limit_in_mb: int = 512
+    invoked_function_arn: str = ""
+    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 20_000
+
+
+@dataclass
+class _LoadedRoute:
+    route: cfn.Route
+    handler: Callable[[dict[str, Any], Any], dict[str, Any]]
+
+
+def _load_handler(route: cfn.Route) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
+    module_file, attribute = route.handler.rsplit(".", 1)
+    module_name = f"local_functions.{route.function}.{module_file}"
+    module: ModuleType | None = sys.modules.get(module_name)
+    if module is None:
+        spec = importlib.util.spec_from_file_location(module_name, route.code_dir / f"{module_file}.py")
+        assert spec and spec.loader
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[module_name] = module
+        spec.loader.exec_module(module)
+    return getattr(module, attribute)
+
+
+class LocalService:
+    """Everything `make run` serves. `start()` returns once it accepts requests; `stop()` undoes it all."""
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 3000,
+        caller_arn: str = DEFAULT_CALLER_ARN,
+        sendgrid_base_url: str | None = None,
+        sendgrid_api_key: str | None = None,
+        log: Callable[[str], None] = print,
+    ) -> None:
+        self.host, self.port, self.caller_arn = host, port, caller_arn
+        self._sendgrid_base_url = sendgrid_base_url
+        self.api_key = sendgrid_api_key or f"SG.local-sandbox.{secrets.token_urlsafe(16)}"
+        self._log = log
+        self.template = cfn.load_template()
+        self.sandbox: SendGridSandbox | None = None
+        self._moto: ThreadedMotoServer | None = None
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+        self._saved_environ: dict[str, str] | None = None
+        self._routes: list[_LoadedRoute] = []
+
+    @property
+    def url(self) -> str:
+        assert self._server is not None
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    @property
+    def sendgrid_url(self) -> str:
+        return self.sandbox.url if self.sandbox else str(self._sendgrid_base_url)
+
+    def start(self) -> LocalService:
+        self._saved_environ = dict(os.environ)
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's server logs every AWS call
+        self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        self._moto.start()
+        moto_host, moto_port = self._moto.get_host_and_port()
+        os.environ.update(
+            {
+                "AWS_ENDPOINT_URL": f"http://{moto_host}:{moto_port}",
+                "AWS_DEFAULT_REGION": LOCAL_REGION,
+                "AWS_REGION": LOCAL_REGION,
+                "AWS_ACCESS_KEY_ID": "local",
+                "AWS_SECRET_ACCESS_KEY": "local",
+                "POWERTOOLS_TRACE_DISABLED": "true",
+                "POWERTOOLS_DEV": os.environ.get("POWERTOOLS_DEV", "false"),
+            }
+        )
+        if not self._sendgrid_base_url:
+            self.sandbox = SendGridSandbox(self.api_key).start()
+        refs = {
+            "AWS::StackName": LOCAL_STACK_NAME,
+            "AWS::Region": LOCAL_REGION,
+            "AWS::AccountId": "000000000000",
+            **self._create_resources(),
+        }
+        environment = cfn.function_environment(self.template, refs)
+        environment["SENDGRID_API_BASE_URL"] = self.sendgrid_url
+        os.environ.update(environment)
+        for layer in cfn.layer_dirs(self.template):
+            if str(layer) not in sys.path:
+                sys.path.insert(0, str(layer))
+        self._routes = [_LoadedRoute(route, _load_handler(route)) for route in cfn.routes(self.template)]
+        self._server = ThreadingHTTPServer((self.host, self.port), self._handler_class())
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, name="local-api", daemon=True)
+        self._thread.start()
+        return self
+
+    def _create_resources(self) -> dict[str, str]:
+        """Create in moto what the template creates, returning each resource's Ref value."""
+        refs: dict[str, str] = {}
+        for name, resource in self.template["Resources"].items():
+            if resource["Type"] == "AWS::SecretsManager::Secret":
+                secret_name = cfn.resolve(resource["Properties"]["Name"], self.template, {"AWS::StackName": LOCAL_STACK_NAME})
+                client = boto3.client("secretsmanager")
+                refs[name] = client.create_secret(Name=secret_name, SecretString=self.api_key)["ARN"]
+        return refs
+
+    def stop(self) -> None:
+        if self._server:
+            self._server.shutdown()
+            self._server.server_close()
+        if self._thread:
+            self._thread.join(timeout=5)
+        if self.sandbox:
+            self.sandbox.stop()
+        if self._moto:
+            self._moto.stop()
+        if self._saved_environ is not None:
+            os.environ.clear()
+            os.environ.update(self._saved_environ)
+
+    def dispatch(self, method: str, raw_path: str, headers: list[tuple[str, str]], body: bytes) -> tuple[int, dict[str, str], bytes]:
+        """Find the template route, build the proxy event, call the handler, return status/headers/body."""
+        parts = urlsplit(raw_path)
+        prefix = f"/{STAGE}"
+        path = parts.path[len(prefix):] if parts.path.startswith(prefix + "/") else None
+        for loaded in self._routes:
+            params = loaded.route.match(method, path) if path is not None else None
+            if params is None:
+                continue
+            caller = next((v for k, v in headers if k.lower() == CALLER_HEADER.lower()), self.caller_arn)
+            event = proxy_event(
+                method=method,
+                resource=loaded.route.resource,
+                path=path,
+                path_parameters={key: unquote(value) for key, value in params.items()},
+                headers=headers,
+                query=parts.query,
+                body=body,
+                caller_arn=caller,
+            )
+            result = loaded.handler(event, _Context(function_name=loaded.route.function))
+            response_headers = dict(result.get("headers") or {})
+            data = (result.get("body") or "").encode()
+            return int(result["statusCode"]), response_headers, data
+        message = f"no route for {method} {parts.path}; routes live under /{STAGE}/"
+        return 404, {"Content-Type": "application/json"}, (
+            '{"errors": [{"field": null, "message": "%s"}]}' % message.replace('"', "'")
+        ).encode()
+
+    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
+        service = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # header and body go out as separate writes
+
+            def _serve(self) -> None:
+                started = time.perf_counter()
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                status, headers, data = service.dispatch(self.command, self.path, list(self.headers.items()), body)
+                self.send_response(status)
+                for name, value in headers.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+                elapsed_ms = (time.perf_counter() - started) * 1000
+                service._log(f"{self.command} {self.path} {status} {elapsed_ms:.1f}ms")
+
+            do_GET = do_POST = do_PATCH = do_DELETE = do_PUT = do_HEAD = _serve
+
+            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+                return
+
+        return Handler

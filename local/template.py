@@ -1,0 +1,137 @@
+"""Reads template.yaml — the one source of truth for routes, handlers and settings — for the local runner."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+TEMPLATE_PATH = ROOT / "template.yaml"
+
+
+class _CfnLoader(yaml.SafeLoader):
+    """YAML loader that turns short-form intrinsics (`!Ref X`) into their long form (`{"Ref": "X"}`)."""
+
+
+def _intrinsic(loader: yaml.SafeLoader, tag_suffix: str, node: yaml.Node) -> dict[str, Any]:
+    name = "Ref" if tag_suffix == "Ref" else f"Fn::{tag_suffix}"
+    if isinstance(node, yaml.ScalarNode):
+        value: Any = loader.construct_scalar(node)
+        if tag_suffix == "GetAtt":
+            value = value.split(".", 1)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        value = loader.construct_mapping(node, deep=True)
+    return {name: value}
+
+
+_CfnLoader.add_multi_constructor("!", _intrinsic)
+
+
+def load_template(path: Path = TEMPLATE_PATH) -> dict[str, Any]:
+    with open(path, encoding="utf-8") as handle:
+        return yaml.load(handle, Loader=_CfnLoader)  # noqa: S506 - SafeLoader subclass
+
+
+@dataclass(frozen=True)
+class Route:
+    """One API route of the template: method, API Gateway resource path and the function behind it."""
+
+    function: str
+    method: str
+    resource: str
+    code_dir: Path
+    handler: str
+    pattern: re.Pattern[str]
+
+    def match(self, method: str, path: str) -> dict[str, str] | None:
+        if method != self.method:
+            return None
+        found = self.pattern.fullmatch(path)
+        return found.groupdict() if found else None
+
+
+def _pattern(resource: str) -> re.Pattern[str]:
+    # A {name} parameter matches one path segment, as in API Gateway.
+    parts = re.split(r"(\{[A-Za-z0-9_]+\})", resource)
+    regex = "".join(
+        f"(?P<{part[1:-1]}>[^/]+)" if part.startswith("{") else re.escape(part) for part in parts
+    )
+    return re.compile(regex)
+
+
+def routes(template: dict[str, Any]) -> list[Route]:
+    found = []
+    for name, resource in template["Resources"].items():
+        if resource["Type"] != "AWS::Serverless::Function":
+            continue
+        properties = resource["Properties"]
+        for event in (properties.get("Events") or {}).values():
+            if event["Type"] != "Api":
+                continue
+            path = event["Properties"]["Path"]
+            found.append(
+                Route(
+                    function=name,
+                    method=event["Properties"]["Method"].upper(),
+                    resource=path,
+                    code_dir=ROOT / properties["CodeUri"],
+                    handler=properties.get("Handler") or template["Globals"]["Function"]["Handler"],
+                    pattern=_pattern(path),
+                )
+            )
+    return found
+
+
+def layer_dirs(template: dict[str, Any]) -> list[Path]:
+    return [
+        ROOT / resource["Properties"]["ContentUri"]
+        for resource in template["Resources"].values()
+        if resource["Type"] == "AWS::Serverless::LayerVersion"
+    ]
+
+
+def resolve(value: Any, template: dict[str, Any], refs: dict[str, str]) -> Any:
+    """Evaluate the few intrinsics the template's settings use, with `refs` for parameters and resources."""
+    if not isinstance(value, dict) or len(value) != 1:
+        return value
+    (name, argument), = value.items()
+    if name == "Ref":
+        if argument in refs:
+            return refs[argument]
+        parameter = template.get("Parameters", {}).get(argument)
+        if parameter is not None and "Default" in parameter:
+            return parameter["Default"]
+        raise KeyError(f"no local value for Ref {argument}")
+    if name == "Fn::FindInMap":
+        mapping, key, attribute = (resolve(part, template, refs) for part in argument)
+        return template["Mappings"][mapping][key][attribute]
+    if name == "Fn::If":
+        condition, when_true, when_false = argument
+        chosen = when_true if resolve(template["Conditions"][condition], template, refs) else when_false
+        return resolve(chosen, template, refs)
+    if name == "Fn::Equals":
+        left, right = (resolve(part, template, refs) for part in argument)
+        return left == right
+    if name == "Fn::Sub" and isinstance(argument, str):
+        return re.sub(r"\$\{([^}]+)\}", lambda m: str(resolve({"Ref": m.group(1)}, template, refs)), argument)
+    raise ValueError(f"intrinsic {name} is not supported locally")
+
+
+def function_environment(template: dict[str, Any], refs: dict[str, str]) -> dict[str, str]:
+    """The environment every function gets (Globals plus each function's own, which must agree locally)."""
+    variables = dict(template["Globals"]["Function"].get("Environment", {}).get("Variables", {}))
+    for name, resource in template["Resources"].items():
+        if resource["Type"] != "AWS::Serverless::Function":
+            continue
+        own = resource["Properties"].get("Environment", {}).get("Variables", {})
+        for key, value in own.items():
+            if key in variables and variables[key] != value:
+                raise ValueError(f"{name} sets {key} differently; one local process cannot serve both")
+            variables[key] = value
+    return {key: str(resolve(value, template, refs)) for key, value in variables.items()}
