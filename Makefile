@@ -1,12 +1,13 @@
 # `make run` and `make test` set themselves up: a virtual environment in .venv (and .venv-sam for the
 # SAM CLI), rebuilt when a requirements file changes.
-PYTHON ?= python3
 VENV := .venv
 SAM_VENV := .venv-sam
 PY := $(VENV)/bin/python
 SAM := $(SAM_VENV)/bin/sam
 # sam build needs the Lambda runtime's python (3.13) on PATH.
 PY313_DIR := $(shell dirname "$$(pyenv which python3.13 2>/dev/null || PYENV_VERSION=3.13.0 pyenv which python3.13 2>/dev/null || command -v python3.13)" 2>/dev/null)
+# The venv runs the Lambda runtime's python when it is here (ruff's target-version keeps 3.11 syntax).
+PYTHON ?= $(if $(PY313_DIR),$(PY313_DIR)/python3.13,python3)
 export SAM_CLI_TELEMETRY := 0
 export PATH := $(abspath $(SAM_VENV)/bin):$(PY313_DIR):$(PATH)
 

@@ -5,11 +5,25 @@ from __future__ import annotations
 import base64
 import time
 import uuid
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs
 
 STAGE = "v3"
 LOCAL_ACCOUNT_ID = "000000000000"
+
+
+@dataclass
+class LocalLambdaContext:
+    """The parts of a Lambda context object that Powertools reads."""
+
+    function_name: str
+    memory_limit_in_mb: int = 512
+    invoked_function_arn: str = ""
+    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 20_000
 
 
 def proxy_event(

@@ -9,9 +9,8 @@ import secrets
 import sys
 import threading
 import time
-import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import ModuleType
 from typing import Any
@@ -23,7 +22,7 @@ import boto3
 from moto.server import ThreadedMotoServer
 
 from . import template as cfn
-from .events import STAGE, proxy_event
+from .events import STAGE, LocalLambdaContext, proxy_event
 from .sendgrid_sandbox import SendGridSandbox
 
 DEFAULT_CALLER_ARN = "arn:aws:iam::000000000000:user/local-developer"
@@ -31,19 +30,6 @@ DEFAULT_CALLER_ARN = "arn:aws:iam::000000000000:user/local-developer"
 CALLER_HEADER = "X-Local-Caller-Arn"
 LOCAL_STACK_NAME = "scheduled-sends-local"
 LOCAL_REGION = "us-east-1"
-
-
-@dataclass
-class _Context:
-    """The parts of a Lambda context object that Powertools reads."""
-
-    function_name: str
-    memory_limit_in_mb: int = 512
-    invoked_function_arn: str = ""
-    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 20_000
 
 
 @dataclass
@@ -181,7 +167,7 @@ class LocalService:
                 body=body,
                 caller_arn=caller,
             )
-            result = loaded.handler(event, _Context(function_name=loaded.route.function))
+            result = loaded.handler(event, LocalLambdaContext(function_name=loaded.route.function))
             response_headers = dict(result.get("headers") or {})
             data = (result.get("body") or "").encode()
             return int(result["statusCode"]), response_headers, data

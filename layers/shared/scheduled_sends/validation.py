@@ -56,13 +56,17 @@ def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return result
 
 
+def _no_constants(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
 def json_object(body: str | None, allowed: frozenset[str], required: frozenset[str] = frozenset()) -> dict[str, Any]:
     """Parse a request body that must be a JSON object with only `allowed` keys and all `required` ones."""
     if body is None or not body.strip():
         document: Any = {}
     else:
         try:
-            document = json.loads(body, object_pairs_hook=_no_duplicate_keys)
+            document = json.loads(body, object_pairs_hook=_no_duplicate_keys, parse_constant=_no_constants)
         except (ValueError, RecursionError):
             raise BadRequest("the request body is not valid JSON") from None
     if not isinstance(document, dict):

@@ -1,0 +1,55 @@
+from __future__ import annotations
+
+import io
+import logging
+import secrets
+from collections.abc import Iterator
+
+import boto3
+import pytest
+from moto import mock_aws
+from pytest_httpserver import HTTPServer
+
+from tests.support import apply_base_environment, reset_layer_state
+
+
+@pytest.fixture(autouse=True)
+def _isolated_layer(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    apply_base_environment(monkeypatch)
+    reset_layer_state()
+    yield
+    reset_layer_state()
+
+
+@pytest.fixture
+def api_key() -> str:
+    """A canary key: random per test, so a leak is found by searching for it."""
+    return f"SG.canary-{secrets.token_urlsafe(24)}"
+
+
+@pytest.fixture
+def secret_arn(monkeypatch: pytest.MonkeyPatch, api_key: str) -> Iterator[str]:
+    with mock_aws():
+        arn = boto3.client("secretsmanager").create_secret(Name="test/sendgrid-api-key", SecretString=api_key)["ARN"]
+        monkeypatch.setenv("SENDGRID_SECRET_ARN", arn)
+        yield arn
+
+
+@pytest.fixture
+def fake_sendgrid(httpserver: HTTPServer, monkeypatch: pytest.MonkeyPatch, secret_arn: str) -> HTTPServer:
+    """A scripted SendGrid on loopback (real HTTP); the handlers point at it, the key is in moto."""
+    monkeypatch.setenv("SENDGRID_API_BASE_URL", httpserver.url_for("/").rstrip("/"))
+    return httpserver
+
+
+@pytest.fixture
+def json_logs() -> Iterator[io.StringIO]:
+    """Every structured log line the service writes, formatted exactly as in Lambda."""
+    from scheduled_sends.observability import logger
+
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(logger.registered_handler.formatter)
+    logger._logger.addHandler(handler)
+    yield stream
+    logger._logger.removeHandler(handler)

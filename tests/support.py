@@ -1,0 +1,110 @@
+"""Helpers shared by the test suites: loading a deployed handler and invoking it with a real event shape."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from local.events import LocalLambdaContext, proxy_event
+
+ROOT = Path(__file__).resolve().parent.parent
+CALLER_ARN = "arn:aws:iam::111122223333:user/team-a"
+
+# operation folder -> (method, API Gateway resource path)
+OPERATIONS: dict[str, tuple[str, str]] = {
+    "create_batch_id": ("POST", "/mail/batch"),
+    "validate_batch_id": ("GET", "/mail/batch/{batch_id}"),
+    "list_scheduled_sends": ("GET", "/user/scheduled_sends"),
+    "pause_or_cancel": ("POST", "/user/scheduled_sends"),
+    "get_scheduled_send": ("GET", "/user/scheduled_sends/{batch_id}"),
+    "update_scheduled_send": ("PATCH", "/user/scheduled_sends/{batch_id}"),
+    "resume_scheduled_send": ("DELETE", "/user/scheduled_sends/{batch_id}"),
+}
+
+
+def load_handler(operation: str) -> Any:
+    name = f"handler_under_test_{operation}"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, ROOT / "functions" / operation / "app.py")
+        assert spec and spec.loader
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name].lambda_handler
+
+
+def invoke(
+    operation: str,
+    *,
+    batch_id: str | None = None,
+    body: str | bytes | dict[str, Any] | None = None,
+    headers: list[tuple[str, str]] | None = None,
+    caller_arn: str = CALLER_ARN,
+) -> dict[str, Any]:
+    """Invoke one handler in-process with the API Gateway proxy event AWS would send."""
+    method, resource = OPERATIONS[operation]
+    path = resource.replace("{batch_id}", batch_id) if batch_id is not None else resource
+    if isinstance(body, dict):
+        body = json.dumps(body)
+    if isinstance(body, str):
+        body = body.encode()
+    headers = headers if headers is not None else [("Content-Type", "application/json")]
+    event = proxy_event(
+        method=method,
+        resource=resource,
+        path=path,
+        path_parameters={"batch_id": batch_id} if batch_id is not None else None,
+        headers=headers,
+        body=body,
+        caller_arn=caller_arn,
+    )
+    return load_handler(operation)(event, LocalLambdaContext(function_name=operation))
+
+
+def error_of(response: dict[str, Any]) -> dict[str, Any]:
+    """The single SendGrid-style error of a response, asserting the shape."""
+    document = json.loads(response["body"])
+    assert set(document) == {"errors"}, document
+    assert len(document["errors"]) == 1
+    error = document["errors"][0]
+    assert set(error) == {"field", "message"}
+    assert isinstance(error["message"], str) and error["message"]
+    return error
+
+
+def reset_layer_state() -> None:
+    """Forget every per-container cache so a test sees only its own settings, secret and client."""
+    from aws_lambda_powertools.utilities import parameters
+    from aws_lambda_powertools.utilities.parameters import base
+    from scheduled_sends.config import settings
+    from scheduled_sends.sendgrid import sendgrid_client
+
+    settings.cache_clear()
+    sendgrid_client.cache_clear()
+    parameters.clear_caches()
+    base.DEFAULT_PROVIDERS.clear()
+
+
+BASE_ENVIRONMENT = {
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_REGION": "us-east-1",
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "POWERTOOLS_SERVICE_NAME": "scheduled-sends",
+    "POWERTOOLS_METRICS_NAMESPACE": "ScheduledSends",
+    "POWERTOOLS_TRACE_DISABLED": "true",
+    "SENDGRID_CONNECT_TIMEOUT_SECONDS": "1",
+    "SENDGRID_READ_TIMEOUT_SECONDS": "1",
+}
+
+
+def apply_base_environment(monkeypatch: Any) -> None:
+    for key in ("AWS_ENDPOINT_URL", "AWS_PROFILE"):
+        monkeypatch.delenv(key, raising=False)
+    for key, value in BASE_ENVIRONMENT.items():
+        monkeypatch.setenv(key, value)
+    assert os.environ["POWERTOOLS_TRACE_DISABLED"] == "true"
