@@ -8,7 +8,7 @@ import signal
 import sys
 import threading
 
-from .server import DEFAULT_CALLER_ARN, CALLER_HEADER, LocalService
+from .server import CALLER_HEADER, DEFAULT_CALLER_ARN, LocalService
 
 
 def main() -> int:
@@ -29,8 +29,10 @@ def main() -> int:
     signal.signal(signal.SIGTERM, lambda *_: stopped.set())
     signal.signal(signal.SIGINT, lambda *_: stopped.set())
     service.start()
-    upstream = "embedded SendGrid sandbox at " + service.sendgrid_url if service.sandbox else (
-        "SendGrid-compatible server at " + service.sendgrid_url
+    upstream = (
+        "embedded SendGrid sandbox at " + service.sendgrid_url
+        if service.sandbox
+        else ("SendGrid-compatible server at " + service.sendgrid_url)
     )
     print(
         f"Scheduled sends API on {service.url}/v3  (e.g. curl {service.url}/v3/user/scheduled_sends)\n"

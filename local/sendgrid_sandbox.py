@@ -69,7 +69,9 @@ class SendGridSandbox:
         return f"http://{host}:{port}"
 
     def start(self) -> SendGridSandbox:
-        self._thread = threading.Thread(target=self._server.serve_forever, name="sendgrid-sandbox", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, args=(0.05,), name="sendgrid-sandbox", daemon=True
+        )
         self._thread.start()
         return self
 

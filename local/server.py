@@ -4,6 +4,8 @@ given to the deployed handler module; moto (in-process server) for AWS and the S
 from __future__ import annotations
 
 import importlib.util
+import json
+import logging
 import os
 import secrets
 import sys
@@ -16,9 +18,8 @@ from types import ModuleType
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-import logging
-
 import boto3
+import requests
 from moto.server import ThreadedMotoServer
 
 from . import template as cfn
@@ -91,6 +92,8 @@ class LocalService:
         self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
         self._moto.start()
         moto_host, moto_port = self._moto.get_host_and_port()
+        # moto's backends are per process: start from an empty account even if a server ran here before.
+        requests.post(f"http://{moto_host}:{moto_port}/moto-api/reset", timeout=10).raise_for_status()
         os.environ.update(
             {
                 "AWS_ENDPOINT_URL": f"http://{moto_host}:{moto_port}",
@@ -119,7 +122,7 @@ class LocalService:
         self._routes = [_LoadedRoute(route, _load_handler(route)) for route in cfn.routes(self.template)]
         self._server = ThreadingHTTPServer((self.host, self.port), self._handler_class())
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, name="local-api", daemon=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), name="local-api", daemon=True)
         self._thread.start()
         return self
 
@@ -128,7 +131,9 @@ class LocalService:
         refs: dict[str, str] = {}
         for name, resource in self.template["Resources"].items():
             if resource["Type"] == "AWS::SecretsManager::Secret":
-                secret_name = cfn.resolve(resource["Properties"]["Name"], self.template, {"AWS::StackName": LOCAL_STACK_NAME})
+                secret_name = cfn.resolve(
+                    resource["Properties"]["Name"], self.template, {"AWS::StackName": LOCAL_STACK_NAME}
+                )
                 client = boto3.client("secretsmanager")
                 refs[name] = client.create_secret(Name=secret_name, SecretString=self.api_key)["ARN"]
         return refs
@@ -147,11 +152,13 @@ class LocalService:
             os.environ.clear()
             os.environ.update(self._saved_environ)
 
-    def dispatch(self, method: str, raw_path: str, headers: list[tuple[str, str]], body: bytes) -> tuple[int, dict[str, str], bytes]:
+    def dispatch(
+        self, method: str, raw_path: str, headers: list[tuple[str, str]], body: bytes
+    ) -> tuple[int, dict[str, str], bytes]:
         """Find the template route, build the proxy event, call the handler, return status/headers/body."""
         parts = urlsplit(raw_path)
         prefix = f"/{STAGE}"
-        path = parts.path[len(prefix):] if parts.path.startswith(prefix + "/") else None
+        path = parts.path[len(prefix) :] if parts.path.startswith(prefix + "/") else None
         for loaded in self._routes:
             params = loaded.route.match(method, path) if path is not None else None
             if params is None:
@@ -172,9 +179,11 @@ class LocalService:
             data = (result.get("body") or "").encode()
             return int(result["statusCode"]), response_headers, data
         message = f"no route for {method} {parts.path}; routes live under /{STAGE}/"
-        return 404, {"Content-Type": "application/json"}, (
-            '{"errors": [{"field": null, "message": "%s"}]}' % message.replace('"', "'")
-        ).encode()
+        return (
+            404,
+            {"Content-Type": "application/json"},
+            json.dumps({"errors": [{"field": None, "message": message}]}).encode(),
+        )
 
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:
         service = self

@@ -59,9 +59,7 @@ class Route:
 def _pattern(resource: str) -> re.Pattern[str]:
     # A {name} parameter matches one path segment, as in API Gateway.
     parts = re.split(r"(\{[A-Za-z0-9_]+\})", resource)
-    regex = "".join(
-        f"(?P<{part[1:-1]}>[^/]+)" if part.startswith("{") else re.escape(part) for part in parts
-    )
+    regex = "".join(f"(?P<{part[1:-1]}>[^/]+)" if part.startswith("{") else re.escape(part) for part in parts)
     return re.compile(regex)
 
 
@@ -100,7 +98,7 @@ def resolve(value: Any, template: dict[str, Any], refs: dict[str, str]) -> Any:
     """Evaluate the few intrinsics the template's settings use, with `refs` for parameters and resources."""
     if not isinstance(value, dict) or len(value) != 1:
         return value
-    (name, argument), = value.items()
+    ((name, argument),) = value.items()
     if name == "Ref":
         if argument in refs:
             return refs[argument]

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import io
 import logging
+import os
 import secrets
 from collections.abc import Iterator
 
@@ -10,7 +11,13 @@ import pytest
 from moto import mock_aws
 from pytest_httpserver import HTTPServer
 
-from tests.support import apply_base_environment, reset_layer_state
+from local.server import LocalService
+from tests.support import BASE_ENVIRONMENT, apply_base_environment, reset_layer_state
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Lambda sets the template's variables before any import; Powertools reads them at import time.
+    os.environ.update({k: v for k, v in BASE_ENVIRONMENT.items() if k.startswith("POWERTOOLS_")})
 
 
 @pytest.fixture(autouse=True)
@@ -53,3 +60,11 @@ def json_logs() -> Iterator[io.StringIO]:
     logger._logger.addHandler(handler)
     yield stream
     logger._logger.removeHandler(handler)
+
+
+@pytest.fixture
+def local_service() -> Iterator[LocalService]:
+    """The whole local API (template routes, moto, SendGrid sandbox) on a free port, in this process."""
+    service = LocalService(port=0, log=lambda line: None).start()
+    yield service
+    service.stop()

@@ -80,6 +80,7 @@ def reset_layer_state() -> None:
     """Forget every per-container cache so a test sees only its own settings, secret and client."""
     from aws_lambda_powertools.utilities import parameters
     from aws_lambda_powertools.utilities.parameters import base
+
     from scheduled_sends.config import settings
     from scheduled_sends.sendgrid import sendgrid_client
 

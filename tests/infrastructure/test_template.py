@@ -19,8 +19,9 @@ TEMPLATE = ROOT / "template.yaml"
 
 def _transform(parameters: dict[str, str] | None = None) -> dict[str, Any]:
     assert SAM_PYTHON.exists(), "the SAM CLI venv is missing: run `make test`, which creates it"
-    result = run(str(SAM_PYTHON), str(Path(__file__).with_name("sam_transform.py")), str(TEMPLATE),
-                 json.dumps(parameters or {}))
+    result = run(
+        str(SAM_PYTHON), str(Path(__file__).with_name("sam_transform.py")), str(TEMPLATE), json.dumps(parameters or {})
+    )
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)
 
@@ -91,8 +92,11 @@ def test_each_function_may_read_only_the_sendgrid_secret(transformed: dict[str, 
     for name, role in roles.items():
         statements = [s for policy in role["Properties"]["Policies"] for s in policy["PolicyDocument"]["Statement"]]
         assert statements == [
-            {"Action": ["secretsmanager:GetSecretValue"], "Effect": "Allow",
-             "Resource": {"Fn::Sub": ["${secretArn}", {"secretArn": secret}]}}
+            {
+                "Action": ["secretsmanager:GetSecretValue"],
+                "Effect": "Allow",
+                "Resource": {"Fn::Sub": ["${secretArn}", {"secretArn": secret}]},
+            }
         ], name
         assert set(role["Properties"]["ManagedPolicyArns"]) == {
             "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole",
@@ -122,7 +126,9 @@ def test_an_existing_secret_arn_creates_no_secret() -> None:
     assert template["Resources"]["SendGridApiKeySecret"]["Condition"] == "CreateSecret"
 
 
-@pytest.mark.parametrize(("region", "host"), [("global", "https://api.sendgrid.com"), ("eu", "https://api.eu.sendgrid.com")])
+@pytest.mark.parametrize(
+    ("region", "host"), [("global", "https://api.sendgrid.com"), ("eu", "https://api.eu.sendgrid.com")]
+)
 def test_region_parameter_selects_the_sendgrid_host(region: str, host: str) -> None:
     template = cfn.load_template()
     env = cfn.function_environment(template, {"SendGridRegion": region, "SendGridApiKeySecret": "arn"})
@@ -155,8 +161,16 @@ def test_sam_validate_lint_passes() -> None:
 def test_sam_build_succeeds_and_the_layer_holds_the_package(tmp_path: Path) -> None:
     assert python313_dir(), "sam build needs python3.13 (the Lambda runtime) on PATH; see the README"
     build_dir = tmp_path / "build"
-    result = run(str(SAM), "build", "--template-file", str(TEMPLATE), "--build-dir", str(build_dir),
-                 "--cache-dir", str(tmp_path / "cache"))
+    result = run(
+        str(SAM),
+        "build",
+        "--template-file",
+        str(TEMPLATE),
+        "--build-dir",
+        str(build_dir),
+        "--cache-dir",
+        str(tmp_path / "cache"),
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     layer = build_dir / "SharedLayer" / "python"
     for package in ("scheduled_sends", "requests", "aws_lambda_powertools", "aws_xray_sdk", "boto3"):

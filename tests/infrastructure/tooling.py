@@ -15,7 +15,10 @@ SAM = ROOT / ".venv-sam" / "bin" / "sam"
 def python313_dir() -> str | None:
     try:
         found = subprocess.run(
-            ["pyenv", "which", "python3.13"], capture_output=True, text=True, env={**os.environ, "PYENV_VERSION": "3.13.0"}
+            ["pyenv", "which", "python3.13"],
+            capture_output=True,
+            text=True,
+            env={**os.environ, "PYENV_VERSION": "3.13.0"},
         )
         if found.returncode == 0:
             return str(Path(found.stdout.strip()).parent)
@@ -34,4 +37,6 @@ def tool_environment() -> dict[str, str]:
 
 
 def run(*command: str, cwd: Path = ROOT, timeout: int = 600) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(list(command), cwd=cwd, capture_output=True, text=True, env=tool_environment(), timeout=timeout)
+    return subprocess.run(
+        list(command), cwd=cwd, capture_output=True, text=True, env=tool_environment(), timeout=timeout
+    )

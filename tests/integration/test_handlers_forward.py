@@ -17,14 +17,46 @@ RATE_HEADERS = {"X-RateLimit-Limit": "600", "X-RateLimit-Remaining": "599", "X-R
 CASES = [
     ("create_batch_id", None, None, "POST", "/v3/mail/batch", None, 201, {"batch_id": BATCH}),
     ("validate_batch_id", BATCH, None, "GET", f"/v3/mail/batch/{BATCH}", None, 200, {"batch_id": BATCH}),
-    ("list_scheduled_sends", None, None, "GET", "/v3/user/scheduled_sends", None, 200,
-     [{"batch_id": BATCH, "status": "pause"}]),
-    ("pause_or_cancel", None, {"batch_id": BATCH, "status": "pause"}, "POST", "/v3/user/scheduled_sends",
-     {"batch_id": BATCH, "status": "pause"}, 201, {"batch_id": BATCH, "status": "pause"}),
-    ("get_scheduled_send", BATCH, None, "GET", f"/v3/user/scheduled_sends/{BATCH}", None, 200,
-     [{"batch_id": BATCH, "status": "cancel"}]),
-    ("update_scheduled_send", BATCH, {"status": "cancel"}, "PATCH", f"/v3/user/scheduled_sends/{BATCH}",
-     {"status": "cancel"}, 204, None),
+    (
+        "list_scheduled_sends",
+        None,
+        None,
+        "GET",
+        "/v3/user/scheduled_sends",
+        None,
+        200,
+        [{"batch_id": BATCH, "status": "pause"}],
+    ),
+    (
+        "pause_or_cancel",
+        None,
+        {"batch_id": BATCH, "status": "pause"},
+        "POST",
+        "/v3/user/scheduled_sends",
+        {"batch_id": BATCH, "status": "pause"},
+        201,
+        {"batch_id": BATCH, "status": "pause"},
+    ),
+    (
+        "get_scheduled_send",
+        BATCH,
+        None,
+        "GET",
+        f"/v3/user/scheduled_sends/{BATCH}",
+        None,
+        200,
+        [{"batch_id": BATCH, "status": "cancel"}],
+    ),
+    (
+        "update_scheduled_send",
+        BATCH,
+        {"status": "cancel"},
+        "PATCH",
+        f"/v3/user/scheduled_sends/{BATCH}",
+        {"status": "cancel"},
+        204,
+        None,
+    ),
     ("resume_scheduled_send", BATCH, None, "DELETE", f"/v3/user/scheduled_sends/{BATCH}", None, 204, None),
 ]
 
@@ -121,9 +153,8 @@ def test_create_accepts_an_empty_json_object_and_forwards_no_body(fake_sendgrid:
 
 
 def test_base64_encoded_body_is_decoded(fake_sendgrid: HTTPServer) -> None:
-    from local.events import proxy_event
+    from local.events import LocalLambdaContext, proxy_event
     from tests.support import load_handler
-    from local.events import LocalLambdaContext
 
     fake_sendgrid.expect_oneshot_request(f"/v3/user/scheduled_sends/{BATCH}", method="PATCH").respond_with_data(
         "", status=204

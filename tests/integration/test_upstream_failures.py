@@ -25,10 +25,25 @@ def _sendgrid_error(message: str, field: str | None = None) -> dict:
     ("status", "message", "operation", "batch_id", "body", "path", "method"),
     [
         (400, "invalid batch id", "validate_batch_id", BATCH, None, f"/v3/mail/batch/{BATCH}", "GET"),
-        (400, "max limit reached", "pause_or_cancel", None, {"batch_id": BATCH, "status": "pause"},
-         "/v3/user/scheduled_sends", "POST"),
+        (
+            400,
+            "max limit reached",
+            "pause_or_cancel",
+            None,
+            {"batch_id": BATCH, "status": "pause"},
+            "/v3/user/scheduled_sends",
+            "POST",
+        ),
         (404, "batch id not found", "get_scheduled_send", BATCH, None, f"/v3/user/scheduled_sends/{BATCH}", "GET"),
-        (404, "batch id not found", "resume_scheduled_send", BATCH, None, f"/v3/user/scheduled_sends/{BATCH}", "DELETE"),
+        (
+            404,
+            "batch id not found",
+            "resume_scheduled_send",
+            BATCH,
+            None,
+            f"/v3/user/scheduled_sends/{BATCH}",
+            "DELETE",
+        ),
         (429, "too many requests", "list_scheduled_sends", None, None, "/v3/user/scheduled_sends", "GET"),
     ],
 )
@@ -37,8 +52,12 @@ def test_sendgrid_client_errors_pass_through_with_status_and_body(
 ) -> None:
     upstream = _sendgrid_error(message)
     fake_sendgrid.expect_oneshot_request(path, method=method).respond_with_response(
-        Response(json.dumps(upstream), status=status, content_type="application/json",
-                 headers={"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": "1795428300"})
+        Response(
+            json.dumps(upstream),
+            status=status,
+            content_type="application/json",
+            headers={"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": "1795428300"},
+        )
     )
 
     response = invoke(operation, batch_id=batch_id, body=body)

@@ -18,8 +18,9 @@ def _settings(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def _event(method: str = "POST", headers=None, body: bytes | None = b"{}", caller: str = "arn:aws:iam::1:user/a"):
-    return proxy_event(method=method, resource="/mail/batch", path="/mail/batch", headers=headers or [],
-                       body=body, caller_arn=caller)
+    return proxy_event(
+        method=method, resource="/mail/batch", path="/mail/batch", headers=headers or [], body=body, caller_arn=caller
+    )
 
 
 def test_headers_are_read_case_insensitively() -> None:
@@ -64,7 +65,9 @@ def test_non_json_content_types_are_refused(content_type: str) -> None:
         parse_request(_event(headers=[("Content-Type", content_type)], body=b'{"status": "pause"}'))
 
 
-@pytest.mark.parametrize("content_type", ["application/json", "application/json; charset=utf-8", "application/vnd+json"])
+@pytest.mark.parametrize(
+    "content_type", ["application/json", "application/json; charset=utf-8", "application/vnd+json"]
+)
 def test_json_content_types_are_accepted(content_type: str) -> None:
     assert parse_request(_event(headers=[("Content-Type", content_type)], body=b"{}")).body == "{}"
 

@@ -18,9 +18,7 @@ _UPDATE_FIELDS = frozenset({"status"})
 
 
 def _forward(request: ApiRequest, method: str, path: str, body: dict[str, Any] | None = None) -> ApiResponse:
-    upstream: UpstreamResponse = sendgrid_client().call(
-        method, path, on_behalf_of=request.on_behalf_of, body=body
-    )
+    upstream: UpstreamResponse = sendgrid_client().call(method, path, on_behalf_of=request.on_behalf_of, body=body)
     return ApiResponse(upstream.status, upstream.body, upstream.headers)
 
 

@@ -72,9 +72,7 @@ class SendGridClient:
                     "this is not a problem with your request and operators have been alerted"
                 )
         if response.status_code >= 500 or response.status_code < 200 or 300 <= response.status_code < 400:
-            raise UpstreamUnavailable(
-                f"SendGrid answered {response.status_code}; the request may be retried later"
-            )
+            raise UpstreamUnavailable(f"SendGrid answered {response.status_code}; the request may be retried later")
         text = response.text if response.status_code != 204 else ""
         if text:
             try:

@@ -1,0 +1,102 @@
+"""The official `sendgrid` Python client, pointed at the local server with `host=`, drives all seven operations."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from python_http_client.exceptions import BadRequestsError, NotFoundError
+from sendgrid import SendGridAPIClient
+
+from local.server import LocalService
+
+
+def _client(service: LocalService, subuser: str | None = None) -> SendGridAPIClient:
+    # The bearer value is the caller's own and is never forwarded: the service uses its key from Secrets Manager.
+    return SendGridAPIClient("team-credential-not-a-sendgrid-key", host=service.url, impersonate_subuser=subuser)
+
+
+def _errors(error: Exception) -> list[dict]:
+    return json.loads(error.body)["errors"]
+
+
+def test_all_seven_operations_through_the_official_client(local_service: LocalService) -> None:
+    sg = _client(local_service).client
+
+    created = sg.mail.batch.post()
+    assert created.status_code == 201
+    batch = created.to_dict["batch_id"]
+
+    assert sg.mail.batch._(batch).get().to_dict == {"batch_id": batch}
+
+    paused = sg.user.scheduled_sends.post(request_body={"batch_id": batch, "status": "pause"})
+    assert (paused.status_code, paused.to_dict) == (201, {"batch_id": batch, "status": "pause"})
+
+    listed = sg.user.scheduled_sends.get()  # the client now sends Content-Type: application/json on GET too
+    assert listed.to_dict == [{"batch_id": batch, "status": "pause"}]
+
+    assert sg.user.scheduled_sends._(batch).get().to_dict == [{"batch_id": batch, "status": "pause"}]
+
+    patched = sg.user.scheduled_sends._(batch).patch(request_body={"status": "cancel"})
+    assert (patched.status_code, patched.body) == (204, b"")
+    assert local_service.sandbox.statuses() == {batch: "cancel"}
+
+    resumed = sg.user.scheduled_sends._(batch).delete()
+    assert resumed.status_code == 204
+    assert local_service.sandbox.statuses() == {}
+    with pytest.raises(NotFoundError) as missing:
+        sg.user.scheduled_sends._(batch).get()
+    assert _errors(missing.value)[0]["message"] == "batch id not found"
+
+    authorizations = {r.headers["Authorization"] for r in local_service.sandbox.requests}
+    assert authorizations == {f"Bearer {local_service.api_key}"}
+
+
+def test_impersonate_subuser_scopes_batches_to_that_subuser(local_service: LocalService) -> None:
+    as_sub = _client(local_service, subuser="team-sub").client
+    as_parent = _client(local_service).client
+    batch = as_sub.mail.batch.post().to_dict["batch_id"]
+    as_sub.user.scheduled_sends.post(request_body={"batch_id": batch, "status": "pause"})
+
+    assert as_sub.user.scheduled_sends.get().to_dict == [{"batch_id": batch, "status": "pause"}]
+    assert as_parent.user.scheduled_sends.get().to_dict == []
+    assert local_service.sandbox.statuses("team-sub") == {batch: "pause"}
+    assert local_service.sandbox.requests[-1].headers.get("on-behalf-of") is None
+    assert {r.headers.get("on-behalf-of") for r in local_service.sandbox.requests[:3]} == {"team-sub"}
+
+
+@pytest.mark.parametrize("bad", ["a%2Fb", "bad.id", "x" * 200])
+def test_an_invalid_batch_id_is_refused_by_the_service_before_sendgrid(local_service: LocalService, bad: str) -> None:
+    sg = _client(local_service).client
+    with pytest.raises(BadRequestsError) as refused:
+        sg.user.scheduled_sends._(bad).patch(request_body={"status": "pause"})
+    assert _errors(refused.value)[0]["field"] == "batch_id"
+    assert local_service.sandbox.requests == []
+
+
+def test_a_batch_sendgrid_never_issued_is_sendgrids_400_and_404(local_service: LocalService) -> None:
+    sg = _client(local_service).client
+    with pytest.raises(BadRequestsError) as invalid:
+        sg.mail.batch._("never-issued").get()
+    assert _errors(invalid.value) == [{"field": None, "message": "invalid batch id"}]
+    with pytest.raises(NotFoundError):
+        sg.user.scheduled_sends._("never-issued").delete()
+
+
+def test_the_eleventh_paused_batch_is_refused_with_max_limit_reached(local_service: LocalService) -> None:
+    sg = _client(local_service).client
+    batches = [sg.mail.batch.post().to_dict["batch_id"] for _ in range(11)]
+    for batch in batches[:10]:
+        sg.user.scheduled_sends.post(request_body={"batch_id": batch, "status": "pause"})
+    with pytest.raises(BadRequestsError) as refused:
+        sg.user.scheduled_sends.post(request_body={"batch_id": batches[10], "status": "pause"})
+    assert _errors(refused.value)[0]["message"] == "max limit reached"
+
+
+def test_a_second_pause_says_try_patch(local_service: LocalService) -> None:
+    sg = _client(local_service).client
+    batch = sg.mail.batch.post().to_dict["batch_id"]
+    sg.user.scheduled_sends.post(request_body={"batch_id": batch, "status": "pause"})
+    with pytest.raises(BadRequestsError) as refused:
+        sg.user.scheduled_sends.post(request_body={"batch_id": batch, "status": "cancel"})
+    assert "try PATCH" in _errors(refused.value)[0]["message"]

@@ -1,0 +1,25 @@
+"""The sample events in events/ (for `sam local invoke -e`) are valid input for their handlers."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from pytest_httpserver import HTTPServer
+
+from local.events import LocalLambdaContext
+from tests.support import OPERATIONS, ROOT, load_handler
+
+
+@pytest.mark.parametrize("operation", sorted(OPERATIONS))
+def test_sample_event_reaches_sendgrid_as_its_operation(fake_sendgrid: HTTPServer, operation: str) -> None:
+    event = json.loads((ROOT / "events" / f"{operation}.json").read_text())
+    method, resource = OPERATIONS[operation]
+    assert (event["httpMethod"], event["resource"]) == (method, resource)
+    fake_sendgrid.expect_request("/v3" + event["path"], method=method).respond_with_json({}, status=200)
+
+    response = load_handler(operation)(event, LocalLambdaContext(function_name=operation))
+
+    assert response["statusCode"] == 200, response
+    request, _ = fake_sendgrid.log[0]
+    assert request.headers["on-behalf-of"] == "marketing-subuser"

@@ -1,0 +1,143 @@
+"""The local runner: template routes, the API Gateway event it builds, and `python -m local` itself."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import requests
+
+from local import template as cfn
+from local.events import proxy_event
+from local.server import CALLER_HEADER, LocalService
+from tests.support import OPERATIONS, ROOT
+
+SAM_SAMPLE = json.loads((Path(__file__).parents[1] / "fixtures" / "sam-generated-aws-proxy.json").read_text())
+
+
+def _keys(document: dict, prefix: str = "") -> set[str]:
+    keys = set()
+    for key, value in document.items():
+        keys.add(prefix + key)
+        if isinstance(value, dict) and key not in (
+            "headers",
+            "multiValueHeaders",
+            "queryStringParameters",
+            "multiValueQueryStringParameters",
+            "pathParameters",
+            "stageVariables",
+        ):
+            keys |= _keys(value, prefix + key + ".")
+    return keys
+
+
+def test_built_events_have_every_key_of_the_event_sam_generates() -> None:
+    event = proxy_event(
+        method="PATCH",
+        resource="/user/scheduled_sends/{batch_id}",
+        path="/user/scheduled_sends/abc",
+        path_parameters={"batch_id": "abc"},
+        headers=[("A", "1"), ("A", "2")],
+        body=b"{}",
+        caller_arn="arn:aws:iam::1:user/x",
+    )
+    assert _keys(SAM_SAMPLE) <= _keys(event)
+    assert event["requestContext"]["stage"] == "v3"
+    assert event["requestContext"]["path"] == "/v3/user/scheduled_sends/abc"
+    assert event["multiValueHeaders"] == {"A": ["1", "2"]} and event["headers"] == {"A": "2"}
+
+
+def test_routes_come_from_the_template() -> None:
+    routes = cfn.routes(cfn.load_template())
+    assert {(r.method, r.resource) for r in routes} == set(OPERATIONS.values())
+    get_one = next(r for r in routes if r.method == "GET" and "{batch_id}" in r.resource and "user" in r.resource)
+    assert get_one.match("GET", "/user/scheduled_sends/abc") == {"batch_id": "abc"}
+    assert get_one.match("GET", "/user/scheduled_sends/a/b") is None
+    assert get_one.match("DELETE", "/user/scheduled_sends/abc") is None
+
+
+def test_a_request_goes_through_handler_and_sandbox(local_service: LocalService) -> None:
+    created = requests.post(f"{local_service.url}/v3/mail/batch")
+    assert created.status_code == 201
+    batch = created.json()["batch_id"]
+    paused = requests.post(f"{local_service.url}/v3/user/scheduled_sends", json={"batch_id": batch, "status": "pause"})
+    assert paused.status_code == 201
+    assert local_service.sandbox.statuses() == {batch: "pause"}
+    assert local_service.sandbox.requests[-1].headers["Authorization"] == f"Bearer {local_service.api_key}"
+
+
+def test_encoded_slashes_and_traversal_never_reach_the_sandbox(local_service: LocalService) -> None:
+    for path in ("/v3/user/scheduled_sends/a%2Fb", "/v3/user/scheduled_sends/..%2F..%2Fmail", "/v3/mail/batch/%2e%2e"):
+        response = requests.get(local_service.url + path)
+        assert response.status_code == 400, path
+        assert response.json()["errors"][0]["field"] == "batch_id"
+    assert local_service.sandbox.requests == []
+
+
+def test_unknown_routes_get_a_sendgrid_style_404(local_service: LocalService) -> None:
+    for path in ("/v3/nothing", "/mail/batch", "/v3/user/scheduled_sends/a/b"):
+        response = requests.get(local_service.url + path)
+        assert response.status_code == 404
+        assert "no route" in response.json()["errors"][0]["message"]
+
+
+def test_caller_principal_is_the_configured_local_arn_or_the_local_header(local_service: LocalService) -> None:
+    seen: list[str] = []
+    for loaded in local_service._routes:
+
+        def spy(event, context, handler=loaded.handler):
+            seen.append(event["requestContext"]["identity"]["userArn"])
+            return handler(event, context)
+
+        loaded.handler = spy
+    requests.get(f"{local_service.url}/v3/user/scheduled_sends")
+    requests.get(f"{local_service.url}/v3/user/scheduled_sends", headers={CALLER_HEADER: "arn:aws:iam::1:role/other"})
+    assert seen == [local_service.caller_arn, "arn:aws:iam::1:role/other"]
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_python_m_local_serves_until_ctrl_c_and_stops_cleanly() -> None:
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "SENDGRID_", "POWERTOOLS_"))}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "local", "--port", str(port)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        banner = []
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            line = process.stdout.readline()
+            banner.append(line)
+            if "Ctrl-C stops" in line or not line:
+                break
+        text = "".join(banner)
+        assert f"http://127.0.0.1:{port}/v3" in text, text
+        assert "SigV4 is NOT verified locally" in text
+        assert "embedded SendGrid sandbox" in text
+        created = requests.post(f"http://127.0.0.1:{port}/v3/mail/batch", timeout=10)
+        assert created.status_code == 201
+        process.send_signal(signal.SIGINT)
+        output, _ = process.communicate(timeout=15)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 0, output
+    assert "POST /v3/mail/batch 201" in output
+    assert "stopped." in output
+    assert "Traceback" not in output

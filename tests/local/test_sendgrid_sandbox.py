@@ -1,0 +1,114 @@
+"""The embedded SendGrid sandbox keeps SendGrid's documented rules (../shared/reference)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+import requests
+
+from local.sendgrid_sandbox import MAX_ACTIVE_BATCHES, SendGridSandbox
+
+KEY = "SG.sandbox-test"
+
+
+@pytest.fixture
+def sandbox() -> Iterator[SendGridSandbox]:
+    server = SendGridSandbox(KEY).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def session(sandbox: SendGridSandbox) -> requests.Session:
+    s = requests.Session()
+    s.headers["Authorization"] = f"Bearer {KEY}"
+    return s
+
+
+def _new_batch(session: requests.Session, url: str, **headers: str) -> str:
+    response = session.post(f"{url}/v3/mail/batch", headers=headers)
+    assert response.status_code == 201
+    return response.json()["batch_id"]
+
+
+def _message(response: requests.Response) -> str:
+    return response.json()["errors"][0]["message"]
+
+
+def test_a_wrong_or_missing_key_is_401(sandbox: SendGridSandbox) -> None:
+    assert requests.get(f"{sandbox.url}/v3/user/scheduled_sends").status_code == 401
+    wrong = requests.get(f"{sandbox.url}/v3/user/scheduled_sends", headers={"Authorization": "Bearer nope"})
+    assert wrong.status_code == 401
+    assert _message(wrong) == "authorization required"
+
+
+def test_created_batch_ids_validate_and_unknown_ones_do_not(sandbox, session) -> None:
+    batch = _new_batch(session, sandbox.url)
+    assert session.get(f"{sandbox.url}/v3/mail/batch/{batch}").json() == {"batch_id": batch}
+    unknown = session.get(f"{sandbox.url}/v3/mail/batch/never-made")
+    assert unknown.status_code == 400
+    assert _message(unknown) == "invalid batch id"
+
+
+def test_pause_list_get_patch_delete_cycle(sandbox, session) -> None:
+    batch = _new_batch(session, sandbox.url)
+    assert session.get(f"{sandbox.url}/v3/user/scheduled_sends").json() == []
+
+    created = session.post(f"{sandbox.url}/v3/user/scheduled_sends", json={"batch_id": batch, "status": "pause"})
+    assert (created.status_code, created.json()) == (201, {"batch_id": batch, "status": "pause"})
+    assert session.get(f"{sandbox.url}/v3/user/scheduled_sends").json() == [{"batch_id": batch, "status": "pause"}]
+    assert session.get(f"{sandbox.url}/v3/user/scheduled_sends/{batch}").json() == [
+        {"batch_id": batch, "status": "pause"}
+    ]
+
+    patched = session.patch(f"{sandbox.url}/v3/user/scheduled_sends/{batch}", json={"status": "cancel"})
+    assert (patched.status_code, patched.content) == (204, b"")
+    assert session.get(f"{sandbox.url}/v3/user/scheduled_sends/{batch}").json()[0]["status"] == "cancel"
+
+    deleted = session.delete(f"{sandbox.url}/v3/user/scheduled_sends/{batch}")
+    assert deleted.status_code == 204
+    missing = session.get(f"{sandbox.url}/v3/user/scheduled_sends/{batch}")
+    assert (missing.status_code, _message(missing)) == (404, "batch id not found")
+
+
+def test_a_second_post_for_a_batch_with_a_status_says_try_patch(sandbox, session) -> None:
+    batch = _new_batch(session, sandbox.url)
+    session.post(f"{sandbox.url}/v3/user/scheduled_sends", json={"batch_id": batch, "status": "pause"})
+    again = session.post(f"{sandbox.url}/v3/user/scheduled_sends", json={"batch_id": batch, "status": "cancel"})
+    assert again.status_code == 400
+    assert _message(again) == "a status for this batch id exists, try PATCH to update the status"
+
+
+def test_at_most_ten_different_batches_are_paused_or_cancelled(sandbox, session) -> None:
+    batches = [_new_batch(session, sandbox.url) for _ in range(MAX_ACTIVE_BATCHES + 1)]
+    for batch in batches[:MAX_ACTIVE_BATCHES]:
+        assert session.post(f"{sandbox.url}/v3/user/scheduled_sends", json={"batch_id": batch, "status": "cancel"}).ok
+    over = session.post(f"{sandbox.url}/v3/user/scheduled_sends", json={"batch_id": batches[-1], "status": "pause"})
+    assert (over.status_code, _message(over)) == (400, "max limit reached")
+    session.delete(f"{sandbox.url}/v3/user/scheduled_sends/{batches[0]}")
+    assert session.post(f"{sandbox.url}/v3/user/scheduled_sends", json={"batch_id": batches[-1], "status": "pause"}).ok
+
+
+def test_patch_and_delete_of_a_batch_without_status_are_404(sandbox, session) -> None:
+    batch = _new_batch(session, sandbox.url)
+    assert session.patch(f"{sandbox.url}/v3/user/scheduled_sends/{batch}", json={"status": "pause"}).status_code == 404
+    assert session.delete(f"{sandbox.url}/v3/user/scheduled_sends/{batch}").status_code == 404
+
+
+def test_on_behalf_of_scopes_batches_per_subuser(sandbox, session) -> None:
+    parent_batch = _new_batch(session, sandbox.url)
+    sub_batch = _new_batch(session, sandbox.url, **{"on-behalf-of": "sub-a"})
+    assert session.get(f"{sandbox.url}/v3/mail/batch/{sub_batch}").status_code == 400
+    assert session.get(f"{sandbox.url}/v3/mail/batch/{sub_batch}", headers={"On-Behalf-Of": "sub-a"}).ok
+    session.post(f"{sandbox.url}/v3/user/scheduled_sends", json={"batch_id": parent_batch, "status": "pause"})
+    as_sub = session.get(f"{sandbox.url}/v3/user/scheduled_sends", headers={"on-behalf-of": "sub-a"})
+    assert as_sub.json() == []
+
+
+def test_unknown_status_is_400_and_every_answer_has_rate_limit_headers(sandbox, session) -> None:
+    batch = _new_batch(session, sandbox.url)
+    refused = session.post(f"{sandbox.url}/v3/user/scheduled_sends", json={"batch_id": batch, "status": "stop"})
+    assert refused.status_code == 400
+    for name in ("X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset"):
+        assert name in refused.headers
