@@ -16,6 +16,7 @@ def main() -> int:
     parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
     parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "3000")))
     parser.add_argument("--caller-arn", default=os.environ.get("LOCAL_CALLER_ARN", DEFAULT_CALLER_ARN))
+    parser.add_argument("--scan-seconds", type=float, default=float(os.environ.get("LOCAL_SCAN_SECONDS", "30")))
     options = parser.parse_args()
     service = LocalService(
         host=options.host,
@@ -24,6 +25,7 @@ def main() -> int:
         sendgrid_base_url=os.environ.get("SENDGRID_API_BASE_URL") or None,
         sendgrid_api_key=os.environ.get("SENDGRID_API_KEY") or None,
         log=lambda line: print(line, flush=True),
+        scan_seconds=options.scan_seconds,
     )
     stopped = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopped.set())
@@ -37,7 +39,8 @@ def main() -> int:
     print(
         f"Scheduled sends API on {service.url}/v3  (e.g. curl {service.url}/v3/user/scheduled_sends)\n"
         f"  SendGrid: {upstream}\n"
-        f"  AWS: moto in-process at {os.environ['AWS_ENDPOINT_URL']}\n"
+        f"  AWS: moto in-process at {os.environ['AWS_ENDPOINT_URL']} (table, event bus, secret from template.yaml)\n"
+        f"  Expiry scanner: every {service.scan_seconds:g} s (LOCAL_SCAN_SECONDS)\n"
         f"  Caller: {service.caller_arn} (SigV4 is NOT verified locally; header {CALLER_HEADER} picks another)\n"
         "  Ctrl-C stops.",
         flush=True,

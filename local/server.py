@@ -39,7 +39,7 @@ class _LoadedRoute:
     handler: Callable[[dict[str, Any], Any], dict[str, Any]]
 
 
-def _load_handler(route: cfn.Route) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
+def _load_handler(route: cfn.Route | cfn.ScheduledFunction) -> Callable[[dict[str, Any], Any], Any]:
     module_file, attribute = route.handler.rsplit(".", 1)
     module_name = f"local_functions.{route.function}.{module_file}"
     module: ModuleType | None = sys.modules.get(module_name)
@@ -63,6 +63,7 @@ class LocalService:
         sendgrid_base_url: str | None = None,
         sendgrid_api_key: str | None = None,
         log: Callable[[str], None] = print,
+        scan_seconds: float = 30.0,
     ) -> None:
         self.host, self.port, self.caller_arn = host, port, caller_arn
         self._sendgrid_base_url = sendgrid_base_url
@@ -75,6 +76,10 @@ class LocalService:
         self._thread: threading.Thread | None = None
         self._saved_environ: dict[str, str] | None = None
         self._routes: list[_LoadedRoute] = []
+        self.scan_seconds = scan_seconds
+        self._scanners: list[Callable[[dict[str, Any], Any], Any]] = []
+        self._stop_scanning = threading.Event()
+        self._scan_thread: threading.Thread | None = None
 
     @property
     def url(self) -> str:
@@ -120,25 +125,60 @@ class LocalService:
             if str(layer) not in sys.path:
                 sys.path.insert(0, str(layer))
         self._routes = [_LoadedRoute(route, _load_handler(route)) for route in cfn.routes(self.template)]
+        self._scanners = [_load_handler(function) for function in cfn.scheduled_functions(self.template)]
         self._server = ThreadingHTTPServer((self.host, self.port), self._handler_class())
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), name="local-api", daemon=True)
         self._thread.start()
+        if self.scan_seconds > 0:
+            self._scan_thread = threading.Thread(target=self._scan_forever, name="local-scanner", daemon=True)
+            self._scan_thread.start()
         return self
 
+    def scan_now(self) -> list[Any]:
+        """Run every scheduled function once with a scheduled event, as EventBridge would."""
+        event = {"source": "aws.events", "detail-type": "Scheduled Event", "detail": {}}
+        return [scanner(event, LocalLambdaContext(function_name="scanner")) for scanner in self._scanners]
+
+    def _scan_forever(self) -> None:
+        while not self._stop_scanning.wait(self.scan_seconds):
+            try:
+                self.scan_now()
+            except Exception as error:  # a failed run is retried by the next one, as Lambda's retry would
+                self._log(f"scanner run failed: {error}")
+
     def _create_resources(self) -> dict[str, str]:
-        """Create in moto what the template creates, returning each resource's Ref value."""
+        """Create in moto what the template creates (secret, table, bus, queue), returning each Ref value."""
         refs: dict[str, str] = {}
+        stack = {"AWS::StackName": LOCAL_STACK_NAME}
         for name, resource in self.template["Resources"].items():
+            properties = resource.get("Properties", {})
             if resource["Type"] == "AWS::SecretsManager::Secret":
-                secret_name = cfn.resolve(
-                    resource["Properties"]["Name"], self.template, {"AWS::StackName": LOCAL_STACK_NAME}
-                )
+                secret_name = cfn.resolve(properties["Name"], self.template, stack)
                 client = boto3.client("secretsmanager")
                 refs[name] = client.create_secret(Name=secret_name, SecretString=self.api_key)["ARN"]
+            elif resource["Type"] == "AWS::DynamoDB::Table":
+                table_name = f"{LOCAL_STACK_NAME}-{name}"
+                boto3.client("dynamodb").create_table(
+                    TableName=table_name,
+                    BillingMode=properties["BillingMode"],
+                    AttributeDefinitions=properties["AttributeDefinitions"],
+                    KeySchema=properties["KeySchema"],
+                    GlobalSecondaryIndexes=properties.get("GlobalSecondaryIndexes", []),
+                )
+                refs[name] = table_name
+            elif resource["Type"] == "AWS::Events::EventBus":
+                bus_name = cfn.resolve(properties["Name"], self.template, stack)
+                boto3.client("events").create_event_bus(Name=bus_name)
+                refs[name] = bus_name
+            elif resource["Type"] == "AWS::SQS::Queue":
+                refs[name] = boto3.client("sqs").create_queue(QueueName=f"{LOCAL_STACK_NAME}-{name}")["QueueUrl"]
         return refs
 
     def stop(self) -> None:
+        self._stop_scanning.set()
+        if self._scan_thread:
+            self._scan_thread.join(timeout=30)
         if self._server:
             self._server.shutdown()
             self._server.server_close()

@@ -86,6 +86,27 @@ def routes(template: dict[str, Any]) -> list[Route]:
     return found
 
 
+@dataclass(frozen=True)
+class ScheduledFunction:
+    """A function driven by an EventBridge schedule (the expiry scanner)."""
+
+    function: str
+    code_dir: Path
+    handler: str
+
+
+def scheduled_functions(template: dict[str, Any]) -> list[ScheduledFunction]:
+    found = []
+    for name, resource in template["Resources"].items():
+        if resource["Type"] != "AWS::Serverless::Function":
+            continue
+        properties = resource["Properties"]
+        if any(event["Type"] == "Schedule" for event in (properties.get("Events") or {}).values()):
+            handler = properties.get("Handler") or template["Globals"]["Function"]["Handler"]
+            found.append(ScheduledFunction(name, ROOT / properties["CodeUri"], handler))
+    return found
+
+
 def layer_dirs(template: dict[str, Any]) -> list[Path]:
     return [
         ROOT / resource["Properties"]["ContentUri"]

@@ -12,7 +12,8 @@ from moto import mock_aws
 from pytest_httpserver import HTTPServer
 
 from local.server import LocalService
-from tests.support import BASE_ENVIRONMENT, apply_base_environment, reset_layer_state
+from local.template import load_template
+from tests.support import BASE_ENVIRONMENT, CALLER_ARN, apply_base_environment, reset_layer_state
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -35,11 +36,28 @@ def api_key() -> str:
 
 
 @pytest.fixture
-def secret_arn(monkeypatch: pytest.MonkeyPatch, api_key: str) -> Iterator[str]:
+def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """moto for every AWS service, with the template's table and event bus created as the template defines them."""
     with mock_aws():
-        arn = boto3.client("secretsmanager").create_secret(Name="test/sendgrid-api-key", SecretString=api_key)["ARN"]
-        monkeypatch.setenv("SENDGRID_SECRET_ARN", arn)
-        yield arn
+        table = load_template()["Resources"]["BatchesTable"]["Properties"]
+        boto3.client("dynamodb").create_table(
+            TableName="batches",
+            BillingMode=table["BillingMode"],
+            AttributeDefinitions=table["AttributeDefinitions"],
+            KeySchema=table["KeySchema"],
+            GlobalSecondaryIndexes=table["GlobalSecondaryIndexes"],
+        )
+        boto3.client("events").create_event_bus(Name="scheduled-sends-events")
+        monkeypatch.setenv("BATCHES_TABLE_NAME", "batches")
+        monkeypatch.setenv("EVENT_BUS_NAME", "scheduled-sends-events")
+        yield
+
+
+@pytest.fixture
+def secret_arn(aws: None, monkeypatch: pytest.MonkeyPatch, api_key: str) -> str:
+    arn = boto3.client("secretsmanager").create_secret(Name="test/sendgrid-api-key", SecretString=api_key)["ARN"]
+    monkeypatch.setenv("SENDGRID_SECRET_ARN", arn)
+    return arn
 
 
 @pytest.fixture
@@ -65,6 +83,12 @@ def json_logs() -> Iterator[io.StringIO]:
 @pytest.fixture
 def local_service() -> Iterator[LocalService]:
     """The whole local API (template routes, moto, SendGrid sandbox) on a free port, in this process."""
-    service = LocalService(port=0, log=lambda line: None).start()
+    service = LocalService(port=0, log=lambda line: None, scan_seconds=0).start()
     yield service
     service.stop()
+
+
+@pytest.fixture
+def as_admin(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The default test caller is an admin: for tests about forwarding, not ownership."""
+    monkeypatch.setenv("ADMIN_PRINCIPALS", CALLER_ARN)

@@ -5,15 +5,21 @@ from __future__ import annotations
 import json
 
 import pytest
-from python_http_client.exceptions import BadRequestsError, NotFoundError
+from python_http_client.exceptions import BadRequestsError, ForbiddenError, NotFoundError
 from sendgrid import SendGridAPIClient
 
 from local.server import LocalService
+from tests.support import reset_layer_state
 
 
 def _client(service: LocalService, subuser: str | None = None) -> SendGridAPIClient:
     # The bearer value is the caller's own and is never forwarded: the service uses its key from Secrets Manager.
     return SendGridAPIClient("team-credential-not-a-sendgrid-key", host=service.url, impersonate_subuser=subuser)
+
+
+def _sendgrid_fields(document: dict) -> dict:
+    """SendGrid's own fields; the service adds its extension fields (owner, send_at, ...) beside them."""
+    return {key: document[key] for key in ("batch_id", "status") if key in document}
 
 
 def _errors(error: Exception) -> list[dict]:
@@ -30,12 +36,14 @@ def test_all_seven_operations_through_the_official_client(local_service: LocalSe
     assert sg.mail.batch._(batch).get().to_dict == {"batch_id": batch}
 
     paused = sg.user.scheduled_sends.post(request_body={"batch_id": batch, "status": "pause"})
-    assert (paused.status_code, paused.to_dict) == (201, {"batch_id": batch, "status": "pause"})
+    assert (paused.status_code, _sendgrid_fields(paused.to_dict)) == (201, {"batch_id": batch, "status": "pause"})
+    assert paused.to_dict["owner"] == local_service.caller_arn
 
     listed = sg.user.scheduled_sends.get()  # the client now sends Content-Type: application/json on GET too
-    assert listed.to_dict == [{"batch_id": batch, "status": "pause"}]
+    assert [_sendgrid_fields(e) for e in listed.to_dict] == [{"batch_id": batch, "status": "pause"}]
 
-    assert sg.user.scheduled_sends._(batch).get().to_dict == [{"batch_id": batch, "status": "pause"}]
+    one = sg.user.scheduled_sends._(batch).get().to_dict
+    assert [_sendgrid_fields(e) for e in one] == [{"batch_id": batch, "status": "pause"}]
 
     patched = sg.user.scheduled_sends._(batch).patch(request_body={"status": "cancel"})
     assert (patched.status_code, patched.body) == (204, b"")
@@ -58,7 +66,9 @@ def test_impersonate_subuser_scopes_batches_to_that_subuser(local_service: Local
     batch = as_sub.mail.batch.post().to_dict["batch_id"]
     as_sub.user.scheduled_sends.post(request_body={"batch_id": batch, "status": "pause"})
 
-    assert as_sub.user.scheduled_sends.get().to_dict == [{"batch_id": batch, "status": "pause"}]
+    assert [_sendgrid_fields(e) for e in as_sub.user.scheduled_sends.get().to_dict] == [
+        {"batch_id": batch, "status": "pause"}
+    ]
     assert as_parent.user.scheduled_sends.get().to_dict == []
     assert local_service.sandbox.statuses("team-sub") == {batch: "pause"}
     assert local_service.sandbox.requests[-1].headers.get("on-behalf-of") is None
@@ -74,7 +84,19 @@ def test_an_invalid_batch_id_is_refused_by_the_service_before_sendgrid(local_ser
     assert local_service.sandbox.requests == []
 
 
-def test_a_batch_sendgrid_never_issued_is_sendgrids_400_and_404(local_service: LocalService) -> None:
+def test_a_batch_the_service_never_saw_is_refused_before_sendgrid(local_service: LocalService) -> None:
+    sg = _client(local_service).client
+    with pytest.raises(ForbiddenError) as refused:
+        sg.mail.batch._("never-issued").get()
+    assert "no owner on record" in _errors(refused.value)[0]["message"]
+    assert local_service.sandbox.requests == []
+
+
+def test_for_an_admin_a_batch_sendgrid_never_issued_is_sendgrids_400_and_404(
+    local_service: LocalService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ADMIN_PRINCIPALS", local_service.caller_arn)
+    reset_layer_state()
     sg = _client(local_service).client
     with pytest.raises(BadRequestsError) as invalid:
         sg.mail.batch._("never-issued").get()

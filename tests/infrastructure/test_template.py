@@ -15,6 +15,23 @@ from tests.infrastructure.tooling import ROOT, SAM, SAM_PYTHON, python313_dir, r
 from tests.support import OPERATIONS
 
 TEMPLATE = ROOT / "template.yaml"
+SCANNER = "ExpiryScannerFunction"
+SECRET = {"Fn::If": ["CreateSecret", {"Ref": "SendGridApiKeySecret"}, {"Ref": "SendGridSecretArn"}]}
+TABLE = {"Fn::GetAtt": ["BatchesTable", "Arn"]}
+DUE_INDEX = {"Fn::Sub": "${BatchesTable.Arn}/index/due"}
+ACTIVE_INDEX = {"Fn::Sub": "${BatchesTable.Arn}/index/active"}
+# Least privilege: exactly these table actions per function (besides reading the secret).
+TABLE_ACCESS = {
+    "CreateBatchIdFunction": ({"dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:PutItem"}, [TABLE]),
+    "ValidateBatchIdFunction": ({"dynamodb:GetItem", "dynamodb:UpdateItem"}, [TABLE]),
+    "ListScheduledSendsFunction": ({"dynamodb:GetItem", "dynamodb:Query"}, [TABLE, ACTIVE_INDEX]),
+    "PauseOrCancelFunction": ({"dynamodb:GetItem", "dynamodb:Query", "dynamodb:UpdateItem"}, [TABLE, ACTIVE_INDEX]),
+    "GetScheduledSendFunction": ({"dynamodb:GetItem"}, [TABLE]),
+    "UpdateScheduledSendFunction": ({"dynamodb:GetItem", "dynamodb:UpdateItem"}, [TABLE]),
+    "ResumeScheduledSendFunction": ({"dynamodb:GetItem", "dynamodb:UpdateItem"}, [TABLE]),
+    SCANNER: ({"dynamodb:Query", "dynamodb:GetItem", "dynamodb:UpdateItem"}, [TABLE, DUE_INDEX, ACTIVE_INDEX]),
+}
+LOCAL_REFS = {"SendGridApiKeySecret": "arn", "BatchesTable": "batches", "EventBus": "bus"}
 
 
 def _transform(parameters: dict[str, str] | None = None) -> dict[str, Any]:
@@ -57,7 +74,7 @@ def test_each_of_the_seven_routes_has_its_own_function_behind_aws_iam(transforme
         assert "credentials" not in integration  # the caller's credentials never invoke Lambda
         functions.add(_function_of(integration["uri"]))
     assert len(functions) == 7
-    assert functions == set(_of_type(transformed, "AWS::Lambda::Function"))
+    assert functions == set(_of_type(transformed, "AWS::Lambda::Function")) - {SCANNER}
 
 
 def test_the_stage_is_v3(transformed: dict[str, Any]) -> None:
@@ -68,7 +85,10 @@ def test_the_stage_is_v3(transformed: dict[str, Any]) -> None:
 def test_every_handler_folder_is_a_function_of_the_template() -> None:
     template = cfn.load_template()
     code_dirs = {route.code_dir.name for route in cfn.routes(template)}
-    assert code_dirs == {p.name for p in (ROOT / "functions").iterdir() if (p / "app.py").exists()} == set(OPERATIONS)
+    assert code_dirs == set(OPERATIONS)
+    scheduled = {f.code_dir.name for f in cfn.scheduled_functions(template)}
+    assert scheduled == {"expiry_scanner"}
+    assert {p.name for p in (ROOT / "functions").iterdir() if (p / "app.py").exists()} == code_dirs | scheduled
 
 
 def test_every_function_has_the_layer_runtime_and_a_timeout_below_api_gateways(transformed: dict[str, Any]) -> None:
@@ -77,7 +97,7 @@ def test_every_function_has_the_layer_runtime_and_a_timeout_below_api_gateways(t
         properties = function["Properties"]
         assert properties["Layers"] == [{"Ref": layer_name}], name
         assert properties["Runtime"] == "python3.13"
-        assert properties["Timeout"] < 29
+        assert properties["Timeout"] < 29 or name == SCANNER
         assert properties["TracingConfig"] == {"Mode": "Active"}
         read_timeouts = float(properties["Environment"]["Variables"]["SENDGRID_CONNECT_TIMEOUT_SECONDS"]) + float(
             properties["Environment"]["Variables"]["SENDGRID_READ_TIMEOUT_SECONDS"]
@@ -85,27 +105,77 @@ def test_every_function_has_the_layer_runtime_and_a_timeout_below_api_gateways(t
         assert read_timeouts < properties["Timeout"]
 
 
-def test_each_function_may_read_only_the_sendgrid_secret(transformed: dict[str, Any]) -> None:
-    secret = {"Fn::If": ["CreateSecret", {"Ref": "SendGridApiKeySecret"}, {"Ref": "SendGridSecretArn"}]}
+def _statements(role: dict[str, Any]) -> list[dict[str, Any]]:
+    statements = [s for policy in role["Properties"]["Policies"] for s in policy["PolicyDocument"]["Statement"]]
+    for statement in statements:
+        if isinstance(statement["Action"], str):
+            statement["Action"] = [statement["Action"]]
+    return statements
+
+
+def _about(statements: list[dict[str, Any]], service: str) -> list[dict[str, Any]]:
+    return [s for s in statements if any(a.startswith(service + ":") for a in s["Action"])]
+
+
+def test_each_function_gets_only_the_secret_table_actions_and_bus_it_uses(transformed: dict[str, Any]) -> None:
     roles = _of_type(transformed, "AWS::IAM::Role")
-    assert len(roles) == 7
-    for name, role in roles.items():
-        statements = [s for policy in role["Properties"]["Policies"] for s in policy["PolicyDocument"]["Statement"]]
-        assert statements == [
-            {
-                "Action": ["secretsmanager:GetSecretValue"],
-                "Effect": "Allow",
-                "Resource": {"Fn::Sub": ["${secretArn}", {"secretArn": secret}]},
-            }
-        ], name
-        assert set(role["Properties"]["ManagedPolicyArns"]) == {
-            "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole",
-            "arn:aws:iam::aws:policy/AWSXrayWriteOnlyAccess",
-        }
+    assert set(roles) == {f"{name}Role" for name in TABLE_ACCESS}
+    for function, (actions, resources) in TABLE_ACCESS.items():
+        statements = _statements(roles[f"{function}Role"])
+        assert {
+            "Action": ["secretsmanager:GetSecretValue"],
+            "Effect": "Allow",
+            "Resource": {"Fn::Sub": ["${secretArn}", {"secretArn": SECRET}]},
+        } in statements
+        table = _about(statements, "dynamodb")
+        assert len(table) == 1, function
+        assert set(table[0]["Action"]) == actions, function
+        assert table[0]["Resource"] == resources, function
+        events, queue = _about(statements, "events"), _about(statements, "sqs")
+        assert len(statements) == 2 + len(events) + len(queue)
+        if function == SCANNER:
+            assert [e["Action"] for e in events] == [["events:PutEvents"]]
+            assert "event-bus/${eventBusName}" in json.dumps(events[0]["Resource"])
+            assert queue == [
+                {
+                    "Action": ["sqs:SendMessage"],
+                    "Effect": "Allow",
+                    "Resource": {"Fn::GetAtt": ["ScannerDeadLetterQueue", "Arn"]},
+                }
+            ]
+        else:
+            assert events == queue == []
+        assert '"*"' not in json.dumps(statements), function  # no wildcard resource or action
+
+
+def test_the_table_is_on_demand_encrypted_recoverable_with_ttl_and_sparse_indexes() -> None:
+    table = cfn.load_template()["Resources"]["BatchesTable"]["Properties"]
+    assert table["BillingMode"] == "PAY_PER_REQUEST"
+    assert table["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+    assert table["SSESpecification"] == {"SSEEnabled": True}
+    assert table["TimeToLiveSpecification"] == {"AttributeName": "ttl", "Enabled": True}
+    indexes = {i["IndexName"]: [k["AttributeName"] for k in i["KeySchema"]] for i in table["GlobalSecondaryIndexes"]}
+    assert indexes == {"due": ["due_shard", "due_at"], "active": ["active_account", "batch_id"]}
+
+
+def test_the_scanner_runs_on_a_schedule_with_retries_and_a_dead_letter_queue(transformed: dict[str, Any]) -> None:
+    scanner = cfn.load_template()["Resources"][SCANNER]["Properties"]
+    assert scanner["Events"]["Schedule"]["Properties"]["Schedule"] == {"Ref": "ScanRate"}
+    assert cfn.load_template()["Parameters"]["ScanRate"]["Default"] == "rate(5 minutes)"
+    assert scanner["DeadLetterQueue"]["Type"] == "SQS"
+    assert scanner["EventInvokeConfig"]["MaximumRetryAttempts"] == 2
+    rules = _of_type(transformed, "AWS::Events::Rule")
+    assert len(rules) == 1
+    outputs = cfn.load_template()["Outputs"]
+    assert outputs["EventBusName"]["Value"] == {"Ref": "EventBus"}
 
 
 def test_lambda_permissions_are_scoped_to_one_method_and_path_of_this_api(transformed: dict[str, Any]) -> None:
-    permissions = _of_type(transformed, "AWS::Lambda::Permission")
+    permissions = {
+        name: p
+        for name, p in _of_type(transformed, "AWS::Lambda::Permission").items()
+        if p["Properties"]["Principal"] == "apigateway.amazonaws.com"
+    }
     assert len(permissions) == 7
     for permission in permissions.values():
         properties = permission["Properties"]
@@ -120,8 +190,7 @@ def test_lambda_permissions_are_scoped_to_one_method_and_path_of_this_api(transf
 def test_an_existing_secret_arn_creates_no_secret() -> None:
     arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:sendgrid-AbCdEf"
     template = cfn.load_template()
-    assert cfn.resolve({"Ref": "SendGridApiKeySecret"}, template, {"SendGridApiKeySecret": "created"}) == "created"
-    env = cfn.function_environment(template, {"SendGridSecretArn": arn, "SendGridApiKeySecret": "created"})
+    env = cfn.function_environment(template, {**LOCAL_REFS, "SendGridSecretArn": arn})
     assert env["SENDGRID_SECRET_ARN"] == arn
     assert template["Resources"]["SendGridApiKeySecret"]["Condition"] == "CreateSecret"
 
@@ -131,7 +200,7 @@ def test_an_existing_secret_arn_creates_no_secret() -> None:
 )
 def test_region_parameter_selects_the_sendgrid_host(region: str, host: str) -> None:
     template = cfn.load_template()
-    env = cfn.function_environment(template, {"SendGridRegion": region, "SendGridApiKeySecret": "arn"})
+    env = cfn.function_environment(template, {**LOCAL_REFS, "SendGridRegion": region})
     assert env["SENDGRID_API_BASE_URL"] == host
 
 
@@ -176,6 +245,7 @@ def test_sam_build_succeeds_and_the_layer_holds_the_package(tmp_path: Path) -> N
     for package in ("scheduled_sends", "requests", "aws_lambda_powertools", "aws_xray_sdk", "boto3"):
         assert (layer / package / "__init__.py").exists(), package
     built = {path.parent.name: path.read_text() for path in build_dir.glob("*Function/app.py")}
-    assert len(built) == 7
+    assert len(built) == 8
+    assert "scheduled_sends.scanner import lambda_handler" in built[SCANNER]
     for route in cfn.routes(cfn.load_template()):
         assert f"api_handler({route.code_dir.name})" in built[route.function]

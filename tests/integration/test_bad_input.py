@@ -14,6 +14,8 @@ BAD_BATCH_IDS = ["../x", "a%2Fb", "a/b", "", "x" * 129, "a b", "a?b=c", "a#b", "
 PATH_OPERATIONS = [name for name, (_, resource) in OPERATIONS.items() if "{batch_id}" in resource]
 BAD_ON_BEHALF_OF = ["sub\r\nX-Injected: 1", "sub\nuser", "sub\tuser", "sub\x00", "sub\x7f", "x" * 257, "süb", "  "]
 
+pytestmark = pytest.mark.usefixtures("as_admin")
+
 
 def _body_for(operation: str) -> dict | None:
     return {"pause_or_cancel": {"batch_id": GOOD, "status": "pause"}, "update_scheduled_send": {"status": "pause"}}.get(

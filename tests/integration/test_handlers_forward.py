@@ -60,6 +60,19 @@ CASES = [
     ("resume_scheduled_send", BATCH, None, "DELETE", f"/v3/user/scheduled_sends/{BATCH}", None, 204, None),
 ]
 
+pytestmark = pytest.mark.usefixtures("as_admin")
+
+
+def _sendgrid_fields(body: object, like: object) -> object:
+    """SendGrid's own fields of an answer: the service may add extension fields beside them, never change them."""
+    if isinstance(like, list):
+        assert isinstance(body, list)
+        assert len(body) == len(like)
+        return [_sendgrid_fields(b, item) for b, item in zip(body, like, strict=True)]
+    assert isinstance(body, dict)
+    assert isinstance(like, dict)
+    return {key: body.get(key) for key in like}
+
 
 def _respond(status: int, answer: object) -> Response:
     body = "" if answer is None else json.dumps(answer)
@@ -103,7 +116,7 @@ def test_operation_forwards_exactly_what_sendgrid_expects(
     if answer is None:
         assert response["body"] == ""
     else:
-        assert json.loads(response["body"]) == answer
+        assert _sendgrid_fields(json.loads(response["body"]), answer) == answer
         assert response["headers"]["Content-Type"] == "application/json"
     for name, value in RATE_HEADERS.items():
         assert response["headers"][name] == value

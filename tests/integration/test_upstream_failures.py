@@ -16,6 +16,8 @@ from tests.support import error_of, invoke
 
 BATCH = "HkJ5yLYULb7Rj8GKSx7u025ouWVlMgAi"
 
+pytestmark = pytest.mark.usefixtures("as_admin")
+
 
 def _sendgrid_error(message: str, field: str | None = None) -> dict:
     return {"errors": [{"field": field, "message": message}]}
@@ -27,7 +29,7 @@ def _sendgrid_error(message: str, field: str | None = None) -> dict:
         (400, "invalid batch id", "validate_batch_id", BATCH, None, f"/v3/mail/batch/{BATCH}", "GET"),
         (
             400,
-            "max limit reached",
+            "a status for this batch id exists, try PATCH to update the status",
             "pause_or_cancel",
             None,
             {"batch_id": BATCH, "status": "pause"},
@@ -176,3 +178,16 @@ def test_the_key_appears_in_no_log_line_metric_or_response(
     assert '"UpstreamKeyRejected":[1.0]' in captured.out
     for text in (logs, captured.out, captured.err, *(json.dumps(r) for r in responses)):
         assert api_key not in text
+
+
+def test_sendgrids_max_limit_reached_keeps_its_status_and_message_and_says_more(fake_sendgrid: HTTPServer) -> None:
+    fake_sendgrid.expect_oneshot_request("/v3/user/scheduled_sends", method="POST").respond_with_json(
+        _sendgrid_error("max limit reached"), status=400
+    )
+
+    response = invoke("pause_or_cancel", body={"batch_id": BATCH, "status": "pause"})
+
+    assert response["statusCode"] == 400
+    document = json.loads(response["body"])
+    assert document["errors"][0]["message"].startswith("max limit reached")
+    assert document["slots"] == []  # the table knows no slot holder here; only SendGrid does

@@ -44,8 +44,8 @@ class ApiResponse:
 Operation = Callable[[ApiRequest], ApiResponse]
 
 
-def error_body(message: str, field_name: str | None = None) -> str:
-    return json.dumps({"errors": [{"field": field_name, "message": message}]})
+def error_body(message: str, field_name: str | None = None, extra: dict[str, Any] | None = None) -> str:
+    return json.dumps({"errors": [{"field": field_name, "message": message}], **(extra or {})})
 
 
 def _header_values(event: dict[str, Any], name: str) -> list[str]:
@@ -116,7 +116,7 @@ def respond(event: dict[str, Any], operation: Operation) -> dict[str, Any]:
         log = logger.error if error.status >= 500 else logger.info
         log("request refused", extra={"error": kind, "status": error.status, "field": error.field})
         metrics.add_metric(name=kind, unit=MetricUnit.Count, value=1)
-        response = ApiResponse(error.status, error_body(error.message, error.field))
+        response = ApiResponse(error.status, error_body(error.message, error.field, error.extra))
     except Exception:
         # A bug of ours: answer in SendGrid's shape, keep the traceback in our logs only.
         logger.exception("unexpected error")

@@ -15,6 +15,13 @@ class Settings:
     read_timeout_seconds: float
     secret_cache_seconds: int
     max_body_bytes: int
+    batches_table_name: str
+    admin_principals: tuple[str, ...]
+    unknown_batch_policy: str  # "refuse" | "claim"
+    due_shards: int
+    warning_thresholds_seconds: tuple[int, ...]
+    expiry_action_lead_seconds: int
+    event_bus_name: str
 
 
 def _required(name: str) -> str:
@@ -22,6 +29,10 @@ def _required(name: str) -> str:
     if not value:
         raise RuntimeError(f"environment variable {name} is not set (the template sets it)")
     return value
+
+
+def _csv(value: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in value.split(",") if part.strip())
 
 
 @cache
@@ -33,4 +44,13 @@ def settings() -> Settings:
         read_timeout_seconds=float(os.environ.get("SENDGRID_READ_TIMEOUT_SECONDS", "10")),
         secret_cache_seconds=int(os.environ.get("SECRET_CACHE_SECONDS", "300")),
         max_body_bytes=int(os.environ.get("MAX_BODY_BYTES", "8192")),
+        batches_table_name=os.environ.get("BATCHES_TABLE_NAME", ""),
+        admin_principals=_csv(os.environ.get("ADMIN_PRINCIPALS", "")),
+        unknown_batch_policy=os.environ.get("UNKNOWN_BATCH_POLICY", "refuse"),
+        due_shards=int(os.environ.get("DUE_SHARDS", "8")),
+        warning_thresholds_seconds=tuple(
+            int(v) for v in _csv(os.environ.get("WARNING_THRESHOLDS_SECONDS", "86400,21600,3600"))
+        ),
+        expiry_action_lead_seconds=int(os.environ.get("EXPIRY_ACTION_LEAD_SECONDS", "1800")),
+        event_bus_name=os.environ.get("EVENT_BUS_NAME", ""),
     )

@@ -2,20 +2,29 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class ServiceError(Exception):
     """An error answered to the caller as `{"errors": [{"field": ..., "message": ...}]}`."""
 
     status = 500
 
-    def __init__(self, message: str, field: str | None = None) -> None:
+    def __init__(self, message: str, field: str | None = None, extra: dict[str, Any] | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.field = field
+        self.extra = extra or {}  # extension fields beside "errors"
 
 
 class BadRequest(ServiceError):
     status = 400
+
+
+class Forbidden(ServiceError):
+    """The batch belongs to another principal, or the service has never seen it."""
+
+    status = 403
 
 
 class PayloadTooLarge(ServiceError):

@@ -1,67 +1,286 @@
-"""One function per SendGrid "Cancel Scheduled Sends" operation: validate, then make exactly one upstream call.
+"""One function per SendGrid "Cancel Scheduled Sends" operation.
 
-Only what SendGrid expects is forwarded: a rebuilt body of known fields, a validated batch id in the
-path and a validated `on-behalf-of`; nothing else of the caller's request reaches SendGrid.
+Each validates, checks ownership and the guardrails, makes exactly one SendGrid call, then records
+the outcome (SendGrid first, then the table: a failed record is logged and counted, the caller still
+gets SendGrid's answer, and the scanner's reconcile repairs the row). Only what SendGrid expects is
+forwarded: a rebuilt body of its own fields, a validated batch id in the path and a validated
+`on-behalf-of`; our extension fields (`send_at`, `expiry_action`) are stripped.
 """
 
 from __future__ import annotations
 
+import json
+from dataclasses import replace
+from datetime import UTC, datetime
 from typing import Any
 
-from . import validation
+from aws_lambda_powertools.metrics import MetricUnit
+
+from . import clock, rules, validation
 from .api import ApiRequest, ApiResponse
+from .config import settings
+from .errors import BadRequest, Forbidden
+from .observability import logger, metrics
+from .rules import Batch
 from .sendgrid import UpstreamResponse, api_path, sendgrid_client
+from .store import batch_store
 
-_NO_FIELDS: frozenset[str] = frozenset()
-_PAUSE_FIELDS = frozenset({"batch_id", "status"})
-_UPDATE_FIELDS = frozenset({"status"})
+_CREATE_FIELDS = frozenset({"send_at", "expiry_action"})
+_PAUSE_FIELDS = frozenset({"batch_id", "status", "send_at", "expiry_action"})
+_PAUSE_REQUIRED = frozenset({"batch_id", "status"})
+_UPDATE_FIELDS = frozenset({"status", "expiry_action"})
+_UPDATE_REQUIRED = frozenset({"status"})
+_LIMIT_MESSAGE = "max limit reached"
 
 
-def _forward(request: ApiRequest, method: str, path: str, body: dict[str, Any] | None = None) -> ApiResponse:
-    upstream: UpstreamResponse = sendgrid_client().call(method, path, on_behalf_of=request.on_behalf_of, body=body)
-    return ApiResponse(upstream.status, upstream.body, upstream.headers)
+def _iso(seconds: int) -> str:
+    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class _Caller:
+    """Who is asking, for which account, and what they may do."""
+
+    def __init__(self, request: ApiRequest) -> None:
+        self.request = request
+        self.account = rules.account_key(request.on_behalf_of)
+        self.owner = rules.owner_of(request.principal)
+        self.is_admin = rules.is_admin(self.owner, settings().admin_principals)
+
+    def may_see(self, batch: Batch | None) -> bool:
+        return self.is_admin or (batch is not None and batch.owner == self.owner)
+
+    def authorize(self, batch_id: str) -> Batch | None:
+        """The batch's row when the caller may act on it; 403 otherwise."""
+        batch = batch_store().get(self.account, batch_id)
+        if batch is None or batch.owner is None:
+            if self.is_admin or settings().unknown_batch_policy == "claim":
+                return batch
+            raise Forbidden(
+                f"this service has no owner on record for batch id {batch_id} in this account; "
+                "create batch ids with POST /v3/mail/batch through this service",
+                field="batch_id",
+            )
+        if not self.may_see(batch):
+            raise Forbidden(f"batch id {batch_id} belongs to another team", field="batch_id")
+        return batch
+
+    def forward(self, method: str, path: str, body: dict[str, Any] | None = None) -> UpstreamResponse:
+        return sendgrid_client().call(method, path, on_behalf_of=self.request.on_behalf_of, body=body)
+
+    def record(self, batch_id: str, edit: Any) -> Batch | None:
+        """Write the outcome after SendGrid succeeded; never turn a table failure into the caller's error."""
+        config = settings()
+        try:
+            return batch_store().change(
+                self.account,
+                batch_id,
+                edit,
+                lambda b: rules.next_due(b, config.warning_thresholds_seconds, config.expiry_action_lead_seconds),
+                clock.now(),
+            )
+        except Exception:
+            logger.exception("state write failed after SendGrid succeeded", extra={"batch_id": batch_id})
+            metrics.add_metric(name="StateWriteFailed", unit=MetricUnit.Count, value=1)
+            return None
+
+    def new_row(self, batch_id: str, current: Batch | None, creating: bool = False) -> Batch:
+        """The row to edit: the current one, or one owned by the caller when it creates or claims the batch.
+        An admin acting on a batch nobody owns leaves it unowned."""
+        if current is not None and current.owner is not None:
+            return current
+        base = current or Batch(account=self.account, batch_id=batch_id, owner=None)
+        return replace(base, owner=self.owner) if creating or not self.is_admin else base
+
+
+def _answer(upstream: UpstreamResponse, body: Any = None) -> ApiResponse:
+    text = upstream.body if body is None else json.dumps(body)
+    return ApiResponse(upstream.status, text, upstream.headers)
+
+
+def _extension(batch: Batch | None) -> dict[str, Any]:
+    """Our fields beside SendGrid's own (which keep their names and types)."""
+    if batch is None:
+        return {"owner": None}
+    fields = {
+        "owner": batch.owner,
+        "send_at": batch.send_at,
+        "expires_at": batch.expires_at,
+        "expiry_action": batch.expiry_action,
+    }
+    return {key: value for key, value in fields.items() if value is not None or key == "owner"}
+
+
+def _with_extension(sendgrid_fields: dict[str, Any], row: Batch | None) -> dict[str, Any]:
+    """SendGrid's answer, plus our fields when the row was recorded (a failed record adds nothing)."""
+    return sendgrid_fields if row is None else {**sendgrid_fields, **_extension(row)}
 
 
 def _path_batch_id(request: ApiRequest) -> str:
     return validation.batch_id(request.path_parameters.get("batch_id"))
 
 
+def _new_send_at(document: dict[str, Any], now: int) -> int | None:
+    if "send_at" not in document:
+        return None
+    value = validation.send_at(document["send_at"])
+    problem = rules.send_at_problem(value, now)
+    if problem:
+        raise BadRequest(problem, field="send_at")
+    return value
+
+
+def _check_window(send_at: int | None, now: int) -> None:
+    if not rules.change_window_open(send_at, now):
+        assert send_at is not None
+        raise BadRequest(
+            f"too late to pause or cancel: the window closed at {_iso(rules.window_closes_at(send_at))}, "
+            f"10 minutes before send_at {_iso(send_at)}; SendGrid does not guarantee a change after that",
+            field="send_at",
+        )
+
+
+def _limit_reached(caller: _Caller, held: list[Batch], now: int) -> BadRequest:
+    """SendGrid's 'max limit reached', saying which slots are held and which the service can reclaim."""
+    own = [b for b in held if caller.may_see(b)]
+    others = len(held) - len(own)
+    slots = [
+        {"batch_id": b.batch_id, "status": b.status, "owner": b.owner, "reclaimable": rules.reclaimable(b, now)}
+        for b in own
+    ]
+    named = ", ".join(f"{s['batch_id']} ({s['status']}{', reclaimable' if s['reclaimable'] else ''})" for s in slots)
+    message = (
+        f"{_LIMIT_MESSAGE}: {len(held)} of SendGrid's {rules.MAX_ACTIVE_BATCHES} pause/cancel slots are held "
+        f"in this account"
+        + (f"; visible to you: {named}" if named else "")
+        + (f"; {others} held by other teams" if others else "")
+        + "; resume (DELETE) or wait for the scanner to reclaim one"
+    )
+    return BadRequest(message, extra={"slots": slots, "slots_held_by_others": others})
+
+
 def create_batch_id(request: ApiRequest) -> ApiResponse:
-    """POST /v3/mail/batch — SendGrid takes no body; an empty JSON object is accepted too."""
-    validation.json_object(request.body, allowed=_NO_FIELDS)
-    return _forward(request, "POST", api_path("mail", "batch"))
+    """POST /v3/mail/batch — SendGrid takes no body; ours may carry send_at and expiry_action."""
+    now = clock.now()
+    document = validation.json_object(request.body, allowed=_CREATE_FIELDS)
+    send_at = _new_send_at(document, now)
+    action = validation.expiry_action(document.get("expiry_action"))
+    caller = _Caller(request)
+    upstream = caller.forward("POST", api_path("mail", "batch"))
+    if upstream.status != 201:
+        return _answer(upstream)
+    created = json.loads(upstream.body)
+    batch_id = validation.batch_id(created.get("batch_id"))
+    row = caller.record(
+        batch_id,
+        lambda current: replace(
+            caller.new_row(batch_id, current, creating=True), send_at=send_at, expiry_action=action
+        ),
+    )
+    try:
+        batch_store().remember_account(caller.account)
+    except Exception:
+        logger.exception("could not remember the account for reconcile")
+        metrics.add_metric(name="StateWriteFailed", unit=MetricUnit.Count, value=1)
+    return _answer(upstream, _with_extension(created, row))
 
 
 def validate_batch_id(request: ApiRequest) -> ApiResponse:
     """GET /v3/mail/batch/{batch_id}"""
-    return _forward(request, "GET", api_path("mail", "batch", _path_batch_id(request)))
+    batch_id = _path_batch_id(request)
+    caller = _Caller(request)
+    row = caller.authorize(batch_id)
+    upstream = caller.forward("GET", api_path("mail", "batch", batch_id))
+    if upstream.status == 200 and (row is None or row.owner is None) and not caller.is_admin:
+        caller.record(batch_id, lambda current: caller.new_row(batch_id, current))  # the first caller claims it
+    return _answer(upstream)
 
 
 def list_scheduled_sends(request: ApiRequest) -> ApiResponse:
-    """GET /v3/user/scheduled_sends"""
-    return _forward(request, "GET", api_path("user", "scheduled_sends"))
+    """GET /v3/user/scheduled_sends — the caller's own batches (admins: all), with our fields beside SendGrid's."""
+    caller = _Caller(request)
+    upstream = caller.forward("GET", api_path("user", "scheduled_sends"))
+    if upstream.status != 200:
+        return _answer(upstream)
+    store = batch_store()
+    known = {b.batch_id: b for b in store.active(caller.account)}
+    shown = []
+    for entry in json.loads(upstream.body):
+        batch_id = entry.get("batch_id")
+        row = known.get(batch_id)
+        if row is None and isinstance(batch_id, str):
+            row = store.get(caller.account, batch_id)
+        if caller.may_see(row):
+            shown.append({**entry, **_extension(row)})
+    return _answer(upstream, shown)
 
 
 def pause_or_cancel(request: ApiRequest) -> ApiResponse:
-    """POST /v3/user/scheduled_sends with {"batch_id", "status"}."""
-    document = validation.json_object(request.body, allowed=_PAUSE_FIELDS, required=_PAUSE_FIELDS)
-    body = {"batch_id": validation.batch_id(document["batch_id"]), "status": validation.status(document["status"])}
-    return _forward(request, "POST", api_path("user", "scheduled_sends"), body)
+    """POST /v3/user/scheduled_sends with {"batch_id", "status"} (+ our send_at, expiry_action)."""
+    now = clock.now()
+    document = validation.json_object(request.body, allowed=_PAUSE_FIELDS, required=_PAUSE_REQUIRED)
+    batch_id = validation.batch_id(document["batch_id"])
+    status = validation.status(document["status"])
+    new_send_at = _new_send_at(document, now)
+    caller = _Caller(request)
+    row = caller.authorize(batch_id)
+    send_at = new_send_at if new_send_at is not None else (row.send_at if row else None)
+    _check_window(send_at, now)
+    held = [b for b in batch_store().active(caller.account) if b.batch_id != batch_id]
+    if len(held) >= rules.MAX_ACTIVE_BATCHES:
+        raise _limit_reached(caller, held, now)
+    upstream = caller.forward("POST", api_path("user", "scheduled_sends"), {"batch_id": batch_id, "status": status})
+    if upstream.status == 400 and _LIMIT_MESSAGE in upstream.body:
+        raise _limit_reached(caller, held, now)
+    if upstream.status != 201:
+        return _answer(upstream)
+
+    def edit(current: Batch | None) -> Batch:
+        updated = replace(caller.new_row(batch_id, current), status=status, send_at=send_at)
+        if "expiry_action" in document:
+            updated = replace(updated, expiry_action=validation.expiry_action(document["expiry_action"]))
+        return updated
+
+    return _answer(upstream, _with_extension(json.loads(upstream.body), caller.record(batch_id, edit)))
 
 
 def get_scheduled_send(request: ApiRequest) -> ApiResponse:
     """GET /v3/user/scheduled_sends/{batch_id} — SendGrid answers an array of one entry."""
-    return _forward(request, "GET", api_path("user", "scheduled_sends", _path_batch_id(request)))
+    batch_id = _path_batch_id(request)
+    caller = _Caller(request)
+    row = caller.authorize(batch_id)
+    upstream = caller.forward("GET", api_path("user", "scheduled_sends", batch_id))
+    if upstream.status != 200:
+        return _answer(upstream)
+    return _answer(upstream, [{**entry, **_extension(row)} for entry in json.loads(upstream.body)])
 
 
 def update_scheduled_send(request: ApiRequest) -> ApiResponse:
-    """PATCH /v3/user/scheduled_sends/{batch_id} with {"status"}."""
+    """PATCH /v3/user/scheduled_sends/{batch_id} with {"status"} (+ our expiry_action)."""
+    now = clock.now()
     batch_id = _path_batch_id(request)
-    document = validation.json_object(request.body, allowed=_UPDATE_FIELDS, required=_UPDATE_FIELDS)
-    body = {"status": validation.status(document["status"])}
-    return _forward(request, "PATCH", api_path("user", "scheduled_sends", batch_id), body)
+    document = validation.json_object(request.body, allowed=_UPDATE_FIELDS, required=_UPDATE_REQUIRED)
+    status = validation.status(document["status"])
+    action = validation.expiry_action(document.get("expiry_action"))
+    caller = _Caller(request)
+    row = caller.authorize(batch_id)
+    _check_window(row.send_at if row else None, now)
+    upstream = caller.forward("PATCH", api_path("user", "scheduled_sends", batch_id), {"status": status})
+    if upstream.status == 204:
+
+        def edit(current: Batch | None) -> Batch:
+            updated = replace(caller.new_row(batch_id, current), status=status)
+            return replace(updated, expiry_action=action) if "expiry_action" in document else updated
+
+        caller.record(batch_id, edit)
+    return _answer(upstream)
 
 
 def resume_scheduled_send(request: ApiRequest) -> ApiResponse:
     """DELETE /v3/user/scheduled_sends/{batch_id} — removing the cancel/pause resumes a paused send."""
-    return _forward(request, "DELETE", api_path("user", "scheduled_sends", _path_batch_id(request)))
+    batch_id = _path_batch_id(request)
+    caller = _Caller(request)
+    caller.authorize(batch_id)
+    upstream = caller.forward("DELETE", api_path("user", "scheduled_sends", batch_id))
+    if upstream.status == 204:
+        caller.record(batch_id, lambda current: replace(caller.new_row(batch_id, current), status=None))
+    return _answer(upstream)

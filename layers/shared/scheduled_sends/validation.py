@@ -79,3 +79,17 @@ def json_object(body: str | None, allowed: frozenset[str], required: frozenset[s
         if name not in document:
             raise BadRequest(f"{name} is required", field=name)
     return document
+
+
+def send_at(value: Any) -> int:
+    """Unix seconds, as SendGrid's own `send_at`."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise BadRequest("send_at must be a unix timestamp in seconds (an integer)", field="send_at")
+    return value
+
+
+def expiry_action(value: Any) -> str | None:
+    """What the scanner does shortly before a paused batch expires; null clears it."""
+    if value is not None and value not in ("resume", "cancel"):
+        raise BadRequest("expiry_action must be 'resume', 'cancel' or null", field="expiry_action")
+    return value

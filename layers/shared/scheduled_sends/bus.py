@@ -1,0 +1,47 @@
+"""The only code that publishes events: the service's EventBridge bus."""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from typing import Any
+
+import boto3
+
+from .config import settings
+
+SOURCE = "scheduled-sends"
+EXPIRY_WARNING = "Scheduled Send Expiry Warning"
+EXPIRY_ACTION_TAKEN = "Scheduled Send Expiry Action Taken"
+EXPIRED = "Scheduled Send Expired"
+SLOT_RECLAIMED = "Scheduled Send Slot Reclaimed"
+DRIFT = "Scheduled Send Drift"
+
+
+class PublishFailed(Exception):
+    pass
+
+
+class EventBus:
+    def __init__(self, client: Any, bus_name: str) -> None:
+        self._client = client
+        self._bus_name = bus_name
+
+    def publish(self, detail_type: str, detail: dict[str, Any]) -> None:
+        answer = self._client.put_events(
+            Entries=[
+                {
+                    "EventBusName": self._bus_name,
+                    "Source": SOURCE,
+                    "DetailType": detail_type,
+                    "Detail": json.dumps(detail, sort_keys=True),
+                }
+            ]
+        )
+        if answer.get("FailedEntryCount"):
+            raise PublishFailed(f"EventBridge refused the {detail_type} event")
+
+
+@cache
+def event_bus() -> EventBus:
+    return EventBus(boto3.client("events"), settings().event_bus_name)

@@ -1,0 +1,143 @@
+"""Pure domain rules: SendGrid's limits and windows, expiry and the scanner's schedule, ownership.
+
+No I/O and no AWS or HTTP imports here, so every rule has a fast unit test. Times are unix seconds.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+MAX_ACTIVE_BATCHES = 10  # SendGrid: at most 10 different batches paused or cancelled at one time
+CHANGE_WINDOW_SECONDS = 10 * 60  # a pause/cancel later than 10 minutes before send_at is not guaranteed
+EXPIRY_SECONDS = 72 * 3600  # a paused batch is discarded as Expired 72 hours after send_at
+MAX_SCHEDULE_AHEAD_SECONDS = 72 * 3600  # send_at is at most 72 hours ahead
+# SendGrid's entry of a batch is deleted only this long after it stopped mattering, so clock skew
+# can never turn the deletion of a pause into a delivery or of a cancel into a send.
+RECLAIM_GRACE_SECONDS = 15 * 60
+ACTIVE_STATUSES = ("pause", "cancel")
+EXPIRY_ACTIONS = ("resume", "cancel")
+PARENT_ACCOUNT = "parent"
+
+_ASSUMED_ROLE = re.compile(r"arn:(?P<partition>[\w-]+):sts::(?P<account>\d+):assumed-role/(?P<role>[^/]+)/.+")
+
+
+def account_key(on_behalf_of: str | None) -> str:
+    """The table's partition for an account: the parent, or the `on-behalf-of` subuser/customer account."""
+    return f"sub:{on_behalf_of}" if on_behalf_of else PARENT_ACCOUNT
+
+
+def on_behalf_of_of(account: str) -> str | None:
+    return None if account == PARENT_ACCOUNT else account.removeprefix("sub:")
+
+
+def owner_of(principal: str) -> str:
+    """Every session of an assumed role is one owner: the role itself."""
+    found = _ASSUMED_ROLE.fullmatch(principal)
+    if found:
+        return f"arn:{found['partition']}:iam::{found['account']}:role/{found['role']}"
+    return principal
+
+
+def is_admin(owner: str, admins: Iterable[str]) -> bool:
+    return owner in {owner_of(admin) for admin in admins}
+
+
+def may_act(owner: str, batch_owner: str | None, admins: Iterable[str]) -> bool:
+    return is_admin(owner, admins) or (batch_owner is not None and batch_owner == owner)
+
+
+def expires_at(send_at: int) -> int:
+    return send_at + EXPIRY_SECONDS
+
+
+def window_closes_at(send_at: int) -> int:
+    return send_at - CHANGE_WINDOW_SECONDS
+
+
+def change_window_open(send_at: int | None, now: int) -> bool:
+    return send_at is None or now <= window_closes_at(send_at)
+
+
+def send_at_problem(send_at: int, now: int) -> str | None:
+    """Why `send_at` cannot belong to a batch being scheduled now, or None when it can."""
+    if send_at > now + MAX_SCHEDULE_AHEAD_SECONDS:
+        return "send_at is more than 72 hours ahead; SendGrid cannot schedule that far"
+    if send_at < now - EXPIRY_SECONDS:
+        return "send_at is more than 72 hours in the past; the batch has already been sent or expired"
+    return None
+
+
+@dataclass(frozen=True)
+class Batch:
+    """What the service knows of one batch (a row of the table)."""
+
+    account: str
+    batch_id: str
+    owner: str | None
+    status: str | None = None  # pause | cancel | None (no status at SendGrid) | expired | sent
+    send_at: int | None = None
+    expiry_action: str | None = None
+    warned: tuple[int, ...] = ()  # warning thresholds (seconds before expiry) already announced
+    action_taken: str | None = None
+    version: int = 0
+
+    @property
+    def expires_at(self) -> int | None:
+        return None if self.send_at is None else expires_at(self.send_at)
+
+    @property
+    def holds_slot(self) -> bool:
+        return self.status in ACTIVE_STATUSES
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What the scanner should do with one batch now."""
+
+    warn: tuple[int, ...] = ()  # thresholds newly crossed, largest first
+    act: str | None = None  # the expiry_action to carry out now
+    expire: bool = False  # paused past expiry: mark expired and free the slot
+    reclaim: bool = False  # cancelled past send_at: the SendGrid entry no longer matters
+
+
+def plan(batch: Batch, now: int, thresholds: Iterable[int], action_lead: int) -> Plan:
+    if batch.send_at is None or batch.expires_at is None:
+        return Plan()
+    if batch.status == "cancel":
+        return Plan(reclaim=now >= batch.send_at + RECLAIM_GRACE_SECONDS)
+    if batch.status != "pause":
+        return Plan()
+    if now >= batch.expires_at + RECLAIM_GRACE_SECONDS:
+        return Plan(expire=True)
+    remaining = batch.expires_at - now
+    warn = tuple(t for t in sorted(thresholds, reverse=True) if remaining <= t and t not in batch.warned)
+    act = None
+    if batch.expiry_action and batch.action_taken is None and remaining <= action_lead:
+        act = batch.expiry_action
+    return Plan(warn=warn, act=act)
+
+
+def next_due(batch: Batch, thresholds: Iterable[int], action_lead: int) -> int | None:
+    """When the scanner must next look at the batch; None takes it out of the due index."""
+    if batch.send_at is None or batch.expires_at is None:
+        return None
+    if batch.status == "cancel":
+        return batch.send_at + RECLAIM_GRACE_SECONDS
+    if batch.status != "pause":
+        return None
+    times = [batch.expires_at - t for t in thresholds if t not in batch.warned]
+    if batch.expiry_action and batch.action_taken is None:
+        times.append(batch.expires_at - action_lead)
+    times.append(batch.expires_at + RECLAIM_GRACE_SECONDS)
+    return min(times)
+
+
+def reclaimable(batch: Batch, now: int) -> bool:
+    """The slot is held by a batch whose SendGrid entry no longer matters (the scanner will free it)."""
+    if batch.send_at is None or batch.expires_at is None:
+        return False
+    if batch.status == "cancel":
+        return now >= batch.send_at + RECLAIM_GRACE_SECONDS
+    return batch.status == "pause" and now >= batch.expires_at + RECLAIM_GRACE_SECONDS
