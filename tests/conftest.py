@@ -1,16 +1,18 @@
 from __future__ import annotations
 
 import io
+import json
 import logging
 import os
 import secrets
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import boto3
 import pytest
 from moto import mock_aws
 from pytest_httpserver import HTTPServer
 
+from local.sendgrid_sandbox import SendGridSandbox
 from local.server import LocalService
 from local.template import load_template
 from tests.support import BASE_ENVIRONMENT, CALLER_ARN, apply_base_environment, reset_layer_state
@@ -92,3 +94,53 @@ def local_service() -> Iterator[LocalService]:
 def as_admin(monkeypatch: pytest.MonkeyPatch) -> None:
     """The default test caller is an admin: for tests about forwarding, not ownership."""
     monkeypatch.setenv("ADMIN_PRINCIPALS", CALLER_ARN)
+
+
+@pytest.fixture
+def sandbox_sendgrid(secret_arn: str, api_key: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[SendGridSandbox]:
+    """The stateful SendGrid sandbox on loopback, holding the same key as the moto secret."""
+    sandbox = SendGridSandbox(api_key).start()
+    monkeypatch.setenv("SENDGRID_API_BASE_URL", sandbox.url)
+    yield sandbox
+    sandbox.stop()
+
+
+class Clock:
+    """The service's clock, moved by tests (they never sleep)."""
+
+    def __init__(self, now: int) -> None:
+        self.now = now
+
+    def __call__(self) -> int:
+        return self.now
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
+    from scheduled_sends import clock as service_clock
+
+    fake = Clock(1_795_000_000)
+    monkeypatch.setattr(service_clock, "now", fake)
+    return fake
+
+
+@pytest.fixture
+def published_events(aws: None) -> Callable[[], list[dict]]:
+    """Every event the service puts on its bus, read back through a rule and an SQS queue (as a subscriber would)."""
+    sqs, events = boto3.client("sqs"), boto3.client("events")
+    queue_url = sqs.create_queue(QueueName="subscriber")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    events.put_rule(Name="all", EventBusName="scheduled-sends-events", EventPattern='{"source": ["scheduled-sends"]}')
+    events.put_targets(Rule="all", EventBusName="scheduled-sends-events", Targets=[{"Id": "q", "Arn": queue_arn}])
+
+    def drain() -> list[dict]:
+        received = []
+        while True:
+            messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages", [])
+            if not messages:
+                return received
+            for message in messages:
+                received.append(json.loads(message["Body"]))
+                sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+
+    return drain

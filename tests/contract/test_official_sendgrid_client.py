@@ -112,7 +112,10 @@ def test_the_eleventh_paused_batch_is_refused_with_max_limit_reached(local_servi
         sg.user.scheduled_sends.post(request_body={"batch_id": batch, "status": "pause"})
     with pytest.raises(BadRequestsError) as refused:
         sg.user.scheduled_sends.post(request_body={"batch_id": batches[10], "status": "pause"})
-    assert _errors(refused.value)[0]["message"] == "max limit reached"
+    message = _errors(refused.value)[0]["message"]
+    assert message.startswith("max limit reached: 10 of SendGrid's 10 pause/cancel slots are held")
+    assert all(batch in message for batch in batches[:10])  # all ten are the caller's own, so all are named
+    assert local_service.sandbox.statuses().keys() == set(batches[:10])
 
 
 def test_a_second_pause_says_try_patch(local_service: LocalService) -> None:
@@ -122,3 +125,17 @@ def test_a_second_pause_says_try_patch(local_service: LocalService) -> None:
     with pytest.raises(BadRequestsError) as refused:
         sg.user.scheduled_sends.post(request_body={"batch_id": batch, "status": "cancel"})
     assert "try PATCH" in _errors(refused.value)[0]["message"]
+
+
+def test_two_teams_through_the_local_server_cannot_touch_each_others_batches(local_service: LocalService) -> None:
+    team_a = {"X-Local-Caller-Arn": "arn:aws:iam::111122223333:user/team-a"}
+    team_b = {"X-Local-Caller-Arn": "arn:aws:sts::111122223333:assumed-role/team-b/session"}
+    sg = _client(local_service).client
+    batch = sg.mail.batch.post(request_headers=team_a).to_dict["batch_id"]
+    sg.user.scheduled_sends.post(request_body={"batch_id": batch, "status": "pause"}, request_headers=team_a)
+
+    with pytest.raises(ForbiddenError) as refused:
+        sg.user.scheduled_sends._(batch).delete(request_headers=team_b)
+    assert "belongs to another team" in _errors(refused.value)[0]["message"]
+    assert sg.user.scheduled_sends.get(request_headers=team_b).to_dict == []
+    assert local_service.sandbox.statuses() == {batch: "pause"}

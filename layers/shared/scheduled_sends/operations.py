@@ -235,7 +235,7 @@ def pause_or_cancel(request: ApiRequest) -> ApiResponse:
         return _answer(upstream)
 
     def edit(current: Batch | None) -> Batch:
-        updated = replace(caller.new_row(batch_id, current), status=status, send_at=send_at)
+        updated = replace(caller.new_row(batch_id, current), send_at=send_at).with_status(status, now)
         if "expiry_action" in document:
             updated = replace(updated, expiry_action=validation.expiry_action(document["expiry_action"]))
         return updated
@@ -268,7 +268,7 @@ def update_scheduled_send(request: ApiRequest) -> ApiResponse:
     if upstream.status == 204:
 
         def edit(current: Batch | None) -> Batch:
-            updated = replace(caller.new_row(batch_id, current), status=status)
+            updated = caller.new_row(batch_id, current).with_status(status, now)
             return replace(updated, expiry_action=action) if "expiry_action" in document else updated
 
         caller.record(batch_id, edit)
@@ -282,5 +282,6 @@ def resume_scheduled_send(request: ApiRequest) -> ApiResponse:
     caller.authorize(batch_id)
     upstream = caller.forward("DELETE", api_path("user", "scheduled_sends", batch_id))
     if upstream.status == 204:
-        caller.record(batch_id, lambda current: replace(caller.new_row(batch_id, current), status=None))
+        now = clock.now()
+        caller.record(batch_id, lambda current: caller.new_row(batch_id, current).with_status(None, now))
     return _answer(upstream)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 MAX_ACTIVE_BATCHES = 10  # SendGrid: at most 10 different batches paused or cancelled at one time
 CHANGE_WINDOW_SECONDS = 10 * 60  # a pause/cancel later than 10 minutes before send_at is not guaranteed
@@ -81,7 +81,11 @@ class Batch:
     expiry_action: str | None = None
     warned: tuple[int, ...] = ()  # warning thresholds (seconds before expiry) already announced
     action_taken: str | None = None
+    status_at: int | None = None  # when the status last changed
     version: int = 0
+
+    def with_status(self, status: str | None, now: int) -> Batch:
+        return self if status == self.status else replace(self, status=status, status_at=now)
 
     @property
     def expires_at(self) -> int | None:
@@ -106,10 +110,10 @@ def plan(batch: Batch, now: int, thresholds: Iterable[int], action_lead: int) ->
     if batch.send_at is None or batch.expires_at is None:
         return Plan()
     if batch.status == "cancel":
-        return Plan(reclaim=now >= batch.send_at + RECLAIM_GRACE_SECONDS)
+        return Plan(reclaim=reclaimable(batch, now))
     if batch.status != "pause":
         return Plan()
-    if now >= batch.expires_at + RECLAIM_GRACE_SECONDS:
+    if reclaimable(batch, now):
         return Plan(expire=True)
     remaining = batch.expires_at - now
     warn = tuple(t for t in sorted(thresholds, reverse=True) if remaining <= t and t not in batch.warned)
@@ -124,7 +128,7 @@ def next_due(batch: Batch, thresholds: Iterable[int], action_lead: int) -> int |
     if batch.send_at is None or batch.expires_at is None:
         return None
     if batch.status == "cancel":
-        return batch.send_at + RECLAIM_GRACE_SECONDS
+        return _cancel_discarded_at(batch) + RECLAIM_GRACE_SECONDS
     if batch.status != "pause":
         return None
     times = [batch.expires_at - t for t in thresholds if t not in batch.warned]
@@ -134,10 +138,16 @@ def next_due(batch: Batch, thresholds: Iterable[int], action_lead: int) -> int |
     return min(times)
 
 
+def _cancel_discarded_at(batch: Batch) -> int:
+    """SendGrid discards a cancelled batch at send_at, or at once when the cancel came later."""
+    assert batch.send_at is not None
+    return max(batch.send_at, batch.status_at or 0)
+
+
 def reclaimable(batch: Batch, now: int) -> bool:
     """The slot is held by a batch whose SendGrid entry no longer matters (the scanner will free it)."""
     if batch.send_at is None or batch.expires_at is None:
         return False
     if batch.status == "cancel":
-        return now >= batch.send_at + RECLAIM_GRACE_SECONDS
+        return now >= _cancel_discarded_at(batch) + RECLAIM_GRACE_SECONDS
     return batch.status == "pause" and now >= batch.expires_at + RECLAIM_GRACE_SECONDS

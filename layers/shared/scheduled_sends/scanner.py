@@ -7,7 +7,7 @@ idempotent, guarded by conditional writes."""
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
@@ -62,7 +62,9 @@ class Scanner:
     def run(self, now: int) -> ScanSummary:
         summary = ScanSummary()
         reads_before = self.store.reads.items
-        for batch in self.store.due(now):
+        due = list(self.store.due(now))
+        summary.items_read = self.store.reads.items - reads_before  # the due index's reads, nothing else
+        for batch in due:
             summary.due += 1
             try:
                 self._act_on(batch, now, summary)
@@ -71,7 +73,6 @@ class Scanner:
                 logger.exception(
                     "scanner failed on a batch", extra={"batch_id": batch.batch_id, "account": batch.account}
                 )
-        summary.items_read = self.store.reads.items - reads_before
         for account in self.store.accounts():
             try:
                 self._reconcile(account, now, summary)
@@ -102,12 +103,12 @@ class Scanner:
                 self.store.release_action(batch)
                 raise
             status = None if plan.act == "resume" else "cancel"
-            done = self._change(batch, lambda cur: replace(cur, status=status), now)
+            done = self._change(batch, lambda cur: cur.with_status(status, now), now)
             self.events.publish(bus.EXPIRY_ACTION_TAKEN, _detail(done or batch, action=plan.act))
             summary.actioned += 1
         if plan.expire:
             expired = self._change(
-                batch, lambda cur: replace(cur, status="expired") if cur.status == "pause" else None, now
+                batch, lambda cur: cur.with_status("expired", now) if cur.status == "pause" else None, now
             )
             if expired is not None and expired.status == "expired":
                 self.events.publish(bus.EXPIRED, _detail(expired))
@@ -115,7 +116,7 @@ class Scanner:
                 self._reclaim(expired, "expired", summary)
         if plan.reclaim:
             self._reclaim(batch, "cancelled and past send_at", summary)
-            self._change(batch, lambda cur: replace(cur, status="discarded") if cur.status == "cancel" else None, now)
+            self._change(batch, lambda cur: cur.with_status("discarded", now) if cur.status == "cancel" else None, now)
         # Whatever happened, move the row to its next due time (or out of the index).
         self._change(batch, lambda cur: cur, now)
 
@@ -173,9 +174,7 @@ class Scanner:
             fixed = self.store.change(
                 account,
                 batch_id,
-                lambda cur, b=batch_id, s=status: replace(
-                    cur or Batch(account=account, batch_id=b, owner=None), status=s
-                ),
+                lambda cur, b=batch_id, s=status: (cur or Batch(account, b, owner=None)).with_status(s, now),
                 self._due,
                 now,
             )
@@ -185,7 +184,7 @@ class Scanner:
             if batch_id in upstream:
                 continue
             fixed = self._change(
-                row, lambda cur, seen=row.version: replace(cur, status=None) if cur.version == seen else None, now
+                row, lambda cur, seen=row.version: cur.with_status(None, now) if cur.version == seen else None, now
             )
             if fixed is not None and fixed.version != row.version:
                 self._drift(fixed, "missing-at-sendgrid", None, row.status, summary)

@@ -51,6 +51,7 @@ def _to_batch(item: dict[str, Any]) -> Batch:
         expiry_action=item.get("expiry_action"),
         warned=tuple(sorted(int(t) for t in item.get("warned", ()))),
         action_taken=item.get("action_taken"),
+        status_at=_int(item.get("status_at")),
         version=int(item.get("version", 0)),
     )
 
@@ -143,6 +144,7 @@ class BatchStore:
             "expiry_action": new.expiry_action,
             "warned": set(new.warned) or None,
             "action_taken": new.action_taken,
+            "status_at": new.status_at,
             "version": new.version,
             "updated_at": now,
             "active_account": new.account if new.holds_slot else None,

@@ -1,0 +1,266 @@
+"""The expiry scanner end to end: handler + moto (DynamoDB, EventBridge -> SQS subscriber) + SendGrid sandbox."""
+
+from __future__ import annotations
+
+import json
+import threading
+
+import boto3
+import pytest
+import requests
+from pytest_httpserver import HTTPServer
+
+from local.events import LocalLambdaContext
+from local.sendgrid_sandbox import SendGridSandbox
+from scheduled_sends import bus
+from scheduled_sends.config import settings
+from scheduled_sends.rules import EXPIRY_SECONDS, RECLAIM_GRACE_SECONDS, Batch
+from scheduled_sends.scanner import ScanIncomplete, Scanner, ScanSummary
+from scheduled_sends.sendgrid import sendgrid_client
+from scheduled_sends.store import batch_store
+from tests.support import invoke, load_handler
+
+TEAM = "arn:aws:iam::111122223333:user/team-a"
+HOUR = 3600
+SCHEDULED_EVENT = {"source": "aws.events", "detail-type": "Scheduled Event", "detail": {}}
+
+
+def scan() -> dict:
+    return load_handler("expiry_scanner")(SCHEDULED_EVENT, LocalLambdaContext("expiry_scanner"))
+
+
+def _paused_batch(clock, send_in: int = HOUR, **extra) -> tuple[str, int]:
+    send_at = clock.now + send_in
+    created = invoke("create_batch_id", body={"send_at": send_at, **extra}, caller_arn=TEAM)
+    batch = json.loads(created["body"])["batch_id"]
+    assert invoke("pause_or_cancel", body={"batch_id": batch, "status": "pause"}, caller_arn=TEAM)["statusCode"] == 201
+    return batch, send_at
+
+
+def _of_type(events: list[dict], detail_type: str) -> list[dict]:
+    return [e["detail"] for e in events if e["detail-type"] == detail_type]
+
+
+def test_a_paused_batch_gets_exactly_one_warning_per_threshold(
+    sandbox_sendgrid: SendGridSandbox, clock, published_events
+) -> None:
+    batch, send_at = _paused_batch(clock)
+    expires_at = send_at + EXPIRY_SECONDS
+    for hours_left in (30, 24, 23, 6, 6, 5, 1, 1, 0.5):
+        clock.now = int(expires_at - hours_left * HOUR)
+        scan()
+        scan()  # a second run at the same moment (a retry) announces nothing new
+
+    warnings = _of_type(published_events(), bus.EXPIRY_WARNING)
+    assert [w["threshold_seconds"] for w in warnings] == [24 * HOUR, 6 * HOUR, HOUR]
+    assert {w["batch_id"] for w in warnings} == {batch}
+    assert warnings[0] | {"seconds_left": 0} == {
+        "account": "parent",
+        "on_behalf_of": None,
+        "batch_id": batch,
+        "owner": TEAM,
+        "status": "pause",
+        "send_at": send_at,
+        "expires_at": expires_at,
+        "expiry_action": None,
+        "threshold_seconds": 24 * HOUR,
+        "seconds_left": 0,
+    }
+
+
+def test_overlapping_runs_publish_each_warning_once(sandbox_sendgrid: SendGridSandbox, clock, published_events) -> None:
+    batches = [_paused_batch(clock)[0] for _ in range(5)]
+    clock.now += EXPIRY_SECONDS - 5 * HOUR  # the 24 h and 6 h thresholds are both crossed
+
+    def scanner() -> Scanner:
+        return Scanner(batch_store(), bus.event_bus(), sendgrid_client(), settings())
+
+    first, stale = scanner(), list(batch_store().due(clock.now))  # run one has read the index ...
+    assert scanner().run(clock.now).warned == 10  # ... run two does everything meanwhile ...
+    late = ScanSummary()
+    for batch in stale:  # ... and run one acts on what it read before
+        first._act_on(batch, clock.now, late)
+    threads = [threading.Thread(target=scanner().run, args=(clock.now,)) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert late.warned == 0
+    warnings = _of_type(published_events(), bus.EXPIRY_WARNING)
+    assert sorted((w["batch_id"], w["threshold_seconds"]) for w in warnings) == sorted(
+        (b, t) for b in batches for t in (24 * HOUR, 6 * HOUR)
+    )
+
+
+def test_a_warning_whose_publish_failed_is_announced_by_the_next_run(
+    sandbox_sendgrid: SendGridSandbox, clock, published_events, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    batch, send_at = _paused_batch(clock)
+    clock.now = send_at + EXPIRY_SECONDS - 23 * HOUR
+
+    def refuse(self, detail_type: str, detail: dict) -> None:
+        raise bus.PublishFailed("EventBridge is down")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(bus.EventBus, "publish", refuse)
+        with pytest.raises(ScanIncomplete):
+            scan()
+    scan()
+    scan()
+    warnings = _of_type(published_events(), bus.EXPIRY_WARNING)
+    assert [(w["batch_id"], w["threshold_seconds"]) for w in warnings] == [(batch, 24 * HOUR)]
+
+
+@pytest.mark.parametrize("action", ["resume", "cancel"])
+def test_expiry_action_is_carried_out_once_shortly_before_expiry(
+    sandbox_sendgrid: SendGridSandbox, clock, published_events, action: str
+) -> None:
+    batch, send_at = _paused_batch(clock, expiry_action=action)
+    clock.now = send_at + EXPIRY_SECONDS - 31 * 60
+    scan()
+    assert sandbox_sendgrid.statuses() == {batch: "pause"}  # not yet: the lead is 30 minutes
+    clock.now += 60
+    scan()
+    scan()
+
+    expected = {} if action == "resume" else {batch: "cancel"}
+    assert sandbox_sendgrid.statuses() == expected  # a fresh cancel is not reclaimed at once (grace period)
+    taken = _of_type(published_events(), bus.EXPIRY_ACTION_TAKEN)
+    assert [(t["batch_id"], t["action"]) for t in taken] == [(batch, action)]
+    row = batch_store().get("parent", batch)
+    assert row.status == (None if action == "resume" else "cancel")
+    assert row.action_taken == action
+
+
+def test_a_paused_batch_past_expiry_is_marked_expired_and_its_slot_freed(
+    sandbox_sendgrid: SendGridSandbox, clock, published_events
+) -> None:
+    batch, send_at = _paused_batch(clock)
+    clock.now = send_at + EXPIRY_SECONDS + RECLAIM_GRACE_SECONDS
+    summary = scan()
+
+    assert summary["expired"] == 1
+    assert summary["reclaimed"] == 1
+    assert sandbox_sendgrid.statuses() == {}
+    events = published_events()
+    assert [e["batch_id"] for e in _of_type(events, bus.EXPIRED)] == [batch]
+    assert [e["reason"] for e in _of_type(events, bus.SLOT_RECLAIMED)] == ["expired"]
+    assert batch_store().get("parent", batch).status == "expired"
+    assert scan()["due"] == 0  # it left the due index
+
+
+def test_a_cancelled_batch_past_send_at_frees_its_slot(sandbox_sendgrid: SendGridSandbox, clock, published_events):
+    send_at = clock.now + HOUR
+    batch = json.loads(invoke("create_batch_id", body={"send_at": send_at}, caller_arn=TEAM)["body"])["batch_id"]
+    invoke("pause_or_cancel", body={"batch_id": batch, "status": "cancel"}, caller_arn=TEAM)
+    clock.now = send_at + 60
+    assert scan()["reclaimed"] == 0  # within the grace period nothing is touched
+    clock.now = send_at + RECLAIM_GRACE_SECONDS
+    assert scan()["reclaimed"] == 1
+    assert sandbox_sendgrid.statuses() == {}
+    assert batch_store().get("parent", batch).status == "discarded"
+    assert [e["reason"] for e in _of_type(published_events(), bus.SLOT_RECLAIMED)] == ["cancelled and past send_at"]
+
+
+def test_reconcile_repairs_the_table_both_ways_and_publishes_drift(
+    sandbox_sendgrid: SendGridSandbox, clock, published_events
+) -> None:
+    tracked, _ = _paused_batch(clock)
+    headers = {"Authorization": f"Bearer {sandbox_sendgrid.api_key}"}
+    # Outside the service: the tracked pause is removed, and another batch is paused.
+    requests.delete(f"{sandbox_sendgrid.url}/v3/user/scheduled_sends/{tracked}", headers=headers)
+    stray = requests.post(f"{sandbox_sendgrid.url}/v3/mail/batch", headers=headers).json()["batch_id"]
+    requests.post(
+        f"{sandbox_sendgrid.url}/v3/user/scheduled_sends", headers=headers, json={"batch_id": stray, "status": "cancel"}
+    )
+
+    assert scan()["drift"] == 2
+    assert scan()["drift"] == 0  # repaired: the next run finds nothing to fix
+
+    drift = {d["batch_id"]: d for d in _of_type(published_events(), bus.DRIFT)}
+    assert drift[tracked]["kind"] == "missing-at-sendgrid"
+    assert drift[stray]["kind"] == "untracked-at-sendgrid"
+    assert drift[stray]["sendgrid_status"] == "cancel"
+    assert batch_store().get("parent", tracked).status is None
+    stray_row = batch_store().get("parent", stray)
+    assert (stray_row.status, stray_row.owner) == ("cancel", None)
+
+
+def test_reconcile_covers_each_subuser_account(sandbox_sendgrid: SendGridSandbox, clock, published_events) -> None:
+    created = invoke("create_batch_id", headers=[("on-behalf-of", "sub-a")], caller_arn=TEAM)
+    assert created["statusCode"] == 201
+    headers = {"Authorization": f"Bearer {sandbox_sendgrid.api_key}", "on-behalf-of": "sub-a"}
+    stray = requests.post(f"{sandbox_sendgrid.url}/v3/mail/batch", headers=headers).json()["batch_id"]
+    requests.post(
+        f"{sandbox_sendgrid.url}/v3/user/scheduled_sends", headers=headers, json={"batch_id": stray, "status": "pause"}
+    )
+
+    scan()
+
+    drift = _of_type(published_events(), bus.DRIFT)
+    assert [(d["account"], d["on_behalf_of"], d["batch_id"]) for d in drift] == [("sub:sub-a", "sub-a", stray)]
+
+
+def test_one_failing_batch_does_not_stop_the_others(
+    secret_arn: str, clock, published_events, httpserver: HTTPServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SENDGRID_API_BASE_URL", httpserver.url_for("/").rstrip("/"))
+    store = batch_store()
+    send_at = clock.now - EXPIRY_SECONDS - RECLAIM_GRACE_SECONDS  # both are past expiry
+    for batch_id in ("failing", "fine"):
+        store.change(
+            "parent",
+            batch_id,
+            lambda _c, b=batch_id: Batch("parent", b, TEAM, "pause", send_at),
+            lambda b: b.send_at,
+            clock.now,
+        )
+    httpserver.expect_request("/v3/user/scheduled_sends/failing", method="DELETE").respond_with_data("", status=500)
+    httpserver.expect_request("/v3/user/scheduled_sends/fine", method="DELETE").respond_with_data("", status=204)
+
+    with pytest.raises(ScanIncomplete, match="1 batches"):
+        scan()
+
+    assert {e["batch_id"] for e in _of_type(published_events(), bus.SLOT_RECLAIMED)} == {"fine"}
+    assert store.get("parent", "fine").status == "expired"
+
+
+def test_the_scanners_reads_grow_with_due_rows_not_with_the_table(sandbox_sendgrid: SendGridSandbox, clock) -> None:
+    table = boto3.resource("dynamodb").Table("batches")
+    far = clock.now + 48 * HOUR
+    with table.batch_writer() as writer:
+        for i in range(10_000):  # tracked, not due: a paused batch whose first warning is two days away
+            writer.put_item(
+                Item={
+                    "account": "parent",
+                    "batch_id": f"later-{i}",
+                    "owner": TEAM,
+                    "status": "pause",
+                    "send_at": far,
+                    "version": 1,
+                    "due_shard": f"due#{i % 8}",
+                    "due_at": far + 100,
+                }
+            )
+        for i in range(2_000):  # known but not watched at all: no due attributes
+            writer.put_item(Item={"account": "parent", "batch_id": f"idle-{i}", "owner": TEAM, "version": 1})
+        for i in range(100):  # due now: cancelled long ago, only their slots to free (SendGrid says 404: gone)
+            writer.put_item(
+                Item={
+                    "account": "parent",
+                    "batch_id": f"due-{i}",
+                    "owner": TEAM,
+                    "status": "cancel",
+                    "send_at": clock.now - HOUR,
+                    "version": 1,
+                    "due_shard": f"due#{i % 8}",
+                    "due_at": clock.now - 100,
+                }
+            )
+    summary = scan()
+
+    assert summary["due"] == 100
+    assert summary["reclaimed"] == 100
+    assert summary["items_read"] == 100  # what the due index read: the due rows, not the 12,100 in the table
+    assert scan()["items_read"] == 0  # and once handled they left the index

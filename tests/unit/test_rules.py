@@ -1,0 +1,109 @@
+"""The pure domain rules: ownership, windows, expiry and the scanner's schedule."""
+
+from __future__ import annotations
+
+import pytest
+
+from scheduled_sends import rules
+from scheduled_sends.rules import Batch
+
+HOUR = 3600
+THRESHOLDS = (24 * HOUR, 6 * HOUR, HOUR)
+LEAD = 1800
+SEND_AT = 1_800_000_000
+
+
+def _paused(**changes) -> Batch:
+    return Batch(account="parent", batch_id="b", owner="o", status="pause", send_at=SEND_AT, **changes)
+
+
+def test_every_session_of_an_assumed_role_is_one_owner_the_role() -> None:
+    a = rules.owner_of("arn:aws:sts::111122223333:assumed-role/marketing-app/session-1")
+    b = rules.owner_of("arn:aws:sts::111122223333:assumed-role/marketing-app/i-0abc")
+    assert a == b == "arn:aws:iam::111122223333:role/marketing-app"
+    assert rules.owner_of("arn:aws:iam::111122223333:user/alice") == "arn:aws:iam::111122223333:user/alice"
+    assert rules.owner_of("arn:aws-cn:sts::1:assumed-role/r/s") == "arn:aws-cn:iam::1:role/r"
+
+
+def test_admins_may_act_on_any_batch_others_only_on_their_own() -> None:
+    admins = ["arn:aws:sts::1:assumed-role/ops/whoever"]  # an admin written as a session still means the role
+    assert rules.may_act("arn:aws:iam::1:role/ops", "someone-else", admins)
+    assert rules.may_act("arn:aws:iam::1:user/a", "arn:aws:iam::1:user/a", admins)
+    assert not rules.may_act("arn:aws:iam::1:user/b", "arn:aws:iam::1:user/a", admins)
+    assert not rules.may_act("arn:aws:iam::1:user/b", None, admins)
+
+
+def test_accounts_are_the_parent_or_the_on_behalf_of_value() -> None:
+    assert rules.account_key(None) == "parent"
+    assert rules.account_key("sub-a") == "sub:sub-a"
+    assert rules.on_behalf_of_of(rules.account_key("account-id 7")) == "account-id 7"
+    assert rules.on_behalf_of_of("parent") is None
+
+
+def test_the_change_window_closes_ten_minutes_before_send_at() -> None:
+    assert rules.change_window_open(None, SEND_AT)
+    assert rules.change_window_open(SEND_AT, SEND_AT - 600)
+    assert not rules.change_window_open(SEND_AT, SEND_AT - 599)
+    assert rules.window_closes_at(SEND_AT) == SEND_AT - 600
+
+
+def test_send_at_must_be_within_72_hours_either_side_of_now() -> None:
+    now = SEND_AT
+    assert rules.send_at_problem(now + 72 * HOUR, now) is None
+    assert "more than 72 hours ahead" in rules.send_at_problem(now + 72 * HOUR + 1, now)
+    assert rules.send_at_problem(now - 72 * HOUR, now) is None
+    assert "in the past" in rules.send_at_problem(now - 72 * HOUR - 1, now)
+
+
+def test_a_paused_batch_expires_72_hours_after_send_at() -> None:
+    assert _paused().expires_at == SEND_AT + 72 * HOUR
+
+
+@pytest.mark.parametrize(
+    ("hours_left", "warned", "expected"),
+    [
+        (30, (), ()),
+        (24, (), (24 * HOUR,)),
+        (5, (), (24 * HOUR, 6 * HOUR)),  # a late first look announces every crossed threshold once
+        (5, (24 * HOUR,), (6 * HOUR,)),
+        (0.5, THRESHOLDS, ()),
+    ],
+)
+def test_warnings_are_planned_once_per_crossed_threshold(hours_left, warned, expected) -> None:
+    batch = _paused(warned=warned)
+    now = int(batch.expires_at - hours_left * HOUR)
+    assert rules.plan(batch, now, THRESHOLDS, LEAD).warn == expected
+
+
+def test_expiry_action_is_planned_within_the_lead_and_only_once() -> None:
+    batch = _paused(expiry_action="resume", warned=THRESHOLDS)
+    assert rules.plan(batch, batch.expires_at - LEAD - 1, THRESHOLDS, LEAD).act is None
+    assert rules.plan(batch, batch.expires_at - LEAD, THRESHOLDS, LEAD).act == "resume"
+    assert (
+        rules.plan(_paused(expiry_action="resume", action_taken="resume"), batch.expires_at - 60, (), LEAD).act is None
+    )
+
+
+def test_expired_and_cancelled_batches_are_reclaimed_only_after_a_grace_period() -> None:
+    paused = _paused()
+    assert not rules.plan(paused, paused.expires_at, THRESHOLDS, LEAD).expire
+    assert rules.plan(paused, paused.expires_at + rules.RECLAIM_GRACE_SECONDS, THRESHOLDS, LEAD).expire
+    cancelled = Batch("parent", "c", "o", status="cancel", send_at=SEND_AT)
+    assert not rules.plan(cancelled, SEND_AT, THRESHOLDS, LEAD).reclaim
+    assert rules.plan(cancelled, SEND_AT + rules.RECLAIM_GRACE_SECONDS, THRESHOLDS, LEAD).reclaim
+    assert rules.reclaimable(cancelled, SEND_AT + rules.RECLAIM_GRACE_SECONDS)
+    assert not rules.reclaimable(paused, SEND_AT)
+
+
+def test_next_due_is_the_earliest_pending_step_and_none_when_nothing_is_left() -> None:
+    batch = _paused(expiry_action="cancel")
+    assert rules.next_due(batch, THRESHOLDS, LEAD) == batch.expires_at - 24 * HOUR
+    assert rules.next_due(_paused(warned=THRESHOLDS), THRESHOLDS, LEAD) == (
+        batch.expires_at + rules.RECLAIM_GRACE_SECONDS
+    )
+    assert rules.next_due(_paused(warned=THRESHOLDS, expiry_action="resume"), THRESHOLDS, LEAD) == (
+        batch.expires_at - LEAD
+    )
+    assert rules.next_due(Batch("parent", "b", "o", status="pause"), THRESHOLDS, LEAD) is None  # no send_at known
+    assert rules.next_due(Batch("parent", "b", "o", status=None, send_at=SEND_AT), THRESHOLDS, LEAD) is None
+    assert rules.next_due(Batch("parent", "b", "o", status="expired", send_at=SEND_AT), THRESHOLDS, LEAD) is None
