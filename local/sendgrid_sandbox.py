@@ -14,8 +14,9 @@ import secrets
 import threading
 import time
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from .http import LoopbackServer
 
 MAX_ACTIVE_BATCHES = 10
 RATE_LIMIT = 600
@@ -59,27 +60,18 @@ class SendGridSandbox:
         self._lock = threading.Lock()
         self._accounts: dict[str, _Account] = {}
         self.requests: list[RecordedRequest] = []
-        self._server = ThreadingHTTPServer((host, port), self._handler_class())
-        self._server.daemon_threads = True
-        self._thread: threading.Thread | None = None
+        self._server = LoopbackServer(host, port, self.respond, name="sendgrid-sandbox")
 
     @property
     def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return self._server.url
 
     def start(self) -> SendGridSandbox:
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, args=(0.05,), name="sendgrid-sandbox", daemon=True
-        )
-        self._thread.start()
+        self._server.start()
         return self
 
     def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        if self._thread:
-            self._thread.join(timeout=5)
+        self._server.stop()
 
     def reset(self) -> None:
         with self._lock:
@@ -160,36 +152,21 @@ class SendGridSandbox:
                 raise _Refusal(405, "method not allowed")
             raise _Refusal(404, "resource not found")
 
-    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
-        sandbox = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-            disable_nagle_algorithm = True  # header and body go out as separate writes
-
-            def _serve(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                raw = self.rfile.read(length) if length else b""
-                try:
-                    status, payload = sandbox.handle(self.command, self.path, dict(self.headers.items()), raw)
-                except _Refusal as refusal:
-                    status = refusal.status
-                    payload = {"errors": [{"field": refusal.field, "message": refusal.message}]}
-                data = b"" if payload is None else json.dumps(payload).encode()
-                self.send_response(status)
-                reset = int(time.time()) // 60 * 60 + 60
-                self.send_header("X-RateLimit-Limit", str(RATE_LIMIT))
-                self.send_header("X-RateLimit-Remaining", str(RATE_LIMIT - 1))
-                self.send_header("X-RateLimit-Reset", str(reset))
-                if data:
-                    self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            do_GET = do_POST = do_PATCH = do_DELETE = do_PUT = _serve
-
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
-                return  # the local server logs each request itself
-
-        return Handler
+    def respond(
+        self, method: str, path: str, headers: list[tuple[str, str]], raw: bytes
+    ) -> tuple[int, dict[str, str], bytes]:
+        """One HTTP exchange: SendGrid's status, its rate-limit headers and a JSON body (or none)."""
+        try:
+            status, payload = self.handle(method, path, dict(headers), raw)
+        except _Refusal as refusal:
+            status = refusal.status
+            payload = {"errors": [{"field": refusal.field, "message": refusal.message}]}
+        reset = int(time.time()) // 60 * 60 + 60
+        answer_headers = {
+            "X-RateLimit-Limit": str(RATE_LIMIT),
+            "X-RateLimit-Remaining": str(RATE_LIMIT - 1),
+            "X-RateLimit-Reset": str(reset),
+        }
+        if payload is None:
+            return status, answer_headers, b""
+        return status, {**answer_headers, "Content-Type": "application/json"}, json.dumps(payload).encode()

@@ -10,10 +10,8 @@ import os
 import secrets
 import sys
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import ModuleType
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -24,6 +22,7 @@ from moto.server import ThreadedMotoServer
 
 from . import template as cfn
 from .events import STAGE, LocalLambdaContext, proxy_event
+from .http import LoopbackServer
 from .sendgrid_sandbox import SendGridSandbox
 
 DEFAULT_CALLER_ARN = "arn:aws:iam::000000000000:user/local-developer"
@@ -72,8 +71,7 @@ class LocalService:
         self.template = cfn.load_template()
         self.sandbox: SendGridSandbox | None = None
         self._moto: ThreadedMotoServer | None = None
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
+        self._server: LoopbackServer | None = None
         self._saved_environ: dict[str, str] | None = None
         self._routes: list[_LoadedRoute] = []
         self.scan_seconds = scan_seconds
@@ -84,8 +82,7 @@ class LocalService:
     @property
     def url(self) -> str:
         assert self._server is not None
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return self._server.url
 
     @property
     def sendgrid_url(self) -> str:
@@ -126,10 +123,8 @@ class LocalService:
                 sys.path.insert(0, str(layer))
         self._routes = [_LoadedRoute(route, _load_handler(route)) for route in cfn.routes(self.template)]
         self._scanners = [_load_handler(function) for function in cfn.scheduled_functions(self.template)]
-        self._server = ThreadingHTTPServer((self.host, self.port), self._handler_class())
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), name="local-api", daemon=True)
-        self._thread.start()
+        self._server = LoopbackServer(self.host, self.port, self.dispatch, name="local-api", on_answer=self._log_answer)
+        self._server.start()
         if self.scan_seconds > 0:
             self._scan_thread = threading.Thread(target=self._scan_forever, name="local-scanner", daemon=True)
             self._scan_thread.start()
@@ -180,10 +175,7 @@ class LocalService:
         if self._scan_thread:
             self._scan_thread.join(timeout=30)
         if self._server:
-            self._server.shutdown()
-            self._server.server_close()
-        if self._thread:
-            self._thread.join(timeout=5)
+            self._server.stop()
         if self.sandbox:
             self.sandbox.stop()
         if self._moto:
@@ -191,6 +183,9 @@ class LocalService:
         if self._saved_environ is not None:
             os.environ.clear()
             os.environ.update(self._saved_environ)
+
+    def _log_answer(self, method: str, path: str, status: int, elapsed_ms: float) -> None:
+        self._log(f"{method} {path} {status} {elapsed_ms:.1f}ms")
 
     def dispatch(
         self, method: str, raw_path: str, headers: list[tuple[str, str]], body: bytes
@@ -224,31 +219,3 @@ class LocalService:
             {"Content-Type": "application/json"},
             json.dumps({"errors": [{"field": None, "message": message}]}).encode(),
         )
-
-    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
-        service = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-            disable_nagle_algorithm = True  # header and body go out as separate writes
-
-            def _serve(self) -> None:
-                started = time.perf_counter()
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length) if length else b""
-                status, headers, data = service.dispatch(self.command, self.path, list(self.headers.items()), body)
-                self.send_response(status)
-                for name, value in headers.items():
-                    self.send_header(name, value)
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-                elapsed_ms = (time.perf_counter() - started) * 1000
-                service._log(f"{self.command} {self.path} {status} {elapsed_ms:.1f}ms")
-
-            do_GET = do_POST = do_PATCH = do_DELETE = do_PUT = do_HEAD = _serve
-
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
-                return
-
-        return Handler

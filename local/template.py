@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -63,27 +64,29 @@ def _pattern(resource: str) -> re.Pattern[str]:
     return re.compile(regex)
 
 
-def routes(template: dict[str, Any]) -> list[Route]:
-    found = []
+def _functions(template: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any], str, list[dict[str, Any]]]]:
+    """(name, properties, handler, events) of every AWS::Serverless::Function."""
     for name, resource in template["Resources"].items():
-        if resource["Type"] != "AWS::Serverless::Function":
-            continue
-        properties = resource["Properties"]
-        for event in (properties.get("Events") or {}).values():
-            if event["Type"] != "Api":
-                continue
-            path = event["Properties"]["Path"]
-            found.append(
-                Route(
-                    function=name,
-                    method=event["Properties"]["Method"].upper(),
-                    resource=path,
-                    code_dir=ROOT / properties["CodeUri"],
-                    handler=properties.get("Handler") or template["Globals"]["Function"]["Handler"],
-                    pattern=_pattern(path),
-                )
-            )
-    return found
+        if resource["Type"] == "AWS::Serverless::Function":
+            properties = resource["Properties"]
+            handler = properties.get("Handler") or template["Globals"]["Function"]["Handler"]
+            yield name, properties, handler, list((properties.get("Events") or {}).values())
+
+
+def routes(template: dict[str, Any]) -> list[Route]:
+    return [
+        Route(
+            function=name,
+            method=event["Properties"]["Method"].upper(),
+            resource=event["Properties"]["Path"],
+            code_dir=ROOT / properties["CodeUri"],
+            handler=handler,
+            pattern=_pattern(event["Properties"]["Path"]),
+        )
+        for name, properties, handler, events in _functions(template)
+        for event in events
+        if event["Type"] == "Api"
+    ]
 
 
 @dataclass(frozen=True)
@@ -96,15 +99,11 @@ class ScheduledFunction:
 
 
 def scheduled_functions(template: dict[str, Any]) -> list[ScheduledFunction]:
-    found = []
-    for name, resource in template["Resources"].items():
-        if resource["Type"] != "AWS::Serverless::Function":
-            continue
-        properties = resource["Properties"]
-        if any(event["Type"] == "Schedule" for event in (properties.get("Events") or {}).values()):
-            handler = properties.get("Handler") or template["Globals"]["Function"]["Handler"]
-            found.append(ScheduledFunction(name, ROOT / properties["CodeUri"], handler))
-    return found
+    return [
+        ScheduledFunction(name, ROOT / properties["CodeUri"], handler)
+        for name, properties, handler, events in _functions(template)
+        if any(event["Type"] == "Schedule" for event in events)
+    ]
 
 
 def layer_dirs(template: dict[str, Any]) -> list[Path]:
