@@ -23,7 +23,7 @@ from .errors import BadRequest, Forbidden
 from .observability import logger, metrics
 from .rules import Batch
 from .sendgrid import UpstreamResponse, api_path, sendgrid_client
-from .store import batch_store
+from .store import UNREAD, batch_store
 
 _CREATE_FIELDS = frozenset({"send_at", "expiry_action"})
 _PAUSE_FIELDS = frozenset({"batch_id", "status", "send_at", "expiry_action"})
@@ -67,8 +67,9 @@ class _Caller:
     def forward(self, method: str, path: str, body: dict[str, Any] | None = None) -> UpstreamResponse:
         return sendgrid_client().call(method, path, on_behalf_of=self.request.on_behalf_of, body=body)
 
-    def record(self, batch_id: str, edit: Any) -> Batch | None:
-        """Write the outcome after SendGrid succeeded; never turn a table failure into the caller's error."""
+    def record(self, batch_id: str, edit: Any, current: Batch | object | None = UNREAD) -> Batch | None:
+        """Write the outcome after SendGrid succeeded; never turn a table failure into the caller's error.
+        `current` is the row read by `authorize` (None: known not to exist), which saves a read."""
         config = settings()
         try:
             return batch_store().change(
@@ -77,6 +78,7 @@ class _Caller:
                 edit,
                 lambda b: rules.next_due(b, config.warning_thresholds_seconds, config.expiry_action_lead_seconds),
                 clock.now(),
+                current,
             )
         except Exception:
             logger.exception("state write failed after SendGrid succeeded", extra={"batch_id": batch_id})
@@ -175,6 +177,7 @@ def create_batch_id(request: ApiRequest) -> ApiResponse:
         lambda current: replace(
             caller.new_row(batch_id, current, creating=True), send_at=send_at, expiry_action=action
         ),
+        current=None,  # SendGrid just made this id: there is no row yet
     )
     try:
         batch_store().remember_account(caller.account)
@@ -191,7 +194,7 @@ def validate_batch_id(request: ApiRequest) -> ApiResponse:
     row = caller.authorize(batch_id)
     upstream = caller.forward("GET", api_path("mail", "batch", batch_id))
     if upstream.status == 200 and (row is None or row.owner is None) and not caller.is_admin:
-        caller.record(batch_id, lambda current: caller.new_row(batch_id, current))  # the first caller claims it
+        caller.record(batch_id, lambda current: caller.new_row(batch_id, current), row)  # the first caller claims it
     return _answer(upstream)
 
 
@@ -240,7 +243,7 @@ def pause_or_cancel(request: ApiRequest) -> ApiResponse:
             updated = replace(updated, expiry_action=validation.expiry_action(document["expiry_action"]))
         return updated
 
-    return _answer(upstream, _with_extension(json.loads(upstream.body), caller.record(batch_id, edit)))
+    return _answer(upstream, _with_extension(json.loads(upstream.body), caller.record(batch_id, edit, row)))
 
 
 def get_scheduled_send(request: ApiRequest) -> ApiResponse:
@@ -271,7 +274,7 @@ def update_scheduled_send(request: ApiRequest) -> ApiResponse:
             updated = caller.new_row(batch_id, current).with_status(status, now)
             return replace(updated, expiry_action=action) if "expiry_action" in document else updated
 
-        caller.record(batch_id, edit)
+        caller.record(batch_id, edit, row)
     return _answer(upstream)
 
 
@@ -279,9 +282,9 @@ def resume_scheduled_send(request: ApiRequest) -> ApiResponse:
     """DELETE /v3/user/scheduled_sends/{batch_id} — removing the cancel/pause resumes a paused send."""
     batch_id = _path_batch_id(request)
     caller = _Caller(request)
-    caller.authorize(batch_id)
+    row = caller.authorize(batch_id)
     upstream = caller.forward("DELETE", api_path("user", "scheduled_sends", batch_id))
     if upstream.status == 204:
         now = clock.now()
-        caller.record(batch_id, lambda current: caller.new_row(batch_id, current).with_status(None, now))
+        caller.record(batch_id, lambda current: caller.new_row(batch_id, current).with_status(None, now), row)
     return _answer(upstream)

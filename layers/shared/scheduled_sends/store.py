@@ -27,6 +27,7 @@ ACTIVE_INDEX = "active"
 ACCOUNTS_PARTITION = "#accounts"
 ROW_RETENTION_SECONDS = 7 * 24 * 3600  # rows outlive expiry by a week, then DynamoDB TTL removes them
 _MAX_ATTEMPTS = 5
+UNREAD = object()  # `change` without a row the caller already holds
 
 
 class ConcurrentChange(Exception):
@@ -69,6 +70,7 @@ class BatchStore:
         self._table = table
         self._due_shards = due_shards
         self.reads = ReadCounter()
+        self._remembered: set[str] = set()
 
     # -- reading ---------------------------------------------------------------------------------
     def get(self, account: str, batch_id: str) -> Batch | None:
@@ -106,7 +108,10 @@ class BatchStore:
 
     # -- writing ---------------------------------------------------------------------------------
     def remember_account(self, account: str) -> None:
-        self._table.put_item(Item={"account": ACCOUNTS_PARTITION, "batch_id": account})
+        """Register an account for the scanner's reconcile; once per container is enough."""
+        if account not in self._remembered:
+            self._table.put_item(Item={"account": ACCOUNTS_PARTITION, "batch_id": account})
+            self._remembered.add(account)
 
     def change(
         self,
@@ -115,15 +120,15 @@ class BatchStore:
         edit: Callable[[Batch | None], Batch | None],
         due_at: Callable[[Batch], int | None],
         now: int,
-        current: Batch | None = None,
+        current: Batch | object | None = UNREAD,
     ) -> Batch | None:
         """Read-modify-write with optimistic concurrency: `edit` gets the latest row (None when there is none)
-        and returns the new one (None to leave it); a lost race re-reads and edits again."""
-        known = current is not None
+        and returns the new one (None to leave it); a lost race re-reads and edits again. A caller that has
+        just read the row passes it as `current` to save the read (a stale one only costs a retry)."""
         for _ in range(_MAX_ATTEMPTS):
-            if not known:
+            if current is UNREAD:
                 current = self.get(account, batch_id)
-            known = False
+            assert current is None or isinstance(current, Batch)
             wanted = edit(current)
             if wanted is None:
                 return current
@@ -132,6 +137,7 @@ class BatchStore:
             except ClientError as error:
                 if not _conditional_failed(error):
                     raise
+                current = UNREAD
         raise ConcurrentChange(f"batch {batch_id} kept changing under us")
 
     def _write(self, batch: Batch, previous: Batch | None, due_at: int | None, now: int) -> Batch:
