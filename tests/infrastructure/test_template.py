@@ -53,7 +53,8 @@ def _of_type(template: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:
 
 
 def _function_of(integration_uri: dict[str, Any]) -> str:
-    return re.search(r"\$\{(\w+)\.Arn\}", integration_uri["Fn::Sub"]).group(1)
+    """The function whose SnapStart alias "live" an integration invokes."""
+    return re.search(r"\$\{(\w+)Aliaslive\}", integration_uri["Fn::Sub"]).group(1)
 
 
 def test_each_of_the_seven_routes_has_its_own_function_behind_aws_iam(transformed: dict[str, Any]) -> None:
@@ -99,6 +100,7 @@ def test_every_function_has_the_layer_runtime_and_a_timeout_below_api_gateways(t
         assert properties["Runtime"] == "python3.13"
         assert properties["Timeout"] < 29 or name == SCANNER
         assert properties["TracingConfig"] == {"Mode": "Active"}
+        assert properties["SnapStart"] == {"ApplyOn": "PublishedVersions"}
         read_timeouts = float(properties["Environment"]["Variables"]["SENDGRID_CONNECT_TIMEOUT_SECONDS"]) + float(
             properties["Environment"]["Variables"]["SENDGRID_READ_TIMEOUT_SECONDS"]
         )
@@ -166,6 +168,8 @@ def test_the_scanner_runs_on_a_schedule_with_retries_and_a_dead_letter_queue(tra
     assert scanner["EventInvokeConfig"]["MaximumRetryAttempts"] == 2
     rules = _of_type(transformed, "AWS::Events::Rule")
     assert len(rules) == 1
+    (rule,) = rules.values()
+    assert rule["Properties"]["Targets"][0]["Arn"] == {"Ref": f"{SCANNER}Aliaslive"}  # the SnapStart version
     outputs = cfn.load_template()["Outputs"]
     assert outputs["EventBusName"]["Value"] == {"Ref": "EventBus"}
 

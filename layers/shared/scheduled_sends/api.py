@@ -13,7 +13,10 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from . import validation
+from . import (
+    snapstart,  # noqa: F401 - registers the SnapStart hooks
+    validation,
+)
 from .config import settings
 from .errors import BadRequest, PayloadTooLarge, ServiceError, UnsupportedMediaType
 from .observability import logger, metrics, tracer

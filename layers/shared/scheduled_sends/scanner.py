@@ -13,7 +13,13 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from . import bus, clock, rules, validation
+from . import (
+    bus,
+    clock,
+    rules,
+    snapstart,  # noqa: F401 - registers the SnapStart hooks
+    validation,
+)
 from .bus import EventBus, event_bus
 from .config import Settings, settings
 from .errors import BadRequest

@@ -84,6 +84,10 @@ class SendGridClient:
         headers = {name: response.headers[name] for name in RATE_LIMIT_HEADERS if name in response.headers}
         return UpstreamResponse(status=response.status_code, body=text, headers=headers)
 
+    def close_connections(self) -> None:
+        """Forget pooled keep-alive connections; the session opens new ones on the next call."""
+        self._session.close()
+
     def _send(
         self,
         method: str,
