@@ -11,7 +11,7 @@ PYTHON ?= $(if $(PY313_DIR),$(PY313_DIR)/python3.13,python3)
 export SAM_CLI_TELEMETRY := 0
 export PATH := $(abspath $(SAM_VENV)/bin):$(PY313_DIR):$(PATH)
 
-.PHONY: run test lint build validate deploy clean
+.PHONY: run test bench lint build validate deploy clean
 
 $(VENV)/.installed: requirements-dev.txt layers/shared/requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -31,6 +31,9 @@ run: $(VENV)/.installed  ## serve the whole API on http://127.0.0.1:3000/v3 (Ctr
 test: $(VENV)/.installed $(SAM_VENV)/.installed  ## every test: unit, integration, contract, local, template
 	$(PY) -m ruff check .
 	$(PY) -m pytest
+
+bench: $(VENV)/.installed  ## performance: writes bench-results.json and prints a table (not part of make test)
+	$(PY) -m bench
 
 lint: $(VENV)/.installed $(SAM_VENV)/.installed
 	$(PY) -m ruff check .

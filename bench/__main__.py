@@ -1,0 +1,471 @@
+"""`make bench`: what the service adds to a SendGrid round trip, as ratios within one run.
+
+Writes bench-results.json (or --out) and prints a table. --quick runs tiny sizes (used by a smoke test).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+LAYER = ROOT / "layers" / "shared"
+sys.path[:0] = [str(LAYER), str(ROOT)]
+
+CALLER = "arn:aws:iam::111122223333:user/bench-team"
+BATCH = "BenchBatch0000000000000000000001"
+ENVIRONMENT = {
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_ACCESS_KEY_ID": "bench",
+    "AWS_SECRET_ACCESS_KEY": "bench",
+    "POWERTOOLS_SERVICE_NAME": "scheduled-sends",
+    "POWERTOOLS_METRICS_NAMESPACE": "ScheduledSends",
+    "POWERTOOLS_TRACE_DISABLED": "true",  # no X-Ray daemon here; the SDK is still imported and initialised
+    "BATCHES_TABLE_NAME": "batches",
+    "EVENT_BUS_NAME": "bench-events",
+}
+OPERATIONS = {  # function folder -> (method, resource, caller body)
+    "create_batch_id": ("POST", "/mail/batch", None),
+    "validate_batch_id": ("GET", "/mail/batch/{batch_id}", None),
+    "list_scheduled_sends": ("GET", "/user/scheduled_sends", None),
+    "pause_or_cancel": ("POST", "/user/scheduled_sends", {"batch_id": BATCH, "status": "pause"}),
+    "get_scheduled_send": ("GET", "/user/scheduled_sends/{batch_id}", None),
+    "update_scheduled_send": ("PATCH", "/user/scheduled_sends/{batch_id}", {"status": "pause"}),
+    "resume_scheduled_send": ("DELETE", "/user/scheduled_sends/{batch_id}", None),
+}
+
+
+def summary(samples: list[float]) -> dict[str, float]:
+    ordered = sorted(samples)
+    return {
+        "median_ms": round(statistics.median(ordered) * 1000, 3),
+        "p95_ms": round(ordered[min(len(ordered) - 1, int(len(ordered) * 0.95))] * 1000, 3),
+        "n": len(ordered),
+    }
+
+
+class AwsCalls:
+    """Counts every AWS API call made in this process, by 'service.Operation'."""
+
+    def __init__(self) -> None:
+        import botocore.client
+
+        self.counts: Counter[str] = Counter()
+        self.seconds: Counter[str] = Counter()  # time spent inside the calls (moto here, not real DynamoDB)
+        original = botocore.client.BaseClient._make_api_call
+        counts, seconds = self.counts, self.seconds
+
+        def counting(client: Any, operation_name: str, api_params: Any) -> Any:
+            service = client.meta.service_model.service_name
+            counts[f"{service}.{operation_name}"] += 1
+            started = time.perf_counter()
+            try:
+                return original(client, operation_name, api_params)
+            finally:
+                seconds[service] += time.perf_counter() - started
+
+        botocore.client.BaseClient._make_api_call = counting
+
+    def snapshot(self) -> Counter[str]:
+        return Counter(self.counts)
+
+
+def canned_sendgrid() -> Any:
+    """A stateless SendGrid on loopback answering each operation as SendGrid does, with fresh batch ids."""
+    from local.http import LoopbackServer
+
+    issued = iter(range(10**9))
+
+    def dispatch(method: str, path: str, headers: list[tuple[str, str]], body: bytes):
+        json_headers = {"Content-Type": "application/json"}
+        if method == "POST" and path == "/v3/mail/batch":
+            return 201, json_headers, json.dumps({"batch_id": f"Bench{next(issued):027d}"}).encode()
+        if method == "POST":
+            return 201, json_headers, body
+        if method in ("PATCH", "DELETE"):
+            return 204, {}, b""
+        if path.startswith("/v3/mail/batch/"):
+            return 200, json_headers, json.dumps({"batch_id": path.rsplit("/", 1)[1]}).encode()
+        if path == "/v3/user/scheduled_sends":
+            return 200, json_headers, json.dumps([{"batch_id": BATCH, "status": "pause"}]).encode()
+        return 200, json_headers, json.dumps([{"batch_id": path.rsplit("/", 1)[1], "status": "pause"}]).encode()
+
+    server = LoopbackServer("127.0.0.1", 0, dispatch, name="bench-sendgrid")
+    server.start()
+    return server
+
+
+@contextlib.contextmanager
+def aws_world(api_key: str) -> Iterator[None]:
+    """moto in-process with the template's table, the bus and the secret."""
+    import boto3
+    from moto import mock_aws
+
+    from local.template import load_template
+
+    with mock_aws():
+        table = load_template()["Resources"]["BatchesTable"]["Properties"]
+        boto3.client("dynamodb").create_table(
+            TableName="batches",
+            BillingMode=table["BillingMode"],
+            AttributeDefinitions=table["AttributeDefinitions"],
+            KeySchema=table["KeySchema"],
+            GlobalSecondaryIndexes=table["GlobalSecondaryIndexes"],
+        )
+        boto3.client("events").create_event_bus(Name="bench-events")
+        arn = boto3.client("secretsmanager").create_secret(Name="bench-key", SecretString=api_key)["ARN"]
+        os.environ["SENDGRID_SECRET_ARN"] = arn
+        yield
+
+
+def reset_layer() -> None:
+    from aws_lambda_powertools.utilities import parameters
+    from aws_lambda_powertools.utilities.parameters import base
+
+    from scheduled_sends.bus import event_bus
+    from scheduled_sends.config import settings
+    from scheduled_sends.sendgrid import sendgrid_client
+    from scheduled_sends.store import batch_store
+
+    for cached in (settings, sendgrid_client, batch_store, event_bus):
+        cached.cache_clear()
+    parameters.clear_caches()
+    base.DEFAULT_PROVIDERS.clear()
+
+
+def handler_of(function: str) -> Callable[[dict, Any], dict]:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(f"bench_{function}", ROOT / "functions" / function / "app.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.lambda_handler
+
+
+def event_for(function: str) -> dict:
+    from local.events import proxy_event
+
+    method, resource, body = OPERATIONS[function]
+    return proxy_event(
+        method=method,
+        resource=resource,
+        path=resource.replace("{batch_id}", BATCH),
+        path_parameters={"batch_id": BATCH} if "{batch_id}" in resource else None,
+        headers=[("Content-Type", "application/json")],
+        body=json.dumps(body).encode() if body else None,
+        caller_arn=CALLER,
+    )
+
+
+def warm_overhead(repetitions: int, calls: AwsCalls) -> dict[str, Any]:
+    """Each handler in-process against the loopback SendGrid versus a bare requests.Session call of the same
+    method and path, interleaved so machine noise hits both alike."""
+    import requests
+
+    from local.events import LocalLambdaContext
+    from scheduled_sends.rules import Batch
+    from scheduled_sends.store import batch_store
+
+    api_key = "SG.bench-key"
+    sendgrid = canned_sendgrid()
+    os.environ["SENDGRID_API_BASE_URL"] = sendgrid.url
+    results: dict[str, Any] = {}
+    try:
+        with aws_world(api_key):
+            reset_layer()
+            owned = Batch("parent", BATCH, CALLER, status="pause")  # paused: list finds it in the active index
+            batch_store().change("parent", BATCH, lambda _c: owned, lambda _b: None, int(time.time()))
+            bare = requests.Session()
+            for function, (method, resource, body) in OPERATIONS.items():
+                handler, event = handler_of(function), event_for(function)
+                context = LocalLambdaContext(function_name=function)
+                url = sendgrid.url + "/v3" + resource.replace("{batch_id}", BATCH)
+                data = json.dumps(body).encode() if body else None
+                headers = {"Authorization": f"Bearer {api_key}", "Content-Type": "application/json"}
+                for _ in range(20):  # warm: imports, clients, the secret cache, keep-alive connections
+                    handler(event, context)
+                    bare.request(method, url, headers=headers, data=data)
+                before, dynamodb_before = calls.snapshot(), calls.seconds["dynamodb"]
+                handler_times, bare_times = [], []
+                for _ in range(repetitions):
+                    started = time.perf_counter()
+                    answer = handler(event, context)
+                    handler_times.append(time.perf_counter() - started)
+                    started = time.perf_counter()
+                    bare.request(method, url, headers=headers, data=data)
+                    bare_times.append(time.perf_counter() - started)
+                assert answer["statusCode"] < 300, answer
+                delta = calls.snapshot() - before
+                dynamodb = {
+                    k.split(".", 1)[1]: round(v / repetitions, 2) for k, v in delta.items() if k.startswith("dynamodb.")
+                }
+                handler_stats, bare_stats = summary(handler_times), summary(bare_times)
+                dynamodb_ms = (calls.seconds["dynamodb"] - dynamodb_before) / repetitions * 1000
+                without_table = handler_stats["median_ms"] - dynamodb_ms
+                results[function] = {
+                    "handler": handler_stats,
+                    "bare_requests": bare_stats,
+                    "ratio_median": round(handler_stats["median_ms"] / bare_stats["median_ms"], 2),
+                    "dynamodb_ms_per_request_in_moto": round(dynamodb_ms, 3),
+                    "ratio_median_without_dynamodb": round(without_table / bare_stats["median_ms"], 2),
+                    "dynamodb_calls_per_request": dynamodb,
+                    "dynamodb_calls_total_per_request": round(sum(dynamodb.values()), 2),
+                }
+    finally:
+        sendgrid.stop()
+    return results
+
+
+def secret_reads(invocations: int, calls: AwsCalls) -> dict[str, Any]:
+    from local.events import LocalLambdaContext
+
+    sendgrid = canned_sendgrid()
+    os.environ["SENDGRID_API_BASE_URL"] = sendgrid.url
+    try:
+        with aws_world("SG.bench-key"):
+            reset_layer()  # a fresh container
+            handler, event = handler_of("list_scheduled_sends"), event_for("list_scheduled_sends")
+            before = calls.snapshot()
+            started = time.perf_counter()
+            for _ in range(invocations):
+                handler(event, LocalLambdaContext(function_name="list"))
+            elapsed = time.perf_counter() - started
+            reads = (calls.snapshot() - before)["secretsmanager.GetSecretValue"]
+    finally:
+        sendgrid.stop()
+    return {"invocations": invocations, "secret_reads": reads, "elapsed_s": round(elapsed, 2), "cache_period_s": 300}
+
+
+def import_time(code_dir: Path | None, runs: int) -> list[float]:
+    env = {**os.environ, **ENVIRONMENT, "PYTHONPATH": os.pathsep.join(filter(None, [str(LAYER), str(code_dir or "")]))}
+    statement = "import app" if code_dir else "import boto3, requests"
+    program = f"import time; t = time.perf_counter(); {statement}; print(time.perf_counter() - t)"
+    return [
+        float(
+            subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, env=env, check=True).stdout
+        )
+        for _ in range(runs)
+    ]
+
+
+def heaviest_imports(code_dir: Path, top: int = 8) -> list[dict[str, Any]]:
+    env = {**os.environ, **ENVIRONMENT, "PYTHONPATH": os.pathsep.join([str(LAYER), str(code_dir)])}
+    trace = subprocess.run(
+        [sys.executable, "-X", "importtime", "-c", "import app"], capture_output=True, text=True, env=env, check=True
+    ).stderr
+    by_package: Counter[str] = Counter()
+    for line in trace.splitlines():
+        if line.startswith("import time:") and "|" in line and "self [us]" not in line:
+            self_us, _cumulative, name = (part.strip() for part in line.removeprefix("import time:").split("|"))
+            by_package[name.split(".")[0]] += int(self_us)
+    return [{"package": name, "self_ms": round(us / 1000, 1)} for name, us in by_package.most_common(top)]
+
+
+def cold_start(runs: int) -> dict[str, Any]:
+    baseline = statistics.median(import_time(None, runs))
+    functions = {}
+    for code_dir in sorted((ROOT / "functions").iterdir()):
+        median = statistics.median(import_time(code_dir, runs))
+        functions[code_dir.name] = {"median_ms": round(median * 1000, 1), "ratio": round(median / baseline, 2)}
+    return {
+        "baseline_import_boto3_requests_ms": round(baseline * 1000, 1),
+        "runs": runs,
+        "functions": functions,
+        "heaviest_imports_pause_or_cancel": heaviest_imports(ROOT / "functions" / "pause_or_cancel"),
+    }
+
+
+def scanner_scaling(sizes: list[int], due: int) -> dict[str, Any]:
+    import boto3
+
+    from scheduled_sends.scanner import run_scan
+
+    sendgrid = canned_sendgrid()
+    os.environ["SENDGRID_API_BASE_URL"] = sendgrid.url
+    now = int(time.time())
+    results = {}
+    try:
+        for size in sizes:
+            with aws_world("SG.bench-key"):
+                reset_layer()
+                table = boto3.resource("dynamodb").Table("batches")
+                started = time.perf_counter()
+                with table.batch_writer() as writer:
+                    for i in range(size):  # tracked, first action two days away
+                        writer.put_item(
+                            Item={
+                                "account": "parent",
+                                "batch_id": f"later-{i}",
+                                "owner": CALLER,
+                                "status": "pause",
+                                "send_at": now + 2 * 86400,
+                                "version": 1,
+                                "due_shard": f"due#{i % 8}",
+                                "due_at": now + 2 * 86400,
+                            }
+                        )
+                    for i in range(due):  # due: cancelled an hour before now, only the slot to free
+                        writer.put_item(
+                            Item={
+                                "account": "parent",
+                                "batch_id": f"due-{i}",
+                                "owner": CALLER,
+                                "status": "cancel",
+                                "send_at": now - 3600,
+                                "version": 1,
+                                "due_shard": f"due#{i % 8}",
+                                "due_at": now - 60,
+                            }
+                        )
+                load_s = time.perf_counter() - started
+                started = time.perf_counter()
+                outcome = run_scan(now)
+                run_s = time.perf_counter() - started
+                results[str(size)] = {
+                    "rows_tracked": size + due,
+                    "due": outcome.due,
+                    "items_read": outcome.items_read,
+                    "items_read_per_due": round(outcome.items_read / max(outcome.due, 1), 2),
+                    "reclaimed": outcome.reclaimed,
+                    "run_s": round(run_s, 3),
+                    "load_s": round(load_s, 1),
+                }
+    finally:
+        sendgrid.stop()
+    return results
+
+
+def local_server(requests_total: int, threads: int) -> dict[str, Any]:
+    import concurrent.futures
+
+    import requests
+
+    from local.server import LocalService
+
+    reset_layer()  # the local runner's own settings, table and secret
+    service = LocalService(port=0, log=lambda line: None, scan_seconds=0).start()
+    try:
+        url = f"{service.url}/v3/user/scheduled_sends"
+
+        def worker(count: int) -> list[float]:
+            session, samples = requests.Session(), []
+            for _ in range(count):
+                started = time.perf_counter()
+                answer = session.get(url, timeout=10)
+                assert answer.status_code == 200, answer.text
+                samples.append(time.perf_counter() - started)
+            return samples
+
+        worker(20)
+        started = time.perf_counter()
+        with concurrent.futures.ThreadPoolExecutor(threads) as pool:
+            samples = [s for chunk in pool.map(worker, [requests_total // threads] * threads) for s in chunk]
+        elapsed = time.perf_counter() - started
+    finally:
+        service.stop()
+    return {"requests": len(samples), "threads": threads, "rps": round(len(samples) / elapsed, 1), **summary(samples)}
+
+
+def print_table(results: dict[str, Any]) -> None:
+    repetitions = results["config"]["repetitions"]
+    print(f"\nwarm overhead (handler vs bare requests.Session, same loopback SendGrid, n={repetitions})")
+    print(
+        f"{'operation':24} {'handler med/p95 ms':>20} {'bare med/p95 ms':>18} {'ratio':>6} {'w/o table':>9} "
+        f"{'DynamoDB calls/req':>20}"
+    )
+    for name, row in results["warm_overhead"].items():
+        handler, bare = row["handler"], row["bare_requests"]
+        print(
+            f"{name:24} {handler['median_ms']:>9.2f} /{handler['p95_ms']:>8.2f} {bare['median_ms']:>8.2f} /"
+            f"{bare['p95_ms']:>7.2f} {row['ratio_median']:>6.2f} {row['ratio_median_without_dynamodb']:>9.2f} "
+            f"{row['dynamodb_calls_total_per_request']:>8} "
+            f"{row['dynamodb_calls_per_request']}"
+        )
+    secret = results["secret_reads"]
+    print(f"\nsecret reads: {secret['secret_reads']} per {secret['invocations']} warm invocations in one container")
+    cold = results["cold_start"]
+    print(
+        f"\ncold start proxy: import time, median of {cold['runs']} fresh interpreters; "
+        f"baseline `import boto3, requests` = {cold['baseline_import_boto3_requests_ms']} ms"
+    )
+    for name, row in cold["functions"].items():
+        print(f"  {name:24} {row['median_ms']:>7.1f} ms  {row['ratio']:>5.2f}x")
+    print(
+        "  heaviest imports (self time by package): "
+        + ", ".join(f"{i['package']} {i['self_ms']} ms" for i in cold["heaviest_imports_pause_or_cancel"])
+    )
+    print("\nscanner scaling (same due rows, growing table)")
+    for size, row in results["scanner_scaling"].items():
+        print(
+            f"  {int(size):>7} tracked: due {row['due']}, items read {row['items_read']} "
+            f"({row['items_read_per_due']}x due), run {row['run_s']} s"
+        )
+    local = results["local_server"]
+    print(
+        f"\nlocal server GET /v3/user/scheduled_sends: {local['rps']} req/s, median {local['median_ms']} ms, "
+        f"p95 {local['p95_ms']} ms ({local['threads']} threads, {local['requests']} requests)"
+    )
+    print("\ntargets: " + ", ".join(f"{k}={'met' if v else 'NOT met'}" for k, v in results["targets"].items()))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--out", default=str(ROOT / "bench-results.json"))
+    parser.add_argument("--quick", action="store_true", help="tiny sizes, to check the script itself")
+    options = parser.parse_args()
+    quick = options.quick
+    config = {
+        "repetitions": 20 if quick else 300,
+        "secret_invocations": 50 if quick else 1000,
+        "import_runs": 2 if quick else 10,
+        "scanner_sizes": [100, 1000] if quick else [1_000, 100_000],
+        "scanner_due": 10 if quick else 100,
+        "local_requests": 40 if quick else 1000,
+    }
+    os.environ.update(ENVIRONMENT)
+    started = time.perf_counter()
+    with open(os.devnull, "w") as quiet, contextlib.redirect_stdout(quiet):  # the handlers' JSON logs and metrics
+        calls = AwsCalls()
+        results: dict[str, Any] = {
+            "machine": {
+                "platform": platform.platform(),
+                "machine": platform.machine(),
+                "cpus": os.cpu_count(),
+                "python": platform.python_version(),
+            },
+            "config": config,
+            "warm_overhead": warm_overhead(config["repetitions"], calls),
+            "secret_reads": secret_reads(config["secret_invocations"], calls),
+            "cold_start": cold_start(config["import_runs"]),
+            "scanner_scaling": scanner_scaling(config["scanner_sizes"], config["scanner_due"]),
+            "local_server": local_server(config["local_requests"], threads=4),
+        }
+    scans = list(results["scanner_scaling"].values())
+    results["targets"] = {
+        "secret_reads_one_per_cache_period": results["secret_reads"]["secret_reads"] == 1,
+        "cold_start_ratio_at_most_1_5": all(f["ratio"] <= 1.5 for f in results["cold_start"]["functions"].values()),
+        "scanner_items_read_at_most_1_1_x_due": all(s["items_read"] <= 1.1 * s["due"] for s in scans),
+        "table_calls_at_most_one_per_request": all(
+            r["dynamodb_calls_total_per_request"] <= 1 for r in results["warm_overhead"].values()
+        ),
+    }
+    results["elapsed_s"] = round(time.perf_counter() - started, 1)
+    Path(options.out).write_text(json.dumps(results, indent=2) + "\n")
+    print_table(results)
+    print(f"\nwritten to {options.out} in {results['elapsed_s']} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

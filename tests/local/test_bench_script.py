@@ -1,0 +1,36 @@
+"""`make bench` keeps working: the script runs at tiny sizes and writes every figure (timings are not judged here)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.support import ROOT
+
+
+def test_bench_quick_writes_every_section(tmp_path: Path) -> None:
+    out = tmp_path / "bench.json"
+    result = subprocess.run(
+        [sys.executable, "-m", "bench", "--quick", "--out", str(out)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    results = json.loads(out.read_text())
+    assert set(results["warm_overhead"]) == {
+        "create_batch_id",
+        "validate_batch_id",
+        "list_scheduled_sends",
+        "pause_or_cancel",
+        "get_scheduled_send",
+        "update_scheduled_send",
+        "resume_scheduled_send",
+    }
+    assert results["secret_reads"]["secret_reads"] == 1
+    assert all(s["items_read"] == s["due"] for s in results["scanner_scaling"].values())
+    assert results["local_server"]["requests"] == 40
+    assert "targets:" in result.stdout
