@@ -187,7 +187,7 @@ def warm_overhead(repetitions: int, calls: AwsCalls) -> dict[str, Any]:
         with aws_world(api_key):
             reset_layer()
             owned = Batch("parent", BATCH, CALLER, status="pause")  # paused: list finds it in the active index
-            batch_store().change("parent", BATCH, lambda _c: owned, lambda _b: None, int(time.time()))
+            batch_store().change("parent", BATCH, lambda _c: owned, int(time.time()))
             bare = requests.Session()
             for function, (method, resource, body) in OPERATIONS.items():
                 handler, event = handler_of(function), event_for(function)

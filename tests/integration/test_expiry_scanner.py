@@ -213,7 +213,6 @@ def test_one_failing_batch_does_not_stop_the_others(
             "parent",
             batch_id,
             lambda _c, b=batch_id: Batch("parent", b, TEAM, "pause", send_at),
-            lambda b: b.send_at,
             clock.now,
         )
     httpserver.expect_request("/v3/user/scheduled_sends/failing", method="DELETE").respond_with_data("", status=500)

@@ -70,16 +70,8 @@ class _Caller:
     def record(self, batch_id: str, edit: Any, current: Batch | object | None = UNREAD) -> Batch | None:
         """Write the outcome after SendGrid succeeded; never turn a table failure into the caller's error.
         `current` is the row read by `authorize` (None: known not to exist), which saves a read."""
-        config = settings()
         try:
-            return batch_store().change(
-                self.account,
-                batch_id,
-                edit,
-                lambda b: rules.next_due(b, config.warning_thresholds_seconds, config.expiry_action_lead_seconds),
-                clock.now(),
-                current,
-            )
+            return batch_store().change(self.account, batch_id, edit, clock.now(), current)
         except Exception:
             logger.exception("state write failed after SendGrid succeeded", extra={"batch_id": batch_id})
             metrics.add_metric(name="StateWriteFailed", unit=MetricUnit.Count, value=1)

@@ -146,13 +146,10 @@ class Scanner:
         self.events.publish(bus.SLOT_RECLAIMED, _detail(batch, reason=reason))
         summary.reclaimed += 1
 
-    def _due(self, batch: Batch) -> int | None:
-        return rules.next_due(batch, self.config.warning_thresholds_seconds, self.config.expiry_action_lead_seconds)
-
     def _change(self, batch: Batch, edit: Any, now: int) -> Batch | None:
         """Edit the latest version of an existing row (`edit` returns None to leave it)."""
         return self.store.change(
-            batch.account, batch.batch_id, lambda current: None if current is None else edit(current), self._due, now
+            batch.account, batch.batch_id, lambda current: None if current is None else edit(current), now
         )
 
     # -- reconcile one account with SendGrid's list ----------------------------------------------
@@ -181,7 +178,6 @@ class Scanner:
                 account,
                 batch_id,
                 lambda cur, b=batch_id, s=status: (cur or Batch(account, b, owner=None)).with_status(s, now),
-                self._due,
                 now,
             )
             kind = "untracked-at-sendgrid" if row is None else "status-differs"

@@ -20,7 +20,7 @@ from boto3.dynamodb.conditions import Key
 from botocore.exceptions import ClientError
 
 from .config import settings
-from .rules import EXPIRY_SECONDS, Batch
+from .rules import EXPIRY_SECONDS, Batch, next_due
 
 DUE_INDEX = "due"
 ACTIVE_INDEX = "active"
@@ -66,9 +66,11 @@ class ReadCounter:
 
 
 class BatchStore:
-    def __init__(self, table: Any, due_shards: int) -> None:
+    def __init__(self, table: Any, due_shards: int, thresholds: tuple[int, ...], action_lead: int) -> None:
         self._table = table
         self._due_shards = due_shards
+        self._thresholds = thresholds
+        self._action_lead = action_lead
         self.reads = ReadCounter()
         self._remembered: set[str] = set()
 
@@ -118,7 +120,6 @@ class BatchStore:
         account: str,
         batch_id: str,
         edit: Callable[[Batch | None], Batch | None],
-        due_at: Callable[[Batch], int | None],
         now: int,
         current: Batch | object | None = UNREAD,
     ) -> Batch | None:
@@ -133,7 +134,7 @@ class BatchStore:
             if wanted is None:
                 return current
             try:
-                return self._write(wanted, current, due_at(wanted), now)
+                return self._write(wanted, current, self._next_due(wanted), now)
             except ClientError as error:
                 if not _conditional_failed(error):
                     raise
@@ -177,6 +178,10 @@ class BatchStore:
             ExpressionAttributeValues=attribute_values,
         )
         return new
+
+    def _next_due(self, batch: Batch) -> int | None:
+        """Every write places the row in the `due` index at its next action time (or takes it out)."""
+        return next_due(batch, self._thresholds, self._action_lead)
 
     def _shard(self, batch: Batch) -> str:
         return f"due#{zlib.crc32(f'{batch.account}/{batch.batch_id}'.encode()) % self._due_shards}"
@@ -234,4 +239,4 @@ class BatchStore:
 def batch_store() -> BatchStore:
     config = settings()
     table = boto3.resource("dynamodb").Table(config.batches_table_name)
-    return BatchStore(table, config.due_shards)
+    return BatchStore(table, config.due_shards, config.warning_thresholds_seconds, config.expiry_action_lead_seconds)
