@@ -8,6 +8,11 @@ from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+
+class DropConnection(Exception):
+    """Raised by a dispatch function to close the connection without any answer (a lost response)."""
+
+
 # (method, raw path with query, headers in order, body) -> (status, headers, body)
 Dispatch = Callable[[str, str, list[tuple[str, str]], bytes], tuple[int, dict[str, str], bytes]]
 OnAnswer = Callable[[str, str, int, float], None]
@@ -45,7 +50,11 @@ def _handler_class(dispatch: Dispatch, on_answer: OnAnswer | None) -> type[BaseH
             started = time.perf_counter()
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length) if length else b""
-            status, headers, data = dispatch(self.command, self.path, list(self.headers.items()), body)
+            try:
+                status, headers, data = dispatch(self.command, self.path, list(self.headers.items()), body)
+            except DropConnection:
+                self.close_connection = True
+                return
             self.send_response(status)
             for name, value in headers.items():
                 self.send_header(name, value)

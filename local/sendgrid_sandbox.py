@@ -4,6 +4,10 @@ Rules (../shared/reference): batch ids it created validate, unknown ones do not;
 batches paused/cancelled per account; a second POST for a batch with a status is a 400 ("try PATCH");
 PATCH changes a status; DELETE removes it; `on-behalf-of` scopes everything to that account;
 a wrong Bearer key is 401; every answer carries X-RateLimit-* headers. Never deployed.
+
+Faults can be switched on for tests and local experiments (`inject`): 429 with rate-limit headers,
+500/503, a slow answer past the client's timeout, or a dropped connection; "slow" and "drop" apply the
+operation first, so the caller loses an answer to a change that did happen.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from .http import LoopbackServer
+from .http import DropConnection, LoopbackServer
 
 MAX_ACTIVE_BATCHES = 10
 RATE_LIMIT = 600
@@ -30,6 +34,17 @@ _ROUTES = [
     ("PATCH", re.compile(rf"/v3/user/scheduled_sends/{_BATCH}"), "update_status"),
     ("DELETE", re.compile(rf"/v3/user/scheduled_sends/{_BATCH}"), "delete_status"),
 ]
+
+
+FAULTS = ("429", "500", "503", "slow", "drop")
+
+
+@dataclass
+class Fault:
+    mode: str
+    remaining: int  # how many more requests it hits
+    delay_seconds: float = 2.0  # for "slow"
+    paths: tuple[str, ...] = ()  # only requests whose path starts with one of these (all when empty)
 
 
 @dataclass(frozen=True)
@@ -60,6 +75,7 @@ class SendGridSandbox:
         self._lock = threading.Lock()
         self._accounts: dict[str, _Account] = {}
         self.requests: list[RecordedRequest] = []
+        self._faults: list[Fault] = []
         self._server = LoopbackServer(host, port, self.respond, name="sendgrid-sandbox")
 
     @property
@@ -77,6 +93,26 @@ class SendGridSandbox:
         with self._lock:
             self._accounts.clear()
             self.requests.clear()
+            self._faults.clear()
+
+    def inject(self, mode: str, times: int = 1, delay_seconds: float = 2.0, paths: tuple[str, ...] = ()) -> None:
+        """Make the next `times` matching requests fail with `mode` (see FAULTS)."""
+        if mode not in FAULTS:
+            raise ValueError(f"unknown fault {mode!r}; one of {FAULTS}")
+        with self._lock:
+            self._faults.append(Fault(mode, times, delay_seconds, paths))
+
+    def clear_faults(self) -> None:
+        with self._lock:
+            self._faults.clear()
+
+    def _take_fault(self, path: str) -> Fault | None:
+        with self._lock:
+            for fault in self._faults:
+                if fault.remaining > 0 and (not fault.paths or path.startswith(fault.paths)):
+                    fault.remaining -= 1
+                    return fault
+        return None
 
     def statuses(self, account: str = "") -> dict[str, str]:
         with self._lock:
@@ -156,12 +192,34 @@ class SendGridSandbox:
         self, method: str, path: str, headers: list[tuple[str, str]], raw: bytes
     ) -> tuple[int, dict[str, str], bytes]:
         """One HTTP exchange: SendGrid's status, its rate-limit headers and a JSON body (or none)."""
+        fault = self._take_fault(path)
+        reset = int(time.time()) // 60 * 60 + 60
+        if fault is not None and fault.mode in ("429", "500", "503"):
+            with self._lock:
+                self.requests.append(RecordedRequest(method, path, dict(headers), raw))
+            status = int(fault.mode)
+            message = {429: "too many requests", 500: "internal error", 503: "service unavailable"}[status]
+            limited = {"X-RateLimit-Remaining": "0", "Retry-After": "0"} if status == 429 else {}
+            body = json.dumps({"errors": [{"field": None, "message": message}]}).encode()
+            return (
+                status,
+                {
+                    "X-RateLimit-Limit": str(RATE_LIMIT),
+                    "X-RateLimit-Reset": str(reset),
+                    **limited,
+                    "Content-Type": "application/json",
+                },
+                body,
+            )
         try:
             status, payload = self.handle(method, path, dict(headers), raw)
         except _Refusal as refusal:
             status = refusal.status
             payload = {"errors": [{"field": refusal.field, "message": refusal.message}]}
-        reset = int(time.time()) // 60 * 60 + 60
+        if fault is not None and fault.mode == "drop":
+            raise DropConnection  # applied, but the caller never hears of it
+        if fault is not None and fault.mode == "slow":
+            time.sleep(fault.delay_seconds)  # applied, answered after the caller gave up
         answer_headers = {
             "X-RateLimit-Limit": str(RATE_LIMIT),
             "X-RateLimit-Remaining": str(RATE_LIMIT - 1),

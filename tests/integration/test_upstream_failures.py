@@ -46,7 +46,6 @@ def _sendgrid_error(message: str, field: str | None = None) -> dict:
             f"/v3/user/scheduled_sends/{BATCH}",
             "DELETE",
         ),
-        (429, "too many requests", "list_scheduled_sends", None, None, "/v3/user/scheduled_sends", "GET"),
     ],
 )
 def test_sendgrid_client_errors_pass_through_with_status_and_body(
@@ -122,6 +121,19 @@ def test_sendgrid_5xx_becomes_502(fake_sendgrid: HTTPServer, status: int) -> Non
 def test_non_json_success_body_becomes_502(fake_sendgrid: HTTPServer) -> None:
     fake_sendgrid.expect_request("/v3/mail/batch", method="POST").respond_with_data("<html>", status=201)
     assert invoke("create_batch_id")["statusCode"] == 502
+
+
+def test_sendgrid_kept_rate_limiting_becomes_503_with_retry_after(fake_sendgrid: HTTPServer) -> None:
+    fake_sendgrid.expect_request("/v3/user/scheduled_sends").respond_with_response(
+        Response(json.dumps(_sendgrid_error("too many requests")), status=429, headers={"Retry-After": "0"})
+    )
+
+    response = invoke("list_scheduled_sends")
+
+    assert response["statusCode"] == 503
+    assert response["headers"]["Retry-After"] == "1"  # SendGrid said 0; callers are asked for at least 1 s
+    assert "rate limiting" in error_of(response)["message"]
+    assert len(fake_sendgrid.log) == 4  # every attempt the policy allows
 
 
 def test_sendgrid_timeout_becomes_504(fake_sendgrid: HTTPServer) -> None:

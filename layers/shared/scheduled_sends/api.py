@@ -20,8 +20,11 @@ from . import (
 from .config import settings
 from .errors import BadRequest, PayloadTooLarge, ServiceError, UnsupportedMediaType
 from .observability import logger, metrics, tracer
+from .sendgrid import deadline_in
 
 JSON_HEADERS = {"Content-Type": "application/json"}
+_API_GATEWAY_BUDGET_SECONDS = 25.0  # API Gateway gives up at 29 s
+_ANSWER_MARGIN_SECONDS = 1.5  # time left to record the outcome and answer
 _BODY_METHODS = ("POST", "PATCH", "PUT")
 
 
@@ -119,7 +122,7 @@ def respond(event: dict[str, Any], operation: Operation) -> dict[str, Any]:
         log = logger.error if error.status >= 500 else logger.info
         log("request refused", extra={"error": kind, "status": error.status, "field": error.field})
         metrics.add_metric(name=kind, unit=MetricUnit.Count, value=1)
-        response = ApiResponse(error.status, error_body(error.message, error.field, error.extra))
+        response = ApiResponse(error.status, error_body(error.message, error.field, error.extra), error.headers)
     except Exception:
         # A bug of ours: answer in SendGrid's shape, keep the traceback in our logs only.
         logger.exception("unexpected error")
@@ -136,7 +139,12 @@ def api_handler(operation: Operation) -> Callable[[dict[str, Any], LambdaContext
     @tracer.capture_lambda_handler(capture_response=False)
     @metrics.log_metrics
     def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-        return respond(event, operation)
+        # Answer before Lambda's timeout and API Gateway's 29 s, whatever SendGrid does.
+        budget = min(
+            context.get_remaining_time_in_millis() / 1000 - _ANSWER_MARGIN_SECONDS, _API_GATEWAY_BUDGET_SECONDS
+        )
+        with deadline_in(budget):
+            return respond(event, operation)
 
     lambda_handler.__name__ = f"{operation.__name__}_handler"
     return lambda_handler

@@ -15,6 +15,10 @@ class Settings:
     read_timeout_seconds: float
     secret_cache_seconds: int
     max_body_bytes: int
+    max_attempts: int
+    backoff_base_seconds: float
+    backoff_cap_seconds: float
+    budget_seconds: float
     batches_table_name: str
     admin_principals: tuple[str, ...]
     unknown_batch_policy: str  # "refuse" | "claim"
@@ -44,6 +48,10 @@ def settings() -> Settings:
         read_timeout_seconds=float(os.environ.get("SENDGRID_READ_TIMEOUT_SECONDS", "10")),
         secret_cache_seconds=int(os.environ.get("SECRET_CACHE_SECONDS", "300")),
         max_body_bytes=int(os.environ.get("MAX_BODY_BYTES", "8192")),
+        max_attempts=int(os.environ.get("SENDGRID_MAX_ATTEMPTS", "4")),
+        backoff_base_seconds=float(os.environ.get("SENDGRID_BACKOFF_BASE_SECONDS", "0.2")),
+        backoff_cap_seconds=float(os.environ.get("SENDGRID_BACKOFF_CAP_SECONDS", "5")),
+        budget_seconds=float(os.environ.get("SENDGRID_BUDGET_SECONDS", "20")),
         batches_table_name=os.environ.get("BATCHES_TABLE_NAME", ""),
         admin_principals=_csv(os.environ.get("ADMIN_PRINCIPALS", "")),
         unknown_batch_policy=os.environ.get("UNKNOWN_BATCH_POLICY", "refuse"),

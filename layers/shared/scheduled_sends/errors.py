@@ -10,11 +10,18 @@ class ServiceError(Exception):
 
     status = 500
 
-    def __init__(self, message: str, field: str | None = None, extra: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        field: str | None = None,
+        extra: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.field = field
         self.extra = extra or {}  # extension fields beside "errors"
+        self.headers = headers or {}  # e.g. Retry-After
 
 
 class BadRequest(ServiceError):
@@ -45,6 +52,12 @@ class UpstreamUnavailable(ServiceError):
     """SendGrid answered 5xx (or something unusable) or could not be reached."""
 
     status = 502
+
+
+class UpstreamRateLimited(ServiceError):
+    """SendGrid kept answering 429 until our deadline: the caller should come back later."""
+
+    status = 503
 
 
 class UpstreamTimeout(ServiceError):

@@ -31,6 +31,7 @@ _PAUSE_REQUIRED = frozenset({"batch_id", "status"})
 _UPDATE_FIELDS = frozenset({"status", "expiry_action"})
 _UPDATE_REQUIRED = frozenset({"status"})
 _LIMIT_MESSAGE = "max limit reached"
+_STATUS_EXISTS = "a status for this batch id exists"
 
 
 def _iso(seconds: int) -> str:
@@ -133,6 +134,17 @@ def _check_window(send_at: int | None, now: int) -> None:
         )
 
 
+def _applied_by_an_earlier_attempt(
+    caller: _Caller, batch_id: str, status: str, refusal: UpstreamResponse
+) -> UpstreamResponse:
+    """A retried pause/cancel whose first attempt SendGrid applied (its answer was lost) is a success when
+    SendGrid now holds exactly the status that was asked; otherwise SendGrid's refusal stands."""
+    current = caller.forward("GET", api_path("user", "scheduled_sends", batch_id))
+    if current.status == 200 and json.loads(current.body) == [{"batch_id": batch_id, "status": status}]:
+        return replace(refusal, status=201, body=json.dumps({"batch_id": batch_id, "status": status}))
+    return refusal
+
+
 def _limit_reached(caller: _Caller, held: list[Batch], now: int) -> BadRequest:
     """SendGrid's 'max limit reached', saying which slots are held and which the service can reclaim."""
     own = [b for b in held if caller.may_see(b)]
@@ -224,6 +236,8 @@ def pause_or_cancel(request: ApiRequest) -> ApiResponse:
     if len(held) >= rules.MAX_ACTIVE_BATCHES:
         raise _limit_reached(caller, held, now)
     upstream = caller.forward("POST", api_path("user", "scheduled_sends"), {"batch_id": batch_id, "status": status})
+    if upstream.uncertain and upstream.status == 400 and _STATUS_EXISTS in upstream.body:
+        upstream = _applied_by_an_earlier_attempt(caller, batch_id, status, upstream)
     if upstream.status == 400 and _LIMIT_MESSAGE in upstream.body:
         raise _limit_reached(caller, held, now)
     if upstream.status != 201:
@@ -276,6 +290,8 @@ def resume_scheduled_send(request: ApiRequest) -> ApiResponse:
     caller = _Caller(request)
     row = caller.authorize(batch_id)
     upstream = caller.forward("DELETE", api_path("user", "scheduled_sends", batch_id))
+    if upstream.uncertain and upstream.status == 404:
+        upstream = replace(upstream, status=204, body="")  # an earlier attempt removed it, its answer was lost
     if upstream.status == 204:
         now = clock.now()
         caller.record(batch_id, lambda current: caller.new_row(batch_id, current).with_status(None, now), row)

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import json
+import math
 import re
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
@@ -12,8 +16,9 @@ from urllib.parse import quote
 
 import requests
 
+from .backoff import full_jitter, requested_wait
 from .config import settings
-from .errors import UpstreamKeyRejected, UpstreamTimeout, UpstreamUnavailable
+from .errors import ServiceError, UpstreamKeyRejected, UpstreamRateLimited, UpstreamTimeout, UpstreamUnavailable
 from .secrets import sendgrid_api_key
 
 USER_AGENT = "scheduled-sends-control-plane/1.0"
@@ -28,6 +33,7 @@ class UpstreamResponse:
     status: int
     body: str
     headers: dict[str, str] = field(default_factory=dict)
+    uncertain: bool = False  # an earlier attempt may have been applied without us seeing SendGrid's answer
 
 
 def api_path(*segments: str) -> str:
@@ -38,6 +44,28 @@ def api_path(*segments: str) -> str:
     return "/v3/" + "/".join(quote(segment, safe="") for segment in segments)
 
 
+@dataclass(frozen=True)
+class RetryPolicy:
+    max_attempts: int = 4
+    base_seconds: float = 0.2
+    cap_seconds: float = 5.0
+    budget_seconds: float = 20.0  # the overall deadline when the caller set none
+
+
+# The answer deadline of the current request (time.monotonic()), set by the Lambda entry point from the
+# function's remaining time, so retries never outlive the invocation or API Gateway's 29 s.
+_deadline: ContextVar[float | None] = ContextVar("sendgrid_deadline", default=None)
+
+
+@contextmanager
+def deadline_in(seconds: float) -> Iterator[None]:
+    token = _deadline.set(time.monotonic() + seconds)
+    try:
+        yield
+    finally:
+        _deadline.reset(token)
+
+
 class SendGridClient:
     def __init__(
         self,
@@ -46,13 +74,20 @@ class SendGridClient:
         connect_timeout: float,
         read_timeout: float,
         session: requests.Session | None = None,
+        retry: RetryPolicy | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._base_url = base_url.rstrip("/")
         self._api_key = api_key
-        self._timeout = (connect_timeout, read_timeout)
+        self._connect_timeout = connect_timeout
+        self._read_timeout = read_timeout
         self._session = session or requests.Session()
         # No proxies or .netrc from the environment: nothing outside this module may alter the request.
         self._session.trust_env = False
+        self._retry = retry or RetryPolicy()
+        self._sleep = sleep
+        self._monotonic = monotonic
 
     def call(
         self,
@@ -62,17 +97,65 @@ class SendGridClient:
         on_behalf_of: str | None = None,
         body: dict[str, Any] | None = None,
     ) -> UpstreamResponse:
-        """One SendGrid operation. A 401/403 refreshes the cached key once before it is reported."""
-        response = self._send(method, path, on_behalf_of, body, refresh_key=False)
-        if response.status_code in (401, 403):
-            response = self._send(method, path, on_behalf_of, body, refresh_key=True)
-            if response.status_code in (401, 403):
-                raise UpstreamKeyRejected(
-                    f"SendGrid rejected the service's own API key ({response.status_code}); "
-                    "this is not a problem with your request and operators have been alerted"
+        """One SendGrid operation, retried on 429, 5xx, timeouts and connection errors with backoff and full
+        jitter (or SendGrid's Retry-After / X-RateLimit-Reset) until the request's deadline. A 401/403
+        refreshes the cached key once (key rotation) before it is reported."""
+        deadline = _deadline.get() or self._monotonic() + self._retry.budget_seconds
+        refresh_key, refreshed, uncertain = False, False, False
+        attempt = 0
+        while True:
+            failure: ServiceError
+            wait: float | None = None
+            remaining = deadline - self._monotonic()
+            try:
+                response = self._send(method, path, on_behalf_of, body, refresh_key, max(0.05, remaining))
+            except requests.ConnectTimeout:
+                failure = UpstreamUnavailable("SendGrid could not be reached; nothing was changed by this service")
+            except requests.Timeout:
+                uncertain = True
+                failure = UpstreamTimeout(
+                    "SendGrid did not answer in time; a change may or may not have been applied, "
+                    "check with GET before retrying"
                 )
-        if response.status_code >= 500 or response.status_code < 200 or 300 <= response.status_code < 400:
-            raise UpstreamUnavailable(f"SendGrid answered {response.status_code}; the request may be retried later")
+            except requests.RequestException:
+                uncertain = True
+                failure = UpstreamUnavailable(
+                    "SendGrid could not be reached; a change may or may not have been applied"
+                )
+            else:
+                status = response.status_code
+                if status in (401, 403) and not refreshed:
+                    refresh_key = refreshed = True  # retry at once with a freshly read key
+                    continue
+                refresh_key = False
+                if status in (401, 403):
+                    raise UpstreamKeyRejected(
+                        f"SendGrid rejected the service's own API key ({status}); "
+                        "this is not a problem with your request and operators have been alerted"
+                    )
+                if status == 429:
+                    wait = requested_wait(response.headers, time.time())
+                    failure = UpstreamRateLimited(
+                        "SendGrid is rate limiting this service; try again later",
+                        headers={"Retry-After": str(max(1, math.ceil(wait or 0)))},  # at least a second
+                    )
+                elif status >= 500 or status < 200 or 300 <= status < 400:
+                    uncertain = uncertain or status >= 500
+                    failure = UpstreamUnavailable(f"SendGrid answered {status}; try again later")
+                else:
+                    return self._answer(response, uncertain)
+            attempt += 1
+            delay = (
+                wait
+                if wait is not None
+                else full_jitter(attempt - 1, self._retry.base_seconds, self._retry.cap_seconds)
+            )
+            if attempt >= self._retry.max_attempts or self._monotonic() + delay >= deadline:
+                raise failure
+            self._sleep(delay)
+
+    @staticmethod
+    def _answer(response: requests.Response, uncertain: bool) -> UpstreamResponse:
         text = response.text if response.status_code != 204 else ""
         if text:
             try:
@@ -82,7 +165,7 @@ class SendGridClient:
                     f"SendGrid answered {response.status_code} with a body that is not JSON"
                 ) from None
         headers = {name: response.headers[name] for name in RATE_LIMIT_HEADERS if name in response.headers}
-        return UpstreamResponse(status=response.status_code, body=text, headers=headers)
+        return UpstreamResponse(status=response.status_code, body=text, headers=headers, uncertain=uncertain)
 
     def close_connections(self) -> None:
         """Forget pooled keep-alive connections; the session opens new ones on the next call."""
@@ -95,6 +178,7 @@ class SendGridClient:
         on_behalf_of: str | None,
         body: dict[str, Any] | None,
         refresh_key: bool,
+        remaining: float,
     ) -> requests.Response:
         headers = {
             "Authorization": f"Bearer {self._api_key(refresh_key)}",
@@ -107,22 +191,14 @@ class SendGridClient:
         if body is not None:
             headers["Content-Type"] = "application/json"
             data = json.dumps(body, separators=(",", ":")).encode()
-        try:
-            return self._session.request(
-                method,
-                self._base_url + path,
-                headers=headers,
-                data=data,
-                timeout=self._timeout,
-                allow_redirects=False,
-            )
-        except requests.Timeout:
-            raise UpstreamTimeout(
-                f"SendGrid did not answer within {self._timeout[1]:g} s; "
-                "a change may or may not have been applied, check with GET before retrying"
-            ) from None
-        except requests.RequestException:
-            raise UpstreamUnavailable("SendGrid could not be reached; nothing was changed by this service") from None
+        return self._session.request(
+            method,
+            self._base_url + path,
+            headers=headers,
+            data=data,
+            timeout=(min(self._connect_timeout, remaining), min(self._read_timeout, remaining)),
+            allow_redirects=False,
+        )
 
 
 @cache
@@ -134,4 +210,7 @@ def sendgrid_client() -> SendGridClient:
         sendgrid_api_key,
         config.connect_timeout_seconds,
         config.read_timeout_seconds,
+        retry=RetryPolicy(
+            config.max_attempts, config.backoff_base_seconds, config.backoff_cap_seconds, config.budget_seconds
+        ),
     )
