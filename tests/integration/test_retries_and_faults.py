@@ -1,0 +1,160 @@
+"""Retries within a deadline, and full flows under the sandbox's injected SendGrid faults."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from pytest_httpserver import HTTPServer
+from werkzeug import Response
+
+from local.events import LocalLambdaContext
+from local.sendgrid_sandbox import FAULTS, SendGridSandbox
+from scheduled_sends import bus
+from scheduled_sends.errors import UpstreamRateLimited, UpstreamUnavailable
+from scheduled_sends.sendgrid import RetryPolicy, SendGridClient
+from scheduled_sends.store import batch_store
+from tests.support import error_of, invoke, load_handler
+
+TEAM = "arn:aws:iam::111122223333:user/team-a"
+HOUR = 3600
+
+
+class FakeTime:
+    """Monotonic time that only moves when the client sleeps: retries are timed, never waited for."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.sleeps: list[float] = []
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
+def _client(server: HTTPServer, clock: FakeTime, budget: float = 20.0) -> SendGridClient:
+    return SendGridClient(
+        server.url_for("/").rstrip("/"),
+        lambda refresh: "SG.key",
+        1.0,
+        1.0,
+        retry=RetryPolicy(4, 0.5, 8.0, budget),
+        sleep=clock.sleep,
+        monotonic=clock.monotonic,
+    )
+
+
+def _sequence(server: HTTPServer, *answers: Response) -> None:
+    for answer in answers:
+        server.expect_ordered_request("/v3/user/scheduled_sends").respond_with_response(answer)
+
+
+def test_429_is_retried_after_the_wait_sendgrid_asks_for(httpserver: HTTPServer) -> None:
+    clock = FakeTime()
+    _sequence(httpserver, Response("", status=429, headers={"Retry-After": "2"}), Response("[]", status=200))
+
+    answer = _client(httpserver, clock).call("GET", "/v3/user/scheduled_sends")
+
+    assert answer.status == 200
+    assert clock.sleeps == [2.0]
+
+
+def test_5xx_and_dropped_answers_are_retried_with_full_jitter(httpserver: HTTPServer) -> None:
+    clock = FakeTime()
+    _sequence(httpserver, Response("", status=500), Response("", status=503), Response("[]", status=200))
+
+    answer = _client(httpserver, clock).call("GET", "/v3/user/scheduled_sends")
+
+    assert answer.status == 200
+    assert answer.uncertain  # a 5xx may have been applied: the operation double-checks where it matters
+    assert len(clock.sleeps) == 2
+    assert 0 <= clock.sleeps[0] < 0.5
+    assert 0 <= clock.sleeps[1] < 1.0
+
+
+def test_retries_stop_at_the_attempt_limit(httpserver: HTTPServer) -> None:
+    clock = FakeTime()
+    httpserver.expect_request("/v3/user/scheduled_sends").respond_with_data("", status=500)
+    with pytest.raises(UpstreamUnavailable, match="500"):
+        _client(httpserver, clock).call("GET", "/v3/user/scheduled_sends")
+    assert len(httpserver.log) == 4
+
+
+def test_retries_never_outlive_the_deadline(httpserver: HTTPServer) -> None:
+    clock = FakeTime()
+    httpserver.expect_request("/v3/user/scheduled_sends").respond_with_response(
+        Response("", status=429, headers={"Retry-After": "30"})
+    )
+    with pytest.raises(UpstreamRateLimited) as refused:
+        _client(httpserver, clock, budget=10.0).call("GET", "/v3/user/scheduled_sends")
+    assert refused.value.headers == {"Retry-After": "30"}
+    assert clock.sleeps == []  # waiting 30 s would pass the 10 s deadline: answer at once instead
+    assert len(httpserver.log) == 1
+
+
+def _flow(clock, sandbox: SendGridSandbox, fault: str | None) -> tuple[str, list[dict]]:
+    """create -> pause -> scanner -> resume, with `fault` hitting the first attempt of every step."""
+    answers = []
+    send_at = clock.now + HOUR
+
+    def step(response: dict) -> dict:
+        answers.append(response)
+        return response
+
+    if fault:
+        sandbox.inject(fault, times=1, delay_seconds=0.8)
+    created = step(invoke("create_batch_id", body={"send_at": send_at}, caller_arn=TEAM))
+    batch = json.loads(created["body"])["batch_id"]
+    if fault:
+        sandbox.inject(fault, times=1, delay_seconds=0.8)
+    step(invoke("pause_or_cancel", body={"batch_id": batch, "status": "pause"}, caller_arn=TEAM))
+    clock.now = send_at + 72 * HOUR - 23 * HOUR  # the 24 h warning is due
+    if fault:
+        sandbox.inject(fault, times=1, delay_seconds=0.8, paths=("/v3/user/scheduled_sends",))
+    load_handler("expiry_scanner")({}, LocalLambdaContext("scanner"))
+    if fault:
+        sandbox.inject(fault, times=1, delay_seconds=0.8)
+    step(invoke("resume_scheduled_send", batch_id=batch, caller_arn=TEAM))
+    return batch, answers
+
+
+@pytest.mark.parametrize("fault", [None, *FAULTS])
+def test_a_full_flow_under_each_fault_succeeds_once_and_agrees_with_sendgrid(
+    sandbox_sendgrid: SendGridSandbox, clock, published_events, fault: str
+) -> None:
+    batch, answers = _flow(clock, sandbox_sendgrid, fault)
+
+    assert [a["statusCode"] for a in answers] == [201, 201, 204]
+    # create, pause, the scanner's list, resume: each step's first attempt met the fault and was retried
+    assert len(sandbox_sendgrid.requests) == (4 if fault is None else 8 + (fault in ("slow", "drop")))
+    assert sandbox_sendgrid.statuses() == {}  # resumed
+    row = batch_store().get("parent", batch)
+    assert (row.status, row.owner) == (None, TEAM)
+    pauses = [r for r in sandbox_sendgrid.requests if r.method == "POST" and r.path == "/v3/user/scheduled_sends"]
+    assert {json.loads(r.body)["batch_id"] for r in pauses} == {batch}  # retries, never another batch
+    warnings = [e for e in published_events() if e["detail-type"] == bus.EXPIRY_WARNING]
+    assert [w["detail"]["batch_id"] for w in warnings] == [batch]  # once, whatever the fault did
+
+
+@pytest.mark.parametrize("fault", FAULTS)
+def test_a_lasting_fault_gives_a_clear_error_and_the_scanner_repairs_the_table_after(
+    sandbox_sendgrid: SendGridSandbox, clock, published_events, fault: str
+) -> None:
+    batch = json.loads(invoke("create_batch_id", caller_arn=TEAM)["body"])["batch_id"]
+    sandbox_sendgrid.inject(fault, times=100, delay_seconds=0.6)
+
+    refused = invoke("pause_or_cancel", body={"batch_id": batch, "status": "pause"}, caller_arn=TEAM)
+
+    assert refused["statusCode"] in (502, 503, 504)
+    assert error_of(refused)["message"]
+    assert batch_store().get("parent", batch).status is None  # nothing half-written on our side
+    sandbox_sendgrid.clear_faults()
+    load_handler("expiry_scanner")({}, LocalLambdaContext("scanner"))
+    applied = sandbox_sendgrid.statuses()  # "slow" and "drop" applied the pause before the answer was lost
+    assert applied == ({batch: "pause"} if fault in ("slow", "drop") else {})
+    row = batch_store().get("parent", batch)
+    assert row.status == applied.get(batch)
+    assert row.owner == TEAM
