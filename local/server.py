@@ -159,7 +159,11 @@ class LocalService:
                     BillingMode=properties["BillingMode"],
                     AttributeDefinitions=properties["AttributeDefinitions"],
                     KeySchema=properties["KeySchema"],
-                    GlobalSecondaryIndexes=properties.get("GlobalSecondaryIndexes", []),
+                    **(
+                        {"GlobalSecondaryIndexes": properties["GlobalSecondaryIndexes"]}
+                        if "GlobalSecondaryIndexes" in properties
+                        else {}
+                    ),
                 )
                 refs[name] = table_name
             elif resource["Type"] == "AWS::Events::EventBus":

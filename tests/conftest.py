@@ -41,16 +41,25 @@ def api_key() -> str:
 def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """moto for every AWS service, with the template's table and event bus created as the template defines them."""
     with mock_aws():
-        table = load_template()["Resources"]["BatchesTable"]["Properties"]
-        boto3.client("dynamodb").create_table(
-            TableName="batches",
-            BillingMode=table["BillingMode"],
-            AttributeDefinitions=table["AttributeDefinitions"],
-            KeySchema=table["KeySchema"],
-            GlobalSecondaryIndexes=table["GlobalSecondaryIndexes"],
-        )
+        resources = load_template()["Resources"]
+        for logical, name, variable in (
+            ("BatchesTable", "batches", "BATCHES_TABLE_NAME"),
+            ("IdempotencyTable", "idempotency", "IDEMPOTENCY_TABLE_NAME"),
+        ):
+            table = resources[logical]["Properties"]
+            boto3.client("dynamodb").create_table(
+                TableName=name,
+                BillingMode=table["BillingMode"],
+                AttributeDefinitions=table["AttributeDefinitions"],
+                KeySchema=table["KeySchema"],
+                **(
+                    {"GlobalSecondaryIndexes": table["GlobalSecondaryIndexes"]}
+                    if "GlobalSecondaryIndexes" in table
+                    else {}
+                ),
+            )
+            monkeypatch.setenv(variable, name)
         boto3.client("events").create_event_bus(Name="scheduled-sends-events")
-        monkeypatch.setenv("BATCHES_TABLE_NAME", "batches")
         monkeypatch.setenv("EVENT_BUS_NAME", "scheduled-sends-events")
         yield
 

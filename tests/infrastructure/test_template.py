@@ -20,6 +20,7 @@ SECRET = {"Fn::If": ["CreateSecret", {"Ref": "SendGridApiKeySecret"}, {"Ref": "S
 TABLE = {"Fn::GetAtt": ["BatchesTable", "Arn"]}
 DUE_INDEX = {"Fn::Sub": "${BatchesTable.Arn}/index/due"}
 ACTIVE_INDEX = {"Fn::Sub": "${BatchesTable.Arn}/index/active"}
+IDEMPOTENCY = {"Fn::GetAtt": ["IdempotencyTable", "Arn"]}
 # Least privilege: exactly these table actions per function (besides reading the secret).
 TABLE_ACCESS = {
     "CreateBatchIdFunction": ({"dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:PutItem"}, [TABLE]),
@@ -31,7 +32,7 @@ TABLE_ACCESS = {
     "ResumeScheduledSendFunction": ({"dynamodb:GetItem", "dynamodb:UpdateItem"}, [TABLE]),
     SCANNER: ({"dynamodb:Query", "dynamodb:GetItem", "dynamodb:UpdateItem"}, [TABLE, DUE_INDEX, ACTIVE_INDEX]),
 }
-LOCAL_REFS = {"SendGridApiKeySecret": "arn", "BatchesTable": "batches", "EventBus": "bus"}
+LOCAL_REFS = {"SendGridApiKeySecret": "arn", "BatchesTable": "batches", "EventBus": "bus", "IdempotencyTable": "idem"}
 
 
 def _transform(parameters: dict[str, str] | None = None) -> dict[str, Any]:
@@ -129,12 +130,20 @@ def test_each_function_gets_only_the_secret_table_actions_and_bus_it_uses(transf
             "Effect": "Allow",
             "Resource": {"Fn::Sub": ["${secretArn}", {"secretArn": SECRET}]},
         } in statements
-        table = _about(statements, "dynamodb")
+        dynamodb = _about(statements, "dynamodb")
+        table = [s for s in dynamodb if s["Resource"] != [IDEMPOTENCY]]
         assert len(table) == 1, function
         assert set(table[0]["Action"]) == actions, function
         assert table[0]["Resource"] == resources, function
+        idempotency = [s for s in dynamodb if s["Resource"] == [IDEMPOTENCY]]
+        if function == "CreateBatchIdFunction":  # only create is idempotent (Idempotency-Key)
+            assert [set(s["Action"]) for s in idempotency] == [
+                {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"}
+            ]
+        else:
+            assert idempotency == []
         events, queue = _about(statements, "events"), _about(statements, "sqs")
-        assert len(statements) == 2 + len(events) + len(queue)
+        assert len(statements) == 1 + len(dynamodb) + len(events) + len(queue)
         if function == SCANNER:
             assert [e["Action"] for e in events] == [["events:PutEvents"]]
             assert "event-bus/${eventBusName}" in json.dumps(events[0]["Resource"])

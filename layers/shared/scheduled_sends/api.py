@@ -38,6 +38,7 @@ class ApiRequest:
     on_behalf_of: str | None
     principal: str
     request_id: str
+    idempotency_key: str | None = None
 
 
 @dataclass(frozen=True)
@@ -103,6 +104,7 @@ def parse_request(event: dict[str, Any]) -> ApiRequest:
         on_behalf_of=validation.on_behalf_of(_header_values(event, "on-behalf-of")),
         principal=_principal(event),
         request_id=str(context.get("requestId", "")),
+        idempotency_key=validation.idempotency_key(_header_values(event, "idempotency-key")),
     )
 
 

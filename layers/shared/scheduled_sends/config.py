@@ -26,6 +26,8 @@ class Settings:
     warning_thresholds_seconds: tuple[int, ...]
     expiry_action_lead_seconds: int
     event_bus_name: str
+    idempotency_table_name: str
+    idempotency_expiry_seconds: int
 
 
 def _required(name: str) -> str:
@@ -61,4 +63,6 @@ def settings() -> Settings:
         ),
         expiry_action_lead_seconds=int(os.environ.get("EXPIRY_ACTION_LEAD_SECONDS", "1800")),
         event_bus_name=os.environ.get("EVENT_BUS_NAME", ""),
+        idempotency_table_name=os.environ.get("IDEMPOTENCY_TABLE_NAME", ""),
+        idempotency_expiry_seconds=int(os.environ.get("IDEMPOTENCY_EXPIRY_SECONDS", "86400")),
     )

@@ -34,6 +34,14 @@ class Forbidden(ServiceError):
     status = 403
 
 
+class Conflict(ServiceError):
+    status = 409
+
+
+class Unprocessable(ServiceError):
+    status = 422
+
+
 class PayloadTooLarge(ServiceError):
     status = 413
 

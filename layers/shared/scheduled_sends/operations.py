@@ -16,7 +16,7 @@ from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 
-from . import clock, rules, validation
+from . import clock, idempotency, rules, validation
 from .api import ApiRequest, ApiResponse
 from .config import settings
 from .errors import BadRequest, Forbidden
@@ -165,12 +165,37 @@ def _limit_reached(caller: _Caller, held: list[Batch], now: int) -> BadRequest:
 
 
 def create_batch_id(request: ApiRequest) -> ApiResponse:
-    """POST /v3/mail/batch — SendGrid takes no body; ours may carry send_at and expiry_action."""
-    now = clock.now()
+    """POST /v3/mail/batch — SendGrid takes no body; ours may carry send_at and expiry_action. With an
+    Idempotency-Key header, a repeat (same account, owner and key) gets the first answer."""
     document = validation.json_object(request.body, allowed=_CREATE_FIELDS)
-    send_at = _new_send_at(document, now)
+    send_at = _new_send_at(document, clock.now())
     action = validation.expiry_action(document.get("expiry_action"))
+    if request.idempotency_key is None:
+        return _create(_Caller(request), send_at, action)
     caller = _Caller(request)
+    remembered = idempotency.once(
+        _create_remembered,
+        {
+            "account": caller.account,
+            "owner": caller.owner,
+            "key": request.idempotency_key,
+            "body": document,
+            "on_behalf_of": request.on_behalf_of,
+            "principal": request.principal,
+            "send_at": send_at,
+            "expiry_action": action,
+        },
+    )
+    return ApiResponse(remembered["status"], remembered["body"], remembered["headers"])
+
+
+def _create_remembered(request: dict[str, Any]) -> dict[str, Any]:
+    caller = _Caller(ApiRequest("POST", {}, None, request["on_behalf_of"], request["principal"], request_id=""))
+    response = _create(caller, request["send_at"], request["expiry_action"])
+    return {"status": response.status, "body": response.body, "headers": response.headers}
+
+
+def _create(caller: _Caller, send_at: int | None, action: str | None) -> ApiResponse:
     upstream = caller.forward("POST", api_path("mail", "batch"))
     if upstream.status != 201:
         return _answer(upstream)

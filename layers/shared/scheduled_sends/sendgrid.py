@@ -66,6 +66,12 @@ def deadline_in(seconds: float) -> Iterator[None]:
         _deadline.reset(token)
 
 
+def remaining_seconds() -> float | None:
+    """Time left before the current request's deadline, when the entry point set one."""
+    deadline = _deadline.get()
+    return None if deadline is None else deadline - time.monotonic()
+
+
 class SendGridClient:
     def __init__(
         self,

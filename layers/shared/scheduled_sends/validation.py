@@ -14,6 +14,7 @@ STATUSES = ("cancel", "pause")
 
 _BATCH_ID = re.compile(r"[A-Za-z0-9_-]{1,%d}" % BATCH_ID_MAX_LENGTH)
 # Printable ASCII only: no CR/LF/TAB/NUL/DEL can reach an upstream header.
+_IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e]{1,128}")
 _ON_BEHALF_OF = re.compile(r"[\x20-\x7e]{1,%d}" % ON_BEHALF_OF_MAX_LENGTH)
 
 
@@ -45,6 +46,14 @@ def on_behalf_of(values: list[str]) -> str | None:
             field="on-behalf-of",
         )
     return value
+
+
+def idempotency_key(values: list[str]) -> str | None:
+    if not values:
+        return None
+    if len(values) > 1 or not _IDEMPOTENCY_KEY.fullmatch(values[0]):
+        raise BadRequest("Idempotency-Key must be one value of 1-128 visible ASCII characters", field="Idempotency-Key")
+    return values[0]
 
 
 def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
