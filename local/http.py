@@ -64,7 +64,11 @@ def _handler_class(dispatch: Dispatch, on_answer: OnAnswer | None) -> type[BaseH
             if on_answer:
                 on_answer(self.command, self.path, status, (time.perf_counter() - started) * 1000)
 
-        do_GET = do_POST = do_PATCH = do_DELETE = do_PUT = do_HEAD = _serve
+        def __getattr__(self, name: str) -> Any:
+            # Every method, including ones http.server has never heard of (QUERY, ...), goes to dispatch.
+            if name.startswith("do_"):
+                return self._serve
+            raise AttributeError(name)
 
         def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
             return  # callers log through on_answer

@@ -18,6 +18,7 @@ from urllib.parse import unquote, urlsplit
 
 import boto3
 import requests
+import yaml
 from moto.server import ThreadedMotoServer
 
 from . import template as cfn
@@ -30,6 +31,7 @@ DEFAULT_CALLER_ARN = "arn:aws:iam::000000000000:user/local-developer"
 CALLER_HEADER = "X-Local-Caller-Arn"
 LOCAL_STACK_NAME = "scheduled-sends-local"
 LOCAL_REGION = "us-east-1"
+OPENAPI_PATH = cfn.ROOT / "openapi" / "scheduled-sends.yaml"
 
 
 @dataclass
@@ -188,6 +190,13 @@ class LocalService:
             os.environ.clear()
             os.environ.update(self._saved_environ)
 
+    def _openapi(self, as_json: bool) -> tuple[int, dict[str, str], bytes]:
+        """The service's published OpenAPI document (openapi/scheduled-sends.yaml), as YAML or JSON."""
+        text = OPENAPI_PATH.read_text(encoding="utf-8")
+        if as_json:
+            return 200, {"Content-Type": "application/json"}, json.dumps(yaml.safe_load(text)).encode()
+        return 200, {"Content-Type": "application/yaml"}, text.encode()
+
     def _log_answer(self, method: str, path: str, status: int, elapsed_ms: float) -> None:
         self._log(f"{method} {path} {status} {elapsed_ms:.1f}ms")
 
@@ -196,6 +205,8 @@ class LocalService:
     ) -> tuple[int, dict[str, str], bytes]:
         """Find the template route, build the proxy event, call the handler, return status/headers/body."""
         parts = urlsplit(raw_path)
+        if method == "GET" and parts.path in ("/openapi.yaml", "/openapi.json"):
+            return self._openapi(parts.path.endswith(".json"))
         prefix = f"/{STAGE}"
         path = parts.path[len(prefix) :] if parts.path.startswith(prefix + "/") else None
         for loaded in self._routes:
@@ -217,6 +228,20 @@ class LocalService:
             response_headers = dict(result.get("headers") or {})
             data = (result.get("body") or "").encode()
             return int(result["statusCode"]), response_headers, data
+        allowed = sorted(
+            {
+                r.route.method
+                for r in self._routes
+                if path is not None and r.route.match(r.route.method, path) is not None
+            }
+        )
+        if allowed:
+            message = f"{method} is not allowed on {parts.path}; allowed: {', '.join(allowed)}"
+            return (
+                405,
+                {"Content-Type": "application/json", "Allow": ", ".join(allowed)},
+                json.dumps({"errors": [{"field": None, "message": message}]}).encode(),
+            )
         message = f"no route for {method} {parts.path}; routes live under /{STAGE}/"
         return (
             404,
