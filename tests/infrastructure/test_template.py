@@ -262,3 +262,46 @@ def test_sam_build_succeeds_and_the_layer_holds_the_package(tmp_path: Path) -> N
     assert "scheduled_sends.scanner import lambda_handler" in built[SCANNER]
     for route in cfn.routes(cfn.load_template()):
         assert f"api_handler({route.code_dir.name})" in built[route.function]
+
+
+def test_alarms_cover_the_operators_problems_and_notify_the_optional_topic() -> None:
+    template = cfn.load_template()
+    alarms = {n: r["Properties"] for n, r in template["Resources"].items() if r["Type"] == "AWS::CloudWatch::Alarm"}
+    assert set(alarms) == {
+        "ApiServerErrorRateAlarm",
+        "FunctionErrorsAlarm",
+        "FunctionThrottlesAlarm",
+        "UpstreamErrorsAlarm",
+        "SendGridKeyRejectedAlarm",
+        "ScannerFailuresAlarm",
+        "ScannerDeadLetterAlarm",
+    }
+    for alarm in alarms.values():
+        assert alarm["AlarmActions"] == {
+            "Fn::If": ["HasAlarmTopic", [{"Ref": "AlarmTopicArn"}], {"Ref": "AWS::NoValue"}]
+        }
+    functions = {n for n, r in template["Resources"].items() if r["Type"] == "AWS::Serverless::Function"}
+    for name in ("FunctionErrorsAlarm", "FunctionThrottlesAlarm"):
+        watched = {
+            m["MetricStat"]["Metric"]["Dimensions"][0]["Value"]["Ref"]
+            for m in alarms[name]["Metrics"]
+            if "MetricStat" in m
+        }
+        assert watched == functions, name  # every function, the scanner included
+    # The metric names the service emits (errors.py class names, scanner summary) are the ones alarmed on.
+    assert alarms["SendGridKeyRejectedAlarm"]["MetricName"] == "UpstreamKeyRejected"
+    assert alarms["ScannerFailuresAlarm"]["MetricName"] == "ScannerErrors"
+
+
+def test_stage_throttling_and_request_models_are_set(transformed: dict[str, Any]) -> None:
+    (stage,) = _of_type(transformed, "AWS::ApiGateway::Stage").values()
+    (setting,) = stage["Properties"]["MethodSettings"]
+    assert setting["ThrottlingRateLimit"] == {"Ref": "ThrottlingRateLimit"}
+    assert setting["ThrottlingBurstLimit"] == {"Ref": "ThrottlingBurstLimit"}
+    (api,) = _of_type(transformed, "AWS::ApiGateway::RestApi").values()
+    paths = api["Properties"]["Body"]["paths"]
+    for path, method in (("/user/scheduled_sends", "post"), ("/user/scheduled_sends/{batch_id}", "patch")):
+        operation = paths[path][method]
+        assert operation["x-amazon-apigateway-request-validator"] == "body-only"
+        body = next(p for p in operation["parameters"] if p["in"] == "body")
+        assert body["required"] is True
