@@ -4,7 +4,6 @@ import io
 import json
 import logging
 import os
-import secrets
 from collections.abc import Callable, Iterator
 
 import boto3
@@ -15,7 +14,7 @@ from pytest_httpserver import HTTPServer
 from local.sendgrid_sandbox import SendGridSandbox
 from local.server import LocalService
 from local.template import load_template
-from tests.support import BASE_ENVIRONMENT, CALLER_ARN, apply_base_environment, reset_layer_state
+from tests.support import BASE_ENVIRONMENT, CALLER_ARN, CANARY_KEY, RESPONSES, apply_base_environment, reset_layer_state
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -33,8 +32,8 @@ def _isolated_layer(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 @pytest.fixture
 def api_key() -> str:
-    """A canary key: random per test, so a leak is found by searching for it."""
-    return f"SG.canary-{secrets.token_urlsafe(24)}"
+    """The suite's canary key: random per run, so a leak is found by searching for it."""
+    return CANARY_KEY
 
 
 @pytest.fixture
@@ -94,7 +93,8 @@ def json_logs() -> Iterator[io.StringIO]:
 @pytest.fixture
 def local_service() -> Iterator[LocalService]:
     """The whole local API (template routes, moto, SendGrid sandbox) on a free port, in this process."""
-    service = LocalService(port=0, log=lambda line: None, scan_seconds=0).start()
+    service = LocalService(port=0, log=lambda line: None, scan_seconds=0, sendgrid_api_key=CANARY_KEY).start()
+    record_answers(service)
     yield service
     service.stop()
 
@@ -143,7 +143,8 @@ def published_events(aws: None) -> Callable[[], list[dict]]:
     events.put_targets(Rule="all", EventBusName="scheduled-sends-events", Targets=[{"Id": "q", "Arn": queue_arn}])
 
     def drain() -> list[dict]:
-        received = []
+        received: list[dict] = []
+        RESPONSES.append(received)  # published events are checked for the canary too
         while True:
             messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages", [])
             if not messages:
@@ -153,3 +154,33 @@ def published_events(aws: None) -> Callable[[], list[dict]]:
                 sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
 
     return drain
+
+
+def record_answers(service: LocalService) -> None:
+    """Keep every answer the local server gives, for the canary check."""
+    dispatch = service.dispatch
+
+    def recording(*args, **kwargs):
+        answer = dispatch(*args, **kwargs)
+        RESPONSES.append({"status": answer[0], "headers": answer[1], "body": answer[2].decode("utf-8", "replace")})
+        return answer
+
+    service.dispatch = recording  # type: ignore[method-assign]
+
+
+def leaked(texts: list[str]) -> bool:
+    return any(CANARY_KEY in text for text in texts)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Iterator[None]:
+    """The canary check of the whole suite: no captured log line, stdout/stderr (logs and EMF metrics),
+    response body or header, or published event may contain the SendGrid key."""
+    outcome = yield
+    report = outcome.get_result()
+    texts = [report.capstdout, report.capstderr, report.caplog, json.dumps(RESPONSES, default=str)]
+    if report.when == "teardown":
+        RESPONSES.clear()
+    if report.passed and leaked(texts):
+        report.outcome = "failed"
+        report.longrepr = f"the SendGrid key leaked during {report.when}: it appears in output, logs or a response"

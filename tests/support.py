@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import secrets
 import sys
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,10 @@ from typing import Any
 from local.events import LocalLambdaContext, proxy_event
 
 ROOT = Path(__file__).resolve().parent.parent
+# The whole suite runs with this canary as the SendGrid key; conftest fails any test whose output,
+# logs, metrics, events or responses contain it.
+CANARY_KEY = f"SG.canary-{secrets.token_urlsafe(24)}"
+RESPONSES: list[Any] = []  # every answer a test received, checked for the canary after each test
 CALLER_ARN = "arn:aws:iam::111122223333:user/team-a"
 
 # operation folder -> (method, API Gateway resource path)
@@ -62,7 +67,9 @@ def invoke(
         body=body,
         caller_arn=caller_arn,
     )
-    return load_handler(operation)(event, LocalLambdaContext(function_name=operation))
+    response = load_handler(operation)(event, LocalLambdaContext(function_name=operation))
+    RESPONSES.append(response)
+    return response
 
 
 def error_of(response: dict[str, Any]) -> dict[str, Any]:

@@ -16,7 +16,8 @@ from hypothesis import HealthCheck, settings
 from schemathesis import GenerationMode, checks
 
 from local.server import LocalService
-from tests.support import ROOT
+from tests.conftest import record_answers
+from tests.support import CANARY_KEY, ROOT
 
 EXAMPLES_PER_OPERATION = 300
 ADMIN = "arn:aws:iam::111122223333:role/fuzz-admin"
@@ -51,7 +52,10 @@ CHECKS = [
 def fuzz_service(monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalService]:
     """The local server per operation, acting as an admin so requests reach SendGrid's rules too."""
     monkeypatch.setenv("ADMIN_PRINCIPALS", ADMIN)
-    service = LocalService(port=0, log=lambda line: None, scan_seconds=0, caller_arn=ADMIN).start()
+    service = LocalService(
+        port=0, log=lambda line: None, scan_seconds=0, caller_arn=ADMIN, sendgrid_api_key=CANARY_KEY
+    ).start()
+    record_answers(service)
     yield service
     service.stop()
 

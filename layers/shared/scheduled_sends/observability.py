@@ -1,17 +1,67 @@
 """Powertools Logger, Tracer and Metrics, created once per container and shared by every module.
 
-Service name, namespace and log level come from the POWERTOOLS_* variables the template sets.
+Service name, namespace and log level come from the POWERTOOLS_* variables the template sets. Every log
+record passes a redaction filter first: an `Authorization` value, a Bearer token or a SendGrid key
+(SG.…) never reaches a log line, whatever a caller or a library put there.
 """
 
 from __future__ import annotations
 
+import logging
+import re
 import warnings
+from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
 
 # Most requests add no metric; an empty flush is expected, not worth a warning per invocation.
 warnings.filterwarnings("ignore", message="No application metrics to publish")
 
-logger = Logger()
+REDACTED = "[REDACTED]"
+_SECRETS = re.compile(r"(?i)(bearer\s+)[^\s\"',;]+|SG\.[A-Za-z0-9_\-.]{6,}")
+_SECRET_KEYS = {"authorization", "api_key", "apikey", "sendgrid_api_key", "secret"}
+
+
+def redact(text: str) -> str:
+    """`text` with every Bearer token and SendGrid key replaced."""
+    return _SECRETS.sub(lambda m: (m.group(1) or "") + REDACTED, text)
+
+
+def _redact_keys(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: REDACTED if str(k).lower() in _SECRET_KEYS else _redact_keys(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(_redact_keys(v) for v in value)
+    return value
+
+
+class _RedactSecretKeys(logging.Filter):
+    """Before any handler sees a record (ours, Lambda's, a test's): the message, its arguments and the
+    exception text lose Bearer tokens and keys, and `extra` fields named like a secret lose their value."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.msg, str):  # Powertools also logs dicts as JSON: those are left as they are
+            record.msg = redact(record.getMessage())
+            record.args = None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = redact(logging.Formatter().formatException(record.exc_info))
+        for key, value in list(vars(record).items()):
+            if key.lower() in _SECRET_KEYS:
+                setattr(record, key, REDACTED)
+            elif isinstance(value, dict | list | tuple) and key != "args":
+                setattr(record, key, _redact_keys(value))
+        return True
+
+
+class _RedactingFormatter(LambdaPowertoolsFormatter):
+    """The final JSON line, exceptions and stack traces included, without Bearer tokens or SendGrid keys."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return redact(super().format(record))
+
+
+logger = Logger(logger_formatter=_RedactingFormatter())
+logger.addFilter(_RedactSecretKeys())
 tracer = Tracer()
 metrics = Metrics()

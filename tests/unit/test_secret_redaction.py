@@ -1,0 +1,48 @@
+"""The logger redacts secrets, and the suite's canary check would notice a leak."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+
+from scheduled_sends.observability import REDACTED, logger, redact
+from tests.conftest import leaked
+from tests.support import CANARY_KEY
+
+
+def test_authorization_bearer_tokens_and_sendgrid_keys_never_reach_a_log_line(json_logs: io.StringIO) -> None:
+    logger.info(
+        f"calling with Bearer {CANARY_KEY}",
+        extra={
+            "Authorization": f"Bearer {CANARY_KEY}",
+            "upstream": {"headers": {"authorization": "x"}},
+            "note": f"key={CANARY_KEY}",
+        },
+    )
+    try:
+        raise RuntimeError(f"failed with {CANARY_KEY}")
+    except RuntimeError:
+        logger.exception("boom")
+
+    lines = [json.loads(line) for line in json_logs.getvalue().splitlines()]
+    assert len(lines) == 2
+    assert CANARY_KEY not in json_logs.getvalue()
+    assert lines[0]["Authorization"] == REDACTED
+    assert lines[0]["upstream"] == {"headers": {"authorization": REDACTED}}
+    assert lines[0]["message"] == f"calling with Bearer {REDACTED}"
+    assert REDACTED in lines[1]["exception"]
+
+
+def test_redact_keeps_everything_else() -> None:
+    assert (
+        redact("batch HkJ5yLYULb7 paused by arn:aws:iam::1:user/a")
+        == "batch HkJ5yLYULb7 paused by arn:aws:iam::1:user/a"
+    )
+    assert redact(f"x {CANARY_KEY} y") == f"x {REDACTED} y"
+
+
+def test_the_canary_check_finds_a_leak_anywhere_in_the_collected_texts() -> None:
+    assert leaked(["", json.dumps({"body": f"oops {CANARY_KEY}"})])
+    assert not leaked(["nothing here", REDACTED])
+    assert logging.getLogger("scheduled-sends").filters  # the redaction filter is installed
