@@ -37,6 +37,7 @@ _ROUTES = [
 
 
 FAULTS = ("429", "500", "503", "slow", "drop")
+CONTROL_PATH = "/sandbox/faults"  # POST {"mode": "503", "times": 3}; DELETE clears (local experiments)
 
 
 @dataclass
@@ -105,6 +106,22 @@ class SendGridSandbox:
     def clear_faults(self) -> None:
         with self._lock:
             self._faults.clear()
+
+    def _control(self, method: str, raw: bytes) -> tuple[int, dict[str, str], bytes]:
+        try:
+            if method == "DELETE":
+                self.clear_faults()
+            elif method == "POST":
+                order = json.loads(raw or b"{}")
+                self.inject(str(order["mode"]), int(order.get("times", 1)), float(order.get("delay_seconds", 2.0)))
+            else:
+                raise ValueError("POST a fault or DELETE them all")
+        except (ValueError, KeyError, TypeError) as problem:
+            body = {"errors": [{"field": None, "message": f"sandbox control: {problem}"}]}
+            return 400, {"Content-Type": "application/json"}, json.dumps(body).encode()
+        with self._lock:
+            pending = [{"mode": f.mode, "remaining": f.remaining} for f in self._faults if f.remaining > 0]
+        return 200, {"Content-Type": "application/json"}, json.dumps({"faults": pending}).encode()
 
     def _take_fault(self, path: str) -> Fault | None:
         with self._lock:
@@ -192,6 +209,8 @@ class SendGridSandbox:
         self, method: str, path: str, headers: list[tuple[str, str]], raw: bytes
     ) -> tuple[int, dict[str, str], bytes]:
         """One HTTP exchange: SendGrid's status, its rate-limit headers and a JSON body (or none)."""
+        if path == CONTROL_PATH:
+            return self._control(method, raw)
         fault = self._take_fault(path)
         reset = int(time.time()) // 60 * 60 + 60
         if fault is not None and fault.mode in ("429", "500", "503"):

@@ -112,3 +112,23 @@ def test_unknown_status_is_400_and_every_answer_has_rate_limit_headers(sandbox, 
     assert refused.status_code == 400
     for name in ("X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset"):
         assert name in refused.headers
+
+
+def test_faults_are_switched_on_over_http_and_hit_the_next_requests(sandbox: SendGridSandbox, session) -> None:
+    assert requests.post(f"{sandbox.url}/sandbox/faults", json={"mode": "503", "times": 2}).json() == {
+        "faults": [{"mode": "503", "remaining": 2}]
+    }
+    statuses = [session.get(f"{sandbox.url}/v3/user/scheduled_sends").status_code for _ in range(3)]
+    assert statuses == [503, 503, 200]
+    assert requests.post(f"{sandbox.url}/sandbox/faults", json={"mode": "teapot"}).status_code == 400
+    sandbox.inject("429", times=5)
+    assert requests.delete(f"{sandbox.url}/sandbox/faults").json() == {"faults": []}
+    assert session.get(f"{sandbox.url}/v3/user/scheduled_sends").status_code == 200
+
+
+def test_429_fault_carries_rate_limit_headers(sandbox: SendGridSandbox, session) -> None:
+    sandbox.inject("429")
+    limited = session.get(f"{sandbox.url}/v3/user/scheduled_sends")
+    assert limited.status_code == 429
+    assert limited.headers["X-RateLimit-Remaining"] == "0"
+    assert "X-RateLimit-Reset" in limited.headers
