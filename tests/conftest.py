@@ -14,7 +14,15 @@ from pytest_httpserver import HTTPServer
 from local.sendgrid_sandbox import SendGridSandbox
 from local.server import LocalService
 from local.template import load_template
-from tests.support import BASE_ENVIRONMENT, CALLER_ARN, CANARY_KEY, RESPONSES, apply_base_environment, reset_layer_state
+from tests.support import (
+    BASE_ENVIRONMENT,
+    CALLER_ARN,
+    CANARY_KEY,
+    RESPONSES,
+    apply_base_environment,
+    assert_matches_its_schema,
+    reset_layer_state,
+)
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -150,7 +158,9 @@ def published_events(aws: None) -> Callable[[], list[dict]]:
             if not messages:
                 return received
             for message in messages:
-                received.append(json.loads(message["Body"]))
+                event = json.loads(message["Body"])
+                assert_matches_its_schema(event)  # every published event, in every test, against its schema
+                received.append(event)
                 sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
 
     return drain

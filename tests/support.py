@@ -121,3 +121,16 @@ def apply_base_environment(monkeypatch: Any) -> None:
     for key, value in BASE_ENVIRONMENT.items():
         monkeypatch.setenv(key, value)
     assert os.environ["POWERTOOLS_TRACE_DISABLED"] == "true"
+
+
+def event_schemas() -> dict[str, dict[str, Any]]:
+    """detail-type -> JSON Schema of the events the scanner publishes (schemas/events/)."""
+    schemas = [json.loads(p.read_text()) for p in sorted((ROOT / "schemas" / "events").glob("*.schema.json"))]
+    return {schema["title"]: schema for schema in schemas}
+
+
+def assert_matches_its_schema(event: dict[str, Any]) -> None:
+    import jsonschema
+
+    schema = event_schemas()[event["detail-type"]]
+    jsonschema.Draft202012Validator(schema).validate(event)
