@@ -114,17 +114,11 @@ def aws_world(api_key: str) -> Iterator[None]:
     import boto3
     from moto import mock_aws
 
-    from local.template import load_template
+    from local.template import create_table, load_template
 
     with mock_aws():
         table = load_template()["Resources"]["BatchesTable"]["Properties"]
-        boto3.client("dynamodb").create_table(
-            TableName="batches",
-            BillingMode=table["BillingMode"],
-            AttributeDefinitions=table["AttributeDefinitions"],
-            KeySchema=table["KeySchema"],
-            GlobalSecondaryIndexes=table["GlobalSecondaryIndexes"],
-        )
+        create_table(boto3.client("dynamodb"), "batches", table)
         boto3.client("events").create_event_bus(Name="bench-events")
         arn = boto3.client("secretsmanager").create_secret(Name="bench-key", SecretString=api_key)["ARN"]
         os.environ["SENDGRID_SECRET_ARN"] = arn

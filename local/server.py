@@ -156,17 +156,7 @@ class LocalService:
                 refs[name] = client.create_secret(Name=secret_name, SecretString=self.api_key)["ARN"]
             elif resource["Type"] == "AWS::DynamoDB::Table":
                 table_name = f"{LOCAL_STACK_NAME}-{name}"
-                boto3.client("dynamodb").create_table(
-                    TableName=table_name,
-                    BillingMode=properties["BillingMode"],
-                    AttributeDefinitions=properties["AttributeDefinitions"],
-                    KeySchema=properties["KeySchema"],
-                    **(
-                        {"GlobalSecondaryIndexes": properties["GlobalSecondaryIndexes"]}
-                        if "GlobalSecondaryIndexes" in properties
-                        else {}
-                    ),
-                )
+                cfn.create_table(boto3.client("dynamodb"), table_name, properties)
                 refs[name] = table_name
             elif resource["Type"] == "AWS::Events::EventBus":
                 bus_name = cfn.resolve(properties["Name"], self.template, stack)

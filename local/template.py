@@ -114,6 +114,14 @@ def layer_dirs(template: dict[str, Any]) -> list[Path]:
     ]
 
 
+_TABLE_FIELDS = ("BillingMode", "AttributeDefinitions", "KeySchema", "GlobalSecondaryIndexes")
+
+
+def create_table(client: Any, name: str, properties: dict[str, Any]) -> None:
+    """Create a DynamoDB table (moto) as the template defines it: keys, indexes and billing mode."""
+    client.create_table(TableName=name, **{k: properties[k] for k in _TABLE_FIELDS if k in properties})
+
+
 def resolve(value: Any, template: dict[str, Any], refs: dict[str, str]) -> Any:
     """Evaluate the few intrinsics the template's settings use, with `refs` for parameters and resources."""
     if not isinstance(value, dict) or len(value) != 1:

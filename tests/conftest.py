@@ -13,7 +13,7 @@ from pytest_httpserver import HTTPServer
 
 from local.sendgrid_sandbox import SendGridSandbox
 from local.server import LocalService
-from local.template import load_template
+from local.template import create_table, load_template
 from tests.support import (
     BASE_ENVIRONMENT,
     CALLER_ARN,
@@ -53,18 +53,7 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
             ("BatchesTable", "batches", "BATCHES_TABLE_NAME"),
             ("IdempotencyTable", "idempotency", "IDEMPOTENCY_TABLE_NAME"),
         ):
-            table = resources[logical]["Properties"]
-            boto3.client("dynamodb").create_table(
-                TableName=name,
-                BillingMode=table["BillingMode"],
-                AttributeDefinitions=table["AttributeDefinitions"],
-                KeySchema=table["KeySchema"],
-                **(
-                    {"GlobalSecondaryIndexes": table["GlobalSecondaryIndexes"]}
-                    if "GlobalSecondaryIndexes" in table
-                    else {}
-                ),
-            )
+            create_table(boto3.client("dynamodb"), name, resources[logical]["Properties"])
             monkeypatch.setenv(variable, name)
         boto3.client("events").create_event_bus(Name="scheduled-sends-events")
         monkeypatch.setenv("EVENT_BUS_NAME", "scheduled-sends-events")
