@@ -42,7 +42,13 @@ def main() -> int:
         f"  AWS: moto in-process at {os.environ['AWS_ENDPOINT_URL']} (table, event bus, secret from template.yaml)\n"
         f"  Expiry scanner: every {service.scan_seconds:g} s (LOCAL_SCAN_SECONDS)\n"
         f"  Caller: {service.caller_arn} (SigV4 is NOT verified locally; header {CALLER_HEADER} picks another)\n"
-        "  Ctrl-C stops.",
+        f"  OpenAPI: {service.url}/openapi.yaml\n"
+        + (
+            f'  Faults: curl -X POST {service.sendgrid_url}/sandbox/faults -d \'{{"mode": "503", "times": 3}}\'\n'
+            if service.sandbox
+            else ""
+        )
+        + "  Ctrl-C stops.",
         flush=True,
     )
     stopped.wait()
