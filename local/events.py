@@ -21,9 +21,10 @@ class LocalLambdaContext:
     memory_limit_in_mb: int = 512
     invoked_function_arn: str = ""
     aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    remaining_ms: int = 20_000  # the template's Timeout
 
     def get_remaining_time_in_millis(self) -> int:
-        return 20_000
+        return self.remaining_ms
 
 
 def proxy_event(

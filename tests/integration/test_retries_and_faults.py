@@ -158,3 +158,29 @@ def test_a_lasting_fault_gives_a_clear_error_and_the_scanner_repairs_the_table_a
     row = batch_store().get("parent", batch)
     assert row.status == applied.get(batch)
     assert row.owner == TEAM
+
+
+@pytest.mark.usefixtures("as_admin")
+@pytest.mark.parametrize(("remaining_ms", "attempts"), [(20_000, 4), (2_000, 1)])
+def test_the_retry_deadline_comes_from_the_functions_remaining_time(
+    fake_sendgrid: HTTPServer, remaining_ms: int, attempts: int
+) -> None:
+    from local.events import proxy_event
+
+    fake_sendgrid.expect_request("/v3/user/scheduled_sends").respond_with_response(
+        Response("", status=429, headers={"Retry-After": "0.6"})
+    )
+    event = proxy_event(
+        method="GET",
+        resource="/user/scheduled_sends",
+        path="/user/scheduled_sends",
+        caller_arn="arn:aws:iam::111122223333:user/team-a",
+    )
+    context = LocalLambdaContext("list_scheduled_sends", remaining_ms=remaining_ms)
+
+    response = load_handler("list_scheduled_sends")(event, context)
+
+    assert response["statusCode"] == 503
+    # 20 s left: 3 waits of 0.6 s fit, so all 4 attempts are made; 2 s left (a 0.5 s budget after the answer
+    # margin): waiting 0.6 s would outlive the invocation, so the caller is answered at once.
+    assert len(fake_sendgrid.log) == attempts
