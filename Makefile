@@ -11,7 +11,7 @@ PYTHON ?= $(if $(PY313_DIR),$(PY313_DIR)/python3.13,python3)
 export SAM_CLI_TELEMETRY := 0
 export PATH := $(abspath $(SAM_VENV)/bin):$(PY313_DIR):$(PATH)
 
-.PHONY: run test bench lint build validate deploy clean
+.PHONY: run test test-py311 bench lint build validate deploy clean
 
 $(VENV)/.installed: requirements-dev.txt layers/shared/requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -32,6 +32,17 @@ test: $(VENV)/.installed $(SAM_VENV)/.installed  ## every test: unit, integratio
 	$(PY) -m ruff check .
 	$(PY) -m pytest
 
+# The code must also run on Python 3.11 (the machine default): the unit, integration and contract suites again.
+PY311 ?= $(shell PYENV_VERSION=3.11.7 pyenv which python3.11 2>/dev/null || command -v python3.11)
+$(VENV)-py311/.installed: requirements-dev.txt layers/shared/requirements.txt
+	test -x $(VENV)-py311/bin/python || $(PY311) -m venv $(VENV)-py311
+	$(VENV)-py311/bin/python -m pip install --quiet --upgrade pip
+	$(VENV)-py311/bin/python -m pip install --quiet -r requirements-dev.txt
+	touch $@
+
+test-py311: $(VENV)-py311/.installed
+	$(VENV)-py311/bin/python -m pytest tests/unit tests/integration tests/contract
+
 bench: $(VENV)/.installed  ## performance: writes bench-results.json and prints a table (not part of make test)
 	$(PY) -m bench
 
@@ -51,4 +62,4 @@ deploy: build
 	$(SAM) deploy
 
 clean:
-	rm -rf $(VENV) $(SAM_VENV) .aws-sam .pytest_cache
+	rm -rf $(VENV) $(VENV)-py311 $(SAM_VENV) .aws-sam .pytest_cache
