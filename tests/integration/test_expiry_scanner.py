@@ -263,3 +263,25 @@ def test_the_scanners_reads_grow_with_due_rows_not_with_the_table(sandbox_sendgr
     assert summary["reclaimed"] == 100
     assert summary["items_read"] == 100  # what the due index read: the due rows, not the 12,100 in the table
     assert scan()["items_read"] == 0  # and once handled they left the index
+
+
+def test_overlapping_runs_expire_and_free_each_slot_once(
+    sandbox_sendgrid: SendGridSandbox, clock, published_events
+) -> None:
+    paused, send_at = _paused_batch(clock)
+    cancelled = json.loads(invoke("create_batch_id", body={"send_at": send_at}, caller_arn=TEAM)["body"])["batch_id"]
+    invoke("pause_or_cancel", body={"batch_id": cancelled, "status": "cancel"}, caller_arn=TEAM)
+    clock.now = send_at + EXPIRY_SECONDS + RECLAIM_GRACE_SECONDS
+    first = Scanner(batch_store(), bus.event_bus(), sendgrid_client(), settings())
+    stale = list(batch_store().due(clock.now))  # run one reads the index ...
+    second = Scanner(batch_store(), bus.event_bus(), sendgrid_client(), settings()).run(clock.now)  # run two acts
+    late = ScanSummary()
+    for batch in stale:  # ... then run one acts on what it had read
+        first._act_on(batch, clock.now, late)
+
+    assert (second.expired, second.reclaimed) == (1, 2)
+    assert (late.expired, late.reclaimed, late.errors) == (0, 0, 0)
+    events = published_events()
+    assert [e["batch_id"] for e in _of_type(events, bus.EXPIRED)] == [paused]
+    assert sorted(e["batch_id"] for e in _of_type(events, bus.SLOT_RECLAIMED)) == sorted([paused, cancelled])
+    assert sandbox_sendgrid.statuses() == {}

@@ -112,17 +112,14 @@ class Scanner:
             done = self._change(batch, lambda cur: cur.with_status(status, now), now)
             self.events.publish(bus.EXPIRY_ACTION_TAKEN, _detail(done or batch, action=plan.act))
             summary.actioned += 1
-        if plan.expire:
-            expired = self._change(
-                batch, lambda cur: cur.with_status("expired", now) if cur.status == "pause" else None, now
-            )
-            if expired is not None and expired.status == "expired":
-                self.events.publish(bus.EXPIRED, _detail(expired))
-                summary.expired += 1
-                self._reclaim(expired, "expired", summary)
-        if plan.reclaim:
-            self._reclaim(batch, "cancelled and past send_at", summary)
-            self._change(batch, lambda cur: cur.with_status("discarded", now) if cur.status == "cancel" else None, now)
+        # The status change is the claim: of two overlapping runs only the one that made it publishes and
+        # frees the slot. If freeing fails, reconcile frees it later (SendGrid still lists a finished batch).
+        if plan.expire and (expired := self._transition(batch, "pause", "expired", now)):
+            self.events.publish(bus.EXPIRED, _detail(expired))
+            summary.expired += 1
+            self._reclaim(expired, "expired", summary)
+        if plan.reclaim and (discarded := self._transition(batch, "cancel", "discarded", now)):
+            self._reclaim(discarded, "cancelled and past send_at", summary)
         # Whatever happened, move the row to its next due time (or out of the index).
         self._change(batch, lambda cur: cur, now)
 
@@ -145,6 +142,21 @@ class Scanner:
             raise RuntimeError(f"SendGrid answered {answer.status} when freeing the slot")
         self.events.publish(bus.SLOT_RECLAIMED, _detail(batch, reason=reason))
         summary.reclaimed += 1
+
+    def _transition(self, batch: Batch, from_status: str, to_status: str, now: int) -> Batch | None:
+        """The row moved from `from_status` to `to_status` by this call, or None when it was not in
+        `from_status` any more (another run, or an operation, got there first)."""
+        moved: list[Batch] = []
+
+        def edit(current: Batch) -> Batch | None:
+            moved.clear()
+            if current.status != from_status:
+                return None
+            moved.append(current.with_status(to_status, now))
+            return moved[0]
+
+        self._change(batch, edit, now)
+        return moved[0] if moved else None
 
     def _change(self, batch: Batch, edit: Any, now: int) -> Batch | None:
         """Edit the latest version of an existing row (`edit` returns None to leave it)."""
