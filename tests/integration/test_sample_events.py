@@ -29,3 +29,21 @@ def test_sample_event_reaches_sendgrid_as_its_operation(fake_sendgrid: HTTPServe
     assert response["statusCode"] == 200, response
     request, _ = fake_sendgrid.log[0]
     assert request.headers["on-behalf-of"] == "marketing-subuser"
+
+
+def test_the_scanner_sample_event_runs_a_scan(sandbox_sendgrid, clock) -> None:
+    event = json.loads((ROOT / "events" / "expiry_scanner.json").read_text())
+    assert event["detail-type"] == "Scheduled Event"
+
+    summary = load_handler("expiry_scanner")(event, LocalLambdaContext(function_name="expiry_scanner"))
+
+    assert summary == {
+        "due": 0,
+        "warned": 0,
+        "actioned": 0,
+        "expired": 0,
+        "reclaimed": 0,
+        "drift": 0,
+        "errors": 0,
+        "items_read": 0,
+    }
