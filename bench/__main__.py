@@ -126,19 +126,9 @@ def aws_world(api_key: str) -> Iterator[None]:
 
 
 def reset_layer() -> None:
-    from aws_lambda_powertools.utilities import parameters
-    from aws_lambda_powertools.utilities.parameters import base
+    from local.container import reset_container
 
-    from scheduled_sends import idempotency
-    from scheduled_sends.bus import event_bus
-    from scheduled_sends.config import settings
-    from scheduled_sends.sendgrid import sendgrid_client
-    from scheduled_sends.store import batch_store
-
-    for cached in (settings, sendgrid_client, batch_store, event_bus, idempotency._config, idempotency._idempotent):
-        cached.cache_clear()
-    parameters.clear_caches()
-    base.DEFAULT_PROVIDERS.clear()
+    reset_container()
 
 
 def handler_of(function: str) -> Callable[[dict, Any], dict]:

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from local.container import reset_container
 from local.events import LocalLambdaContext, proxy_event
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -85,19 +86,7 @@ def error_of(response: dict[str, Any]) -> dict[str, Any]:
 
 def reset_layer_state() -> None:
     """Forget every per-container cache so a test sees only its own settings, secret and client."""
-    from aws_lambda_powertools.utilities import parameters
-    from aws_lambda_powertools.utilities.parameters import base
-
-    from scheduled_sends import idempotency
-    from scheduled_sends.bus import event_bus
-    from scheduled_sends.config import settings
-    from scheduled_sends.sendgrid import sendgrid_client
-    from scheduled_sends.store import batch_store
-
-    for cached in (settings, sendgrid_client, batch_store, event_bus, idempotency._config, idempotency._idempotent):
-        cached.cache_clear()
-    parameters.clear_caches()
-    base.DEFAULT_PROVIDERS.clear()
+    reset_container()
 
 
 BASE_ENVIRONMENT = {
