@@ -23,6 +23,8 @@ ROOT = Path(__file__).resolve().parent.parent
 LAYER = ROOT / "layers" / "shared"
 sys.path[:0] = [str(LAYER), str(ROOT)]
 
+from local.container import reset_container  # noqa: E402 - needs the paths above
+
 CALLER = "arn:aws:iam::111122223333:user/bench-team"
 BATCH = "BenchBatch0000000000000000000001"
 ENVIRONMENT = {
@@ -125,12 +127,6 @@ def aws_world(api_key: str) -> Iterator[None]:
         yield
 
 
-def reset_layer() -> None:
-    from local.container import reset_container
-
-    reset_container()
-
-
 def handler_of(function: str) -> Callable[[dict, Any], dict]:
     import importlib.util
 
@@ -170,7 +166,7 @@ def warm_overhead(repetitions: int, calls: AwsCalls) -> dict[str, Any]:
     results: dict[str, Any] = {}
     try:
         with aws_world(api_key):
-            reset_layer()
+            reset_container()
             owned = Batch("parent", BATCH, CALLER, status="pause")  # paused: list finds it in the active index
             batch_store().change("parent", BATCH, lambda _c: owned, int(time.time()))
             bare = requests.Session()
@@ -221,7 +217,7 @@ def secret_reads(invocations: int, calls: AwsCalls) -> dict[str, Any]:
     os.environ["SENDGRID_API_BASE_URL"] = sendgrid.url
     try:
         with aws_world("SG.bench-key"):
-            reset_layer()  # a fresh container
+            reset_container()  # a fresh container
             handler, event = handler_of("list_scheduled_sends"), event_for("list_scheduled_sends")
             before = calls.snapshot()
             started = time.perf_counter()
@@ -285,7 +281,7 @@ def scanner_scaling(sizes: list[int], due: int, calls: AwsCalls) -> dict[str, An
     try:
         for size in sizes:
             with aws_world("SG.bench-key"):
-                reset_layer()
+                reset_container()
                 table = boto3.resource("dynamodb").Table("batches")
                 started = time.perf_counter()
                 with table.batch_writer() as writer:
@@ -346,7 +342,7 @@ def local_server(requests_total: int, threads: int) -> dict[str, Any]:
 
     from local.server import LocalService
 
-    reset_layer()  # the local runner's own settings, table and secret
+    reset_container()  # the local runner's own settings, table and secret
     service = LocalService(port=0, log=lambda line: None, scan_seconds=0).start()
     try:
         url = f"{service.url}/v3/user/scheduled_sends"

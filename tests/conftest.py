@@ -11,6 +11,7 @@ import pytest
 from moto import mock_aws
 from pytest_httpserver import HTTPServer
 
+from local.container import reset_container
 from local.sendgrid_sandbox import SendGridSandbox
 from local.server import LocalService
 from local.template import create_table, load_template
@@ -21,7 +22,6 @@ from tests.support import (
     RESPONSES,
     apply_base_environment,
     assert_matches_its_schema,
-    reset_layer_state,
 )
 
 
@@ -33,9 +33,9 @@ def pytest_configure(config: pytest.Config) -> None:
 @pytest.fixture(autouse=True)
 def _isolated_layer(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     apply_base_environment(monkeypatch)
-    reset_layer_state()
+    reset_container()
     yield
-    reset_layer_state()
+    reset_container()
 
 
 @pytest.fixture

@@ -10,7 +10,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from local.container import reset_container
 from local.events import LocalLambdaContext, proxy_event
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -82,11 +81,6 @@ def error_of(response: dict[str, Any]) -> dict[str, Any]:
     assert set(error) == {"field", "message"}
     assert isinstance(error["message"], str) and error["message"]
     return error
-
-
-def reset_layer_state() -> None:
-    """Forget every per-container cache so a test sees only its own settings, secret and client."""
-    reset_container()
 
 
 BASE_ENVIRONMENT = {

@@ -8,8 +8,8 @@ import pytest
 from python_http_client.exceptions import BadRequestsError, ForbiddenError, NotFoundError
 from sendgrid import SendGridAPIClient
 
+from local.container import reset_container
 from local.server import LocalService
-from tests.support import reset_layer_state
 
 
 def _client(service: LocalService, subuser: str | None = None) -> SendGridAPIClient:
@@ -96,7 +96,7 @@ def test_for_an_admin_a_batch_sendgrid_never_issued_is_sendgrids_400_and_404(
     local_service: LocalService, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("ADMIN_PRINCIPALS", local_service.caller_arn)
-    reset_layer_state()
+    reset_container()
     sg = _client(local_service).client
     with pytest.raises(BadRequestsError) as invalid:
         sg.mail.batch._("never-issued").get()
