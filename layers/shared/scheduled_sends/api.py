@@ -14,11 +14,13 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from . import (
+    rules,
     snapstart,  # noqa: F401 - registers the SnapStart hooks
     validation,
 )
 from .config import settings
-from .errors import BadRequest, PayloadTooLarge, ServiceError, UnsupportedMediaType
+from .errors import BadRequest, Forbidden, PayloadTooLarge, ServiceError, UnsupportedMediaType
+from .headers import header_values
 from .observability import logger, metrics, tracer
 from .sendgrid import deadline_in
 
@@ -38,6 +40,7 @@ class ApiRequest:
     on_behalf_of: str | None
     principal: str
     request_id: str
+    subusers: tuple[str, ...] = ()  # a team token limited to these `on-behalf-of` values; empty = any
     idempotency_key: str | None = None
 
 
@@ -55,19 +58,19 @@ def error_body(message: str, field_name: str | None = None, extra: dict[str, Any
     return json.dumps({"errors": [{"field": field_name, "message": message}], **(extra or {})})
 
 
-def _header_values(event: dict[str, Any], name: str) -> list[str]:
-    """All values of a header, case-insensitively; API Gateway gives both single and multi-value maps."""
-    multi = event.get("multiValueHeaders") or {}
-    values = [v for key, vs in multi.items() if key.lower() == name for v in (vs or [])]
-    if values:
-        return values
-    single = event.get("headers") or {}
-    return [v for key, v in single.items() if key.lower() == name and v is not None]
-
-
 def _principal(event: dict[str, Any]) -> str:
-    identity = (event.get("requestContext") or {}).get("identity") or {}
+    """The team of a token (AuthMode=TOKEN, set by our authorizer) or the IAM caller (SigV4)."""
+    context = event.get("requestContext") or {}
+    team = (context.get("authorizer") or {}).get("principalId")
+    if team:
+        return str(team)
+    identity = context.get("identity") or {}
     return identity.get("userArn") or identity.get("caller") or "anonymous"
+
+
+def _subusers(event: dict[str, Any]) -> tuple[str, ...]:
+    listed = ((event.get("requestContext") or {}).get("authorizer") or {}).get("subusers") or ""
+    return tuple(part for part in str(listed).split(",") if part)
 
 
 def _body(event: dict[str, Any], method: str) -> str | None:
@@ -83,7 +86,7 @@ def _body(event: dict[str, Any], method: str) -> str | None:
         data = raw.encode("utf-8", errors="surrogatepass")
     if len(data) > settings().max_body_bytes:
         raise PayloadTooLarge(f"the request body is larger than {settings().max_body_bytes} bytes")
-    content_types = _header_values(event, "content-type")
+    content_types = header_values(event, "content-type")
     if data.strip() and content_types:
         media_type = content_types[0].split(";")[0].strip().lower()
         if media_type != "application/json" and not media_type.endswith("+json"):
@@ -97,14 +100,22 @@ def _body(event: dict[str, Any], method: str) -> str | None:
 def parse_request(event: dict[str, Any]) -> ApiRequest:
     method = str(event.get("httpMethod", "")).upper()
     context = event.get("requestContext") or {}
+    on_behalf_of = validation.on_behalf_of(header_values(event, "on-behalf-of"))
+    subusers = _subusers(event)
+    if not rules.subuser_permitted(subusers, on_behalf_of):
+        raise Forbidden(
+            f"this team token may act only on behalf of: {', '.join(subusers)}; send one of them in on-behalf-of",
+            field="on-behalf-of",
+        )
     return ApiRequest(
         method=method,
         path_parameters=dict(event.get("pathParameters") or {}),
         body=_body(event, method),
-        on_behalf_of=validation.on_behalf_of(_header_values(event, "on-behalf-of")),
+        on_behalf_of=on_behalf_of,
         principal=_principal(event),
         request_id=str(context.get("requestId", "")),
-        idempotency_key=validation.idempotency_key(_header_values(event, "idempotency-key")),
+        idempotency_key=validation.idempotency_key(header_values(event, "idempotency-key")),
+        subusers=subusers,
     )
 
 

@@ -28,6 +28,29 @@ def account_key(on_behalf_of: str | None) -> str:
     return f"sub:{on_behalf_of}" if on_behalf_of else PARENT_ACCOUNT
 
 
+# How long paused batches have left before SendGrid discards them (the dashboard's buckets).
+EXPIRY_BUCKETS = ("expired", "under-1h", "1h-6h", "6h-24h", "24h-72h", "over-72h", "unknown")
+_BUCKET_LIMITS = (
+    (0, "expired"),
+    (3600, "under-1h"),
+    (6 * 3600, "1h-6h"),
+    (24 * 3600, "6h-24h"),
+    (72 * 3600, "24h-72h"),
+)
+
+
+def expiry_bucket(expires_at: int | None, now: int) -> str:
+    if expires_at is None:
+        return "unknown"  # created without send_at: the service cannot know when it expires
+    left = expires_at - now
+    return next((name for limit, name in _BUCKET_LIMITS if left <= limit), "over-72h")
+
+
+def subuser_permitted(allowed: tuple[str, ...], on_behalf_of: str | None) -> bool:
+    """A token limited to subusers acts only for them, never for the parent account; no limit = any."""
+    return not allowed or on_behalf_of in allowed
+
+
 def on_behalf_of_of(account: str) -> str | None:
     return None if account == PARENT_ACCOUNT else account.removeprefix("sub:")
 

@@ -7,10 +7,10 @@ idempotent, guarded by conditional writes."""
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, field, fields
 from typing import Any
 
-from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from . import (
@@ -45,6 +45,12 @@ class ScanSummary:
     drift: int = 0
     errors: int = 0
     items_read: int = 0
+    # Gauges from reconcile: SendGrid's entries (slots used, of 10) per account, paused batches by time left.
+    slots_in_use: dict[str, int] = field(default_factory=dict)
+    paused_by_expiry: dict[str, int] = field(default_factory=lambda: dict.fromkeys(rules.EXPIRY_BUCKETS, 0))
+
+    def counts(self) -> dict[str, int]:
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.type == "int"}
 
 
 def _detail(batch: Batch, **extra: Any) -> dict[str, Any]:
@@ -174,11 +180,16 @@ class Scanner:
         if answer.status != 200:
             raise RuntimeError(f"SendGrid answered {answer.status} to the list")
         upstream: dict[str, str] = {}
-        for entry in json.loads(answer.body):
+        listed = json.loads(answer.body)
+        for entry in listed:
             try:
                 upstream[validation.batch_id(entry.get("batch_id"))] = validation.status(entry.get("status"))
             except (BadRequest, AttributeError):
                 logger.warning("SendGrid listed an entry we cannot use", extra={"account": account})
+        summary.slots_in_use[account] = len(listed)
+        for row in recorded.values():
+            if row.status == "pause":
+                summary.paused_by_expiry[rules.expiry_bucket(row.expires_at, now)] += 1
         for batch_id, status in upstream.items():
             row = recorded.get(batch_id) or self.store.get(account, batch_id)
             if row is not None and row.status == status:
@@ -224,9 +235,22 @@ def run_scan(now: int | None = None) -> ScanSummary:
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, int]:
     summary = run_scan()
-    for name, value in asdict(summary).items():
+    counts = summary.counts()
+    for name, value in counts.items():
         metrics.add_metric(name=f"Scanner{name.title().replace('_', '')}", unit=MetricUnit.Count, value=value)
-    logger.info("scan finished", extra=asdict(summary))
+    _gauges("SlotsInUse", "account", summary.slots_in_use)
+    _gauges("PausedBatches", "expires_in", summary.paused_by_expiry)
+    logger.info(
+        "scan finished",
+        extra={**counts, "slots_in_use": summary.slots_in_use, "paused_by_expiry": summary.paused_by_expiry},
+    )
     if summary.errors:
         raise ScanIncomplete(f"{summary.errors} batches or accounts failed; see the log lines above")
-    return asdict(summary)
+    return counts
+
+
+def _gauges(name: str, dimension: str, values: dict[str, int]) -> None:
+    """One metric per dimension value (per account, per bucket), each with the service dimension too."""
+    for key, value in values.items():
+        with single_metric(name=name, unit=MetricUnit.Count, value=value, namespace=metrics.namespace) as metric:
+            metric.add_dimension(name=dimension, value=key)

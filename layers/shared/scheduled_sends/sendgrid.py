@@ -15,10 +15,12 @@ from typing import Any
 from urllib.parse import quote
 
 import requests
+from aws_lambda_powertools.metrics import MetricUnit
 
 from .backoff import full_jitter, requested_wait
 from .config import settings
 from .errors import ServiceError, UpstreamKeyRejected, UpstreamRateLimited, UpstreamTimeout, UpstreamUnavailable
+from .observability import metrics
 from .secrets import sendgrid_api_key
 
 USER_AGENT = "scheduled-sends-control-plane/1.0"
@@ -138,6 +140,11 @@ class SendGridClient:
                     raise UpstreamKeyRejected(
                         f"SendGrid rejected the service's own API key ({status}); "
                         "this is not a problem with your request and operators have been alerted"
+                    )
+                if status == 429 or status >= 500:
+                    # Every such answer, retried or not: the dashboard shows how often SendGrid pushes back.
+                    metrics.add_metric(
+                        name=f"SendGridAnswered{'429' if status == 429 else '5xx'}", unit=MetricUnit.Count, value=1
                     )
                 if status == 429:
                     wait = requested_wait(response.headers, time.time())

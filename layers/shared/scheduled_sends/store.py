@@ -1,4 +1,5 @@
-"""The only code that speaks DynamoDB: one table of batches, keyed by account and batch_id.
+"""The only code that speaks DynamoDB: the table of batches, keyed by account and batch_id, and (in
+AuthMode=TOKEN) the table of team token records, keyed by token id.
 
 Two sparse indexes keep the scanner's and the limit check's reads proportional to what matters:
 - `due`: rows the scanner must act on, partition `due_shard` (spread over N shards), sort `due_at`;
@@ -21,6 +22,7 @@ from botocore.exceptions import ClientError
 
 from .config import settings
 from .rules import EXPIRY_SECONDS, Batch, next_due
+from .tokens import TeamToken
 
 DUE_INDEX = "due"
 ACTIVE_INDEX = "active"
@@ -240,3 +242,68 @@ def batch_store() -> BatchStore:
     config = settings()
     table = boto3.resource("dynamodb").Table(config.batches_table_name)
     return BatchStore(table, config.due_shards, config.warning_thresholds_seconds, config.expiry_action_lead_seconds)
+
+
+# -- team tokens (AuthMode=TOKEN) -------------------------------------------------------------------
+def _to_token(item: dict[str, Any]) -> TeamToken:
+    return TeamToken(
+        token_id=item["token_id"],
+        team=item["team"],
+        secret_hash=item["secret_hash"],
+        subusers=tuple(item.get("subusers", ())),
+        created_at=int(item.get("created_at", 0)),
+        revoked_at=_int(item.get("revoked_at")),
+        description=item.get("description", ""),
+    )
+
+
+class TokenStore:
+    """Team token records, keyed by token id. Only hashes of secrets are ever written."""
+
+    def __init__(self, table: Any) -> None:
+        self._table = table
+
+    def get(self, token_id: str) -> TeamToken | None:
+        # Consistent: a revoke must count from the moment it is acknowledged.
+        item = self._table.get_item(Key={"token_id": token_id}, ConsistentRead=True).get("Item")
+        return _to_token(item) if item else None
+
+    def add(self, token: TeamToken) -> None:
+        item: dict[str, Any] = {
+            "token_id": token.token_id,
+            "team": token.team,
+            "secret_hash": token.secret_hash,
+            "created_at": token.created_at,
+            "description": token.description,
+        }
+        if token.subusers:
+            item["subusers"] = list(token.subusers)
+        self._table.put_item(Item=item, ConditionExpression="attribute_not_exists(token_id)")
+
+    def all(self) -> list[TeamToken]:
+        tokens, arguments = [], {}
+        while True:
+            page = self._table.scan(**arguments)
+            tokens.extend(_to_token(item) for item in page.get("Items", ()))
+            if "LastEvaluatedKey" not in page:
+                return sorted(tokens, key=lambda t: (t.team, t.created_at, t.token_id))
+            arguments["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def revoke(self, token_id: str, now: int) -> TeamToken | None:
+        """The revoked record (revoking twice keeps the first time), or None when there is no such token."""
+        try:
+            self._table.update_item(
+                Key={"token_id": token_id},
+                UpdateExpression="SET revoked_at = :now",
+                ConditionExpression="attribute_exists(token_id) AND attribute_not_exists(revoked_at)",
+                ExpressionAttributeValues={":now": now},
+            )
+        except ClientError as error:
+            if not _conditional_failed(error):
+                raise
+        return self.get(token_id)
+
+
+@cache
+def token_store() -> TokenStore:
+    return TokenStore(boto3.resource("dynamodb").Table(settings().team_tokens_table_name))
