@@ -9,9 +9,10 @@ PY313_DIR := $(shell dirname "$$(pyenv which python3.13 2>/dev/null || PYENV_VER
 # The venv runs the Lambda runtime's python when it is here (ruff's target-version keeps 3.11 syntax).
 PYTHON ?= $(if $(PY313_DIR),$(PY313_DIR)/python3.13,python3)
 export SAM_CLI_TELEMETRY := 0
+comma := ,
 export PATH := $(abspath $(SAM_VENV)/bin):$(PY313_DIR):$(PATH)
 
-.PHONY: run test test-py311 bench lint build validate deploy clean
+.PHONY: run test test-py311 bench lint build validate deploy clean token-issue token-list token-revoke
 
 $(VENV)/.installed: requirements-dev.txt layers/shared/requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -25,8 +26,22 @@ $(SAM_VENV)/.installed: requirements-sam.txt
 	$(SAM_VENV)/bin/python -m pip install --quiet -r requirements-sam.txt
 	touch $@
 
-run: $(VENV)/.installed  ## serve the whole API on http://127.0.0.1:3000/v3 (Ctrl-C stops)
-	$(PY) -m local
+run: $(VENV)/.installed  ## serve the whole API on http://127.0.0.1:3000/v3 (Ctrl-C stops); AUTH_MODE=TOKEN for team tokens
+	$(PY) -m local $(if $(AUTH_MODE),--parameter AuthMode=$(AUTH_MODE))
+
+# Team tokens (AuthMode=TOKEN): against a deployed stack with STACK=<name> [REGION=...], else the local server.
+TOKEN_TARGET = $(if $(STACK),--stack $(STACK) $(if $(REGION),--region $(REGION)),--local $(or $(LOCAL_URL),http://127.0.0.1:3000))
+
+token-issue: $(VENV)/.installed  ## TEAM=<name> [SUBUSERS=a,b] [DESCRIPTION=...] [STACK=<name>]: prints the token once
+	@test -n "$(TEAM)" || { echo "usage: make token-issue TEAM=<name> [SUBUSERS=a,b] [STACK=<stack>]"; exit 2; }
+	$(PY) -m team_tokens $(TOKEN_TARGET) issue --team "$(TEAM)" $(foreach s,$(subst $(comma), ,$(SUBUSERS)),--subuser "$(s)") $(if $(DESCRIPTION),--description "$(DESCRIPTION)")
+
+token-list: $(VENV)/.installed  ## [STACK=<name>] [ALL=1]: tokens and their teams, never their secrets
+	$(PY) -m team_tokens $(TOKEN_TARGET) list $(if $(ALL),--all)
+
+token-revoke: $(VENV)/.installed  ## TOKEN_ID=<id> [STACK=<name>]: refused from the next request on
+	@test -n "$(TOKEN_ID)" || { echo "usage: make token-revoke TOKEN_ID=<id> [STACK=<stack>]"; exit 2; }
+	$(PY) -m team_tokens $(TOKEN_TARGET) revoke "$(TOKEN_ID)"
 
 test: $(VENV)/.installed $(SAM_VENV)/.installed  ## every test: unit, integration, contract, local, template
 	$(PY) -m ruff check .

@@ -17,16 +17,33 @@ def main() -> int:
     parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "3000")))
     parser.add_argument("--caller-arn", default=os.environ.get("LOCAL_CALLER_ARN", DEFAULT_CALLER_ARN))
     parser.add_argument("--scan-seconds", type=float, default=float(os.environ.get("LOCAL_SCAN_SECONDS", "30")))
-    options = parser.parse_args()
-    service = LocalService(
-        host=options.host,
-        port=options.port,
-        caller_arn=options.caller_arn,
-        sendgrid_base_url=os.environ.get("SENDGRID_API_BASE_URL") or None,
-        sendgrid_api_key=os.environ.get("SENDGRID_API_KEY") or None,
-        log=lambda line: print(line, flush=True),
-        scan_seconds=options.scan_seconds,
+    parser.add_argument(
+        "--parameter",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a template parameter, as `sam deploy --parameter-overrides` takes it (e.g. AuthMode=TOKEN)",
     )
+    options = parser.parse_args()
+    parameters = {}
+    for pair in options.parameter:
+        name, equals, value = pair.partition("=")
+        if not equals:
+            parser.error(f"--parameter takes NAME=VALUE, not {pair!r}")
+        parameters[name] = value
+    try:
+        service = LocalService(
+            host=options.host,
+            port=options.port,
+            caller_arn=options.caller_arn,
+            sendgrid_base_url=os.environ.get("SENDGRID_API_BASE_URL") or None,
+            sendgrid_api_key=os.environ.get("SENDGRID_API_KEY") or None,
+            log=lambda line: print(line, flush=True),
+            scan_seconds=options.scan_seconds,
+            parameters=parameters,
+        )
+    except ValueError as error:
+        parser.error(str(error))
     stopped = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopped.set())
     signal.signal(signal.SIGINT, lambda *_: stopped.set())
@@ -41,8 +58,14 @@ def main() -> int:
         f"  SendGrid: {upstream}\n"
         f"  AWS: moto in-process at {os.environ['AWS_ENDPOINT_URL']} (table, event bus, secret from template.yaml)\n"
         f"  Expiry scanner: every {service.scan_seconds:g} s (LOCAL_SCAN_SECONDS)\n"
-        f"  Caller: {service.caller_arn} (SigV4 is NOT verified locally; header {CALLER_HEADER} picks another)\n"
-        f"  OpenAPI: {service.url}/openapi.yaml\n"
+        + (
+            "  Auth: TOKEN - issue a team token with `make token-issue TEAM=<name>`, then send\n"
+            "        Authorization: Bearer <token> (the sendgrid client: SendGridAPIClient(token, host=...))\n"
+            if service.auth_mode == "TOKEN"
+            else f"  Auth: IAM - caller {service.caller_arn} (SigV4 is NOT verified locally; header {CALLER_HEADER}"
+            " picks another)\n"
+        )
+        + f"  OpenAPI: {service.url}/openapi.yaml\n"
         + (
             f'  Faults: curl -X POST {service.sendgrid_url}/sandbox/faults -d \'{{"mode": "503", "times": 3}}\'\n'
             if service.sandbox

@@ -36,11 +36,12 @@ def proxy_event(
     headers: list[tuple[str, str]] | None = None,
     query: str = "",
     body: bytes | None = None,
-    caller_arn: str,
+    caller_arn: str | None,
     source_ip: str = "127.0.0.1",
     request_id: str | None = None,
 ) -> dict[str, Any]:
-    """`path` is the resource path without the stage (e.g. /user/scheduled_sends/abc)."""
+    """`path` is the resource path without the stage (e.g. /user/scheduled_sends/abc). `caller_arn` is the
+    SigV4 caller; None behind a Lambda authorizer (whose context goes in requestContext.authorizer)."""
     headers = headers or []
     single: dict[str, str] = {}
     multi: dict[str, list[str]] = {}
@@ -76,7 +77,7 @@ def proxy_event(
             "requestTimeEpoch": int(now * 1000),
             "identity": {
                 "cognitoIdentityPoolId": None,
-                "accountId": caller_arn.split(":")[4] if caller_arn.count(":") >= 5 else None,
+                "accountId": caller_arn.split(":")[4] if caller_arn and caller_arn.count(":") >= 5 else None,
                 "cognitoIdentityId": None,
                 "caller": None,
                 "accessKey": None,

@@ -22,6 +22,7 @@ import yaml
 from moto.server import ThreadedMotoServer
 
 from . import template as cfn
+from .authorizer import Refusal, authorize, method_arn
 from .events import STAGE, LocalLambdaContext, proxy_event
 from .http import LoopbackServer
 from .sendgrid_sandbox import SendGridSandbox
@@ -32,15 +33,20 @@ CALLER_HEADER = "X-Local-Caller-Arn"
 LOCAL_STACK_NAME = "scheduled-sends-local"
 LOCAL_REGION = "us-east-1"
 OPENAPI_PATH = cfn.ROOT / "openapi" / "scheduled-sends.yaml"
+# What `python -m team_tokens --local` reads to find the local stack's tables (like describe-stacks).
+STACK_PATH = "/_local/stack"
+
+Handler = Callable[[dict[str, Any], Any], Any]
 
 
 @dataclass
 class _LoadedRoute:
     route: cfn.Route
-    handler: Callable[[dict[str, Any], Any], dict[str, Any]]
+    handler: Handler
+    authorizer: tuple[Handler, str] | None  # (handler, identity header) when a Lambda authorizer guards it
 
 
-def _load_handler(route: cfn.Route | cfn.ScheduledFunction) -> Callable[[dict[str, Any], Any], Any]:
+def _load_handler(route: cfn.Route | cfn.ScheduledFunction | cfn.LambdaAuthorizer) -> Handler:
     module_file, attribute = route.handler.rsplit(".", 1)
     module_name = f"local_functions.{route.function}.{module_file}"
     module: ModuleType | None = sys.modules.get(module_name)
@@ -65,17 +71,27 @@ class LocalService:
         sendgrid_api_key: str | None = None,
         log: Callable[[str], None] = print,
         scan_seconds: float = 30.0,
+        parameters: dict[str, str] | None = None,
     ) -> None:
         self.host, self.port, self.caller_arn = host, port, caller_arn
+        self.parameters = dict(parameters or {})  # template parameter overrides, e.g. {"AuthMode": "TOKEN"}
         self._sendgrid_base_url = sendgrid_base_url
         self.api_key = sendgrid_api_key or f"SG.local-sandbox.{secrets.token_urlsafe(16)}"
         self._log = log
         self.template = cfn.load_template()
+        declared = self.template.get("Parameters", {})
+        for name, value in self.parameters.items():
+            if name not in declared:
+                raise ValueError(f"template.yaml has no parameter {name}")
+            allowed = declared[name].get("AllowedValues")
+            if allowed and value not in allowed:
+                raise ValueError(f"{name} must be one of {', '.join(allowed)}, not {value!r}")
         self.sandbox: SendGridSandbox | None = None
         self._moto: ThreadedMotoServer | None = None
         self._server: LoopbackServer | None = None
         self._saved_environ: dict[str, str] | None = None
         self._routes: list[_LoadedRoute] = []
+        self.refs: dict[str, str] = {}
         self.scan_seconds = scan_seconds
         self._scanners: list[Callable[[dict[str, Any], Any], Any]] = []
         self._stop_scanning = threading.Event()
@@ -111,19 +127,22 @@ class LocalService:
         )
         if not self._sendgrid_base_url:
             self.sandbox = SendGridSandbox(self.api_key).start()
-        refs = {
+        self.refs = {
             "AWS::StackName": LOCAL_STACK_NAME,
             "AWS::Region": LOCAL_REGION,
             "AWS::AccountId": "000000000000",
-            **self._create_resources(),
+            "AWS::Partition": "aws",
+            "AWS::URLSuffix": "amazonaws.com",
+            **self.parameters,
         }
-        environment = cfn.function_environment(self.template, refs)
+        self.refs.update(self._create_resources())
+        environment = cfn.function_environment(self.template, self.refs)
         environment["SENDGRID_API_BASE_URL"] = self.sendgrid_url
         os.environ.update(environment)
         for layer in cfn.layer_dirs(self.template):
             if str(layer) not in sys.path:
                 sys.path.insert(0, str(layer))
-        self._routes = [_LoadedRoute(route, _load_handler(route)) for route in cfn.routes(self.template)]
+        self._routes = self._load_routes()
         self._scanners = [_load_handler(function) for function in cfn.scheduled_functions(self.template)]
         self._server = LoopbackServer(self.host, self.port, self.dispatch, name="local-api", on_answer=self._log_answer)
         self._server.start()
@@ -131,6 +150,23 @@ class LocalService:
             self._scan_thread = threading.Thread(target=self._scan_forever, name="local-scanner", daemon=True)
             self._scan_thread.start()
         return self
+
+    @property
+    def auth_mode(self) -> str:
+        return str(cfn.resolve({"Ref": "AuthMode"}, self.template, self.refs))
+
+    def _load_routes(self) -> list[_LoadedRoute]:
+        """Each route with its handler and, as the template's security says for these parameters, its
+        Lambda authorizer (none for SigV4: it is not verified locally)."""
+        security = cfn.route_security(self.template, self.refs)
+        authorizers = {
+            scheme: (_load_handler(authorizer), authorizer.identity_header)
+            for scheme, authorizer in cfn.lambda_authorizers(self.template, self.refs).items()
+        }
+        return [
+            _LoadedRoute(route, _load_handler(route), authorizers.get(security[(route.method, route.resource)]))
+            for route in cfn.routes(self.template)
+        ]
 
     def scan_now(self) -> list[Any]:
         """Run every scheduled function once with a scheduled event, as EventBridge would."""
@@ -150,6 +186,8 @@ class LocalService:
         stack = {"AWS::StackName": LOCAL_STACK_NAME}
         for name, resource in self.template["Resources"].items():
             properties = resource.get("Properties", {})
+            if not cfn.exists(self.template, name, self.refs):
+                continue
             if resource["Type"] == "AWS::SecretsManager::Secret":
                 secret_name = cfn.resolve(properties["Name"], self.template, stack)
                 client = boto3.client("secretsmanager")
@@ -187,6 +225,17 @@ class LocalService:
             return 200, {"Content-Type": "application/json"}, json.dumps(yaml.safe_load(text)).encode()
         return 200, {"Content-Type": "application/yaml"}, text.encode()
 
+    def _stack(self) -> tuple[int, dict[str, str], bytes]:
+        """The local stack as `describe-stacks` would show it, plus where its AWS (moto) answers."""
+        stack = {
+            "StackName": LOCAL_STACK_NAME,
+            "Region": LOCAL_REGION,
+            "AwsEndpointUrl": os.environ.get("AWS_ENDPOINT_URL", ""),
+            "Parameters": self.parameters,
+            "Outputs": {**cfn.outputs(self.template, self.refs), "ApiUrl": self.url},
+        }
+        return 200, {"Content-Type": "application/json"}, json.dumps(stack).encode()
+
     def _log_answer(self, method: str, path: str, status: int, elapsed_ms: float) -> None:
         self._log(f"{method} {path} {status} {elapsed_ms:.1f}ms")
 
@@ -197,6 +246,8 @@ class LocalService:
         parts = urlsplit(raw_path)
         if method == "GET" and parts.path in ("/openapi.yaml", "/openapi.json"):
             return self._openapi(parts.path.endswith(".json"))
+        if method == "GET" and parts.path == STACK_PATH:
+            return self._stack()
         prefix = f"/{STAGE}"
         path = parts.path[len(prefix) :] if parts.path.startswith(prefix + "/") else None
         for loaded in self._routes:
@@ -212,8 +263,15 @@ class LocalService:
                 headers=headers,
                 query=parts.query,
                 body=body,
-                caller_arn=caller,
+                # Behind a Lambda authorizer there is no IAM identity: the team is the authorizer's principalId.
+                caller_arn=None if loaded.authorizer else caller,
             )
+            if loaded.authorizer:
+                handler, identity_header = loaded.authorizer
+                context = authorize(handler, identity_header, event, method_arn(LOCAL_REGION, method, path))
+                if isinstance(context, Refusal):
+                    return context.answer()
+                event["requestContext"]["authorizer"] = context
             result = loaded.handler(event, LocalLambdaContext(function_name=loaded.route.function))
             response_headers = dict(result.get("headers") or {})
             data = (result.get("body") or "").encode()

@@ -144,16 +144,28 @@ def resolve(value: Any, template: dict[str, Any], refs: dict[str, str]) -> Any:
     if name == "Fn::Equals":
         left, right = (resolve(part, template, refs) for part in argument)
         return left == right
+    if name == "Fn::Not":
+        return not resolve(argument[0], template, refs)
+    if name == "Fn::And":
+        return all(resolve(part, template, refs) for part in argument)
+    if name in ("Condition", "Fn::Condition"):  # a Conditions entry, or !Condition inside one
+        return resolve(template["Conditions"][argument], template, refs)
     if name == "Fn::Sub" and isinstance(argument, str):
         return re.sub(r"\$\{([^}]+)\}", lambda m: str(resolve({"Ref": m.group(1)}, template, refs)), argument)
     raise ValueError(f"intrinsic {name} is not supported locally")
+
+
+def exists(template: dict[str, Any], name: str, refs: dict[str, str]) -> bool:
+    """Whether resource `name` is created with these parameters (its Condition, if any, holds)."""
+    condition = template["Resources"][name].get("Condition")
+    return condition is None or bool(resolve({"Condition": condition}, template, refs))
 
 
 def function_environment(template: dict[str, Any], refs: dict[str, str]) -> dict[str, str]:
     """The environment every function gets (Globals plus each function's own, which must agree locally)."""
     variables = dict(template["Globals"]["Function"].get("Environment", {}).get("Variables", {}))
     for name, resource in template["Resources"].items():
-        if resource["Type"] != "AWS::Serverless::Function":
+        if resource["Type"] != "AWS::Serverless::Function" or not exists(template, name, refs):
             continue
         own = resource["Properties"].get("Environment", {}).get("Variables", {})
         for key, value in own.items():
@@ -161,3 +173,72 @@ def function_environment(template: dict[str, Any], refs: dict[str, str]) -> dict
                 raise ValueError(f"{name} sets {key} differently; one local process cannot serve both")
             variables[key] = value
     return {key: str(resolve(value, template, refs)) for key, value in variables.items()}
+
+
+def _api_body(template: dict[str, Any], refs: dict[str, str]) -> dict[str, Any]:
+    """The API's DefinitionBody with every Fn::If decided and AWS::NoValue dropped."""
+
+    def decide(value: Any) -> Any:
+        if isinstance(value, dict) and set(value) == {"Fn::If"}:
+            condition, when_true, when_false = value["Fn::If"]
+            return decide(when_true if resolve({"Condition": condition}, template, refs) else when_false)
+        if isinstance(value, dict):
+            decided = {key: decide(item) for key, item in value.items()}
+            return {key: item for key, item in decided.items() if item != {"Ref": "AWS::NoValue"}}
+        if isinstance(value, list):
+            return [decide(item) for item in value]
+        return value
+
+    (api,) = (r for r in template["Resources"].values() if r["Type"] == "AWS::Serverless::Api")
+    return decide(api["Properties"]["DefinitionBody"])
+
+
+@dataclass(frozen=True)
+class LambdaAuthorizer:
+    """A REQUEST Lambda authorizer of the API: the function behind it and the header it is keyed on."""
+
+    function: str
+    code_dir: Path
+    handler: str
+    identity_header: str
+
+
+def route_security(template: dict[str, Any], refs: dict[str, str]) -> dict[tuple[str, str], str]:
+    """(METHOD, resource path) -> the security scheme API Gateway applies to it with these parameters."""
+    return {
+        (method.upper(), path): next(iter(operation["security"][0]))
+        for path, methods in _api_body(template, refs)["paths"].items()
+        for method, operation in methods.items()
+    }
+
+
+def lambda_authorizers(template: dict[str, Any], refs: dict[str, str]) -> dict[str, LambdaAuthorizer]:
+    """Security scheme name -> its Lambda authorizer (only schemes that exist with these parameters)."""
+    found: dict[str, LambdaAuthorizer] = {}
+    for scheme, definition in _api_body(template, refs)["securityDefinitions"].items():
+        authorizer = definition.get("x-amazon-apigateway-authorizer")
+        if not authorizer:
+            continue
+        uri = authorizer["authorizerUri"]["Fn::Sub"]
+        function = re.search(r"\$\{(\w+?)Alias\w+\}", uri).group(1)  # SAM's alias: <function>Alias<name>
+        properties = template["Resources"][function]["Properties"]
+        found[scheme] = LambdaAuthorizer(
+            function=function,
+            code_dir=ROOT / properties["CodeUri"],
+            handler=properties.get("Handler") or template["Globals"]["Function"]["Handler"],
+            identity_header=authorizer["identitySource"].removeprefix("method.request.header."),
+        )
+    return found
+
+
+def outputs(template: dict[str, Any], refs: dict[str, str]) -> dict[str, str]:
+    """The stack outputs that exist with these parameters and can be worked out locally."""
+    values: dict[str, str] = {}
+    for name, output in template.get("Outputs", {}).items():
+        if "Condition" in output and not resolve({"Condition": output["Condition"]}, template, refs):
+            continue
+        try:
+            values[name] = str(resolve(output["Value"], template, refs))
+        except (KeyError, ValueError):
+            continue  # e.g. an attribute only AWS knows
+    return values
