@@ -14,11 +14,20 @@ def reset_container() -> None:
 
     from scheduled_sends import idempotency
     from scheduled_sends.bus import event_bus
-    from scheduled_sends.config import settings
+    from scheduled_sends.config import settings, team_tokens_table_name
     from scheduled_sends.sendgrid import sendgrid_client
-    from scheduled_sends.store import batch_store
+    from scheduled_sends.store import batch_store, token_store
 
-    for cached in (settings, sendgrid_client, batch_store, event_bus, idempotency._config, idempotency._idempotent):
+    for cached in (
+        settings,
+        team_tokens_table_name,
+        sendgrid_client,
+        batch_store,
+        token_store,
+        event_bus,
+        idempotency._config,
+        idempotency._idempotent,
+    ):
         cached.cache_clear()
     parameters.clear_caches()
     base.DEFAULT_PROVIDERS.clear()

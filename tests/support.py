@@ -49,8 +49,10 @@ def invoke(
     body: str | bytes | dict[str, Any] | None = None,
     headers: list[tuple[str, str]] | None = None,
     caller_arn: str = CALLER_ARN,
+    authorizer: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Invoke one handler in-process with the API Gateway proxy event AWS would send."""
+    """Invoke one handler in-process with the API Gateway proxy event AWS would send: signed by
+    `caller_arn` (AuthMode=IAM), or let through by the team-token authorizer with its `authorizer` context."""
     method, resource = OPERATIONS[operation]
     path = resource.replace("{batch_id}", batch_id) if batch_id is not None else resource
     if isinstance(body, dict):
@@ -65,8 +67,10 @@ def invoke(
         path_parameters={"batch_id": batch_id} if batch_id is not None else None,
         headers=headers,
         body=body,
-        caller_arn=caller_arn,
+        caller_arn=None if authorizer else caller_arn,
     )
+    if authorizer:
+        event["requestContext"]["authorizer"] = authorizer
     response = load_handler(operation)(event, LocalLambdaContext(function_name=operation))
     RESPONSES.append(response)
     return response

@@ -28,7 +28,6 @@ class Settings:
     event_bus_name: str
     idempotency_table_name: str
     idempotency_expiry_seconds: int
-    team_tokens_table_name: str
 
 
 def _required(name: str) -> str:
@@ -66,5 +65,10 @@ def settings() -> Settings:
         event_bus_name=os.environ.get("EVENT_BUS_NAME", ""),
         idempotency_table_name=os.environ.get("IDEMPOTENCY_TABLE_NAME", ""),
         idempotency_expiry_seconds=int(os.environ.get("IDEMPOTENCY_EXPIRY_SECONDS", "86400")),
-        team_tokens_table_name=os.environ.get("TEAM_TOKENS_TABLE_NAME", ""),
     )
+
+
+@cache
+def team_tokens_table_name() -> str:
+    """Only the team-token authorizer has this setting (and none of the SendGrid ones)."""
+    return _required("TEAM_TOKENS_TABLE_NAME")

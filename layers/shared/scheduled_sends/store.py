@@ -20,7 +20,7 @@ import boto3
 from boto3.dynamodb.conditions import Key
 from botocore.exceptions import ClientError
 
-from .config import settings
+from .config import settings, team_tokens_table_name
 from .rules import EXPIRY_SECONDS, Batch, next_due
 from .tokens import TeamToken
 
@@ -306,4 +306,4 @@ class TokenStore:
 
 @cache
 def token_store() -> TokenStore:
-    return TokenStore(boto3.resource("dynamodb").Table(settings().team_tokens_table_name))
+    return TokenStore(boto3.resource("dynamodb").Table(team_tokens_table_name()))

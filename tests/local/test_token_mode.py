@@ -1,0 +1,138 @@
+"""AuthMode=TOKEN through the local server, as a new user would try it: tokens issued, listed and revoked
+with the project's own command (`python -m team_tokens`, what `make token-*` runs), and the unmodified
+official sendgrid client driving all seven operations with one."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+
+import pytest
+import requests
+from python_http_client.exceptions import ForbiddenError, UnauthorizedError
+from sendgrid import SendGridAPIClient
+
+from local.server import CALLER_HEADER, LocalService
+from tests.conftest import record_answers
+from tests.support import CANARY_KEY, ROOT
+
+
+@pytest.fixture
+def token_service() -> Iterator[LocalService]:
+    service = LocalService(
+        port=0, log=lambda line: None, scan_seconds=0, sendgrid_api_key=CANARY_KEY, parameters={"AuthMode": "TOKEN"}
+    ).start()
+    record_answers(service)
+    yield service
+    service.stop()
+
+
+def _tokens(service: LocalService, *arguments: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "team_tokens", "--local", service.url, "--json", *arguments],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def _issue(service: LocalService, team: str, *subusers: str) -> dict:
+    result = _tokens(service, "issue", "--team", team, *[f"--subuser={s}" for s in subusers])
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def test_the_official_client_drives_all_seven_operations_with_an_issued_token(token_service: LocalService) -> None:
+    issued = _issue(token_service, "payments")
+    sg = SendGridAPIClient(issued["token"], host=token_service.url).client
+
+    batch = sg.mail.batch.post().to_dict["batch_id"]
+    assert sg.mail.batch._(batch).get().to_dict == {"batch_id": batch}
+    paused = sg.user.scheduled_sends.post(request_body={"batch_id": batch, "status": "pause"})
+    assert paused.status_code == 201 and paused.to_dict["owner"] == "team:payments"
+    assert [e["batch_id"] for e in sg.user.scheduled_sends.get().to_dict] == [batch]
+    assert sg.user.scheduled_sends._(batch).get().to_dict[0]["status"] == "pause"
+    assert sg.user.scheduled_sends._(batch).patch(request_body={"status": "cancel"}).status_code == 204
+    assert token_service.sandbox.statuses() == {batch: "cancel"}
+    assert sg.user.scheduled_sends._(batch).delete().status_code == 204
+    assert token_service.sandbox.statuses() == {}
+
+    # SendGrid only ever saw the service's key, never the team's token.
+    assert {r.headers["Authorization"] for r in token_service.sandbox.requests} == {f"Bearer {CANARY_KEY}"}
+
+
+def test_a_revoked_token_is_refused_on_its_next_request(token_service: LocalService) -> None:
+    issued = _issue(token_service, "payments")
+    sg = SendGridAPIClient(issued["token"], host=token_service.url).client
+    assert sg.user.scheduled_sends.get().status_code == 200
+
+    revoked = _tokens(token_service, "revoke", issued["token_id"])
+    assert revoked.returncode == 0, revoked.stderr
+    assert json.loads(revoked.stdout)["revoked_at"] is not None
+
+    with pytest.raises(UnauthorizedError) as refused:
+        sg.user.scheduled_sends.get()
+    assert json.loads(refused.value.body) == {"errors": [{"field": None, "message": "Unauthorized"}]}
+    listed = json.loads(_tokens(token_service, "list", "--all").stdout)
+    assert [(t["token_id"], t["revoked_at"] is not None) for t in listed] == [(issued["token_id"], True)]
+    assert json.loads(_tokens(token_service, "list").stdout) == []  # revoked tokens only with --all
+    assert issued["token"] not in json.dumps(listed)
+
+
+def test_bad_missing_and_borrowed_identities_are_refused_before_any_handler(token_service: LocalService) -> None:
+    issued = _issue(token_service, "payments")
+    url = f"{token_service.url}/v3/user/scheduled_sends"
+    tampered = issued["token"][:-1] + ("A" if issued["token"][-1] != "A" else "B")
+    for headers in (
+        {},
+        {"Authorization": f"Bearer {tampered}"},
+        {"Authorization": f"Bearer {CANARY_KEY}"},  # a SendGrid key is not a team token
+        {CALLER_HEADER: "arn:aws:iam::000000000000:role/admin"},  # the local IAM shortcut does not apply
+    ):
+        answer = requests.get(url, headers=headers, timeout=10)
+        assert answer.status_code == 401, headers
+        assert answer.json() == {"errors": [{"field": None, "message": "Unauthorized"}]}
+    assert token_service.sandbox.requests == []
+
+
+def test_a_subuser_limited_token_acts_only_for_its_subusers(token_service: LocalService) -> None:
+    issued = _issue(token_service, "acme-team", "acme")
+    assert issued["subusers"] == ["acme"]
+    as_acme = SendGridAPIClient(issued["token"], host=token_service.url, impersonate_subuser="acme").client
+    assert as_acme.user.scheduled_sends.get().status_code == 200
+    for subuser in ("globex", None):
+        client = SendGridAPIClient(issued["token"], host=token_service.url, impersonate_subuser=subuser).client
+        with pytest.raises(ForbiddenError) as refused:
+            client.user.scheduled_sends.get()
+        assert json.loads(refused.value.body)["errors"][0]["field"] == "on-behalf-of"
+    assert [r.headers.get("on-behalf-of") for r in token_service.sandbox.requests] == ["acme"]
+
+
+def test_another_teams_token_cannot_touch_a_teams_batch(token_service: LocalService) -> None:
+    payments = SendGridAPIClient(_issue(token_service, "payments")["token"], host=token_service.url).client
+    growth = SendGridAPIClient(_issue(token_service, "growth")["token"], host=token_service.url).client
+    batch = payments.mail.batch.post().to_dict["batch_id"]
+    payments.user.scheduled_sends.post(request_body={"batch_id": batch, "status": "pause"})
+    with pytest.raises(ForbiddenError):
+        growth.user.scheduled_sends._(batch).delete()
+    assert token_service.sandbox.statuses() == {batch: "pause"}
+
+
+def test_the_command_says_when_the_local_server_is_not_in_token_mode(local_service: LocalService) -> None:
+    iam_mode = _tokens(local_service, "list")  # the default local server is in IAM mode: no token table
+    assert iam_mode.returncode == 2
+    assert "make run AUTH_MODE=TOKEN" in iam_mode.stderr
+    stack = requests.get(f"{local_service.url}/_local/stack", timeout=5).json()
+    assert stack["Outputs"]["AuthMode"] == "IAM" and "TeamTokensTableName" not in stack["Outputs"]
+
+
+def test_the_command_refuses_bad_input_with_a_clear_message(token_service: LocalService) -> None:
+    bad_team = _tokens(token_service, "issue", "--team", "no spaces allowed")
+    assert bad_team.returncode == 2 and "team name" in bad_team.stderr
+    bad_id = _tokens(token_service, "revoke", "not-an-id")
+    assert bad_id.returncode == 2 and "token id" in bad_id.stderr
+    unknown = _tokens(token_service, "revoke", "0" * 16)
+    assert unknown.returncode == 2 and "no token" in unknown.stderr
