@@ -16,6 +16,7 @@ from tests.support import OPERATIONS
 
 TEMPLATE = ROOT / "template.yaml"
 SCANNER = "ExpiryScannerFunction"
+AUTHORIZER = "TokenAuthorizerFunction"
 SECRET = {"Fn::If": ["CreateSecret", {"Ref": "SendGridApiKeySecret"}, {"Ref": "SendGridSecretArn"}]}
 TABLE = {"Fn::GetAtt": ["BatchesTable", "Arn"]}
 DUE_INDEX = {"Fn::Sub": "${BatchesTable.Arn}/index/due"}
@@ -32,6 +33,7 @@ TABLE_ACCESS = {
     "ResumeScheduledSendFunction": ({"dynamodb:GetItem", "dynamodb:UpdateItem"}, [TABLE]),
     SCANNER: ({"dynamodb:Query", "dynamodb:GetItem", "dynamodb:UpdateItem"}, [TABLE, DUE_INDEX, ACTIVE_INDEX]),
 }
+TOKENS_TABLE = {"Fn::GetAtt": ["TeamTokensTable", "Arn"]}
 LOCAL_REFS = {"SendGridApiKeySecret": "arn", "BatchesTable": "batches", "EventBus": "bus", "IdempotencyTable": "idem"}
 
 
@@ -58,10 +60,35 @@ def _function_of(integration_uri: dict[str, Any]) -> str:
     return re.search(r"\$\{(\w+)Aliaslive\}", integration_uri["Fn::Sub"]).group(1)
 
 
-def test_each_of_the_seven_routes_has_its_own_function_behind_aws_iam(transformed: dict[str, Any]) -> None:
+def _decide(value: Any, conditions: dict[str, bool]) -> Any:
+    """`value` as CloudFormation would deploy it with these conditions: Fn::If chosen, AWS::NoValue dropped."""
+    if isinstance(value, dict) and set(value) == {"Fn::If"}:
+        condition, when_true, when_false = value["Fn::If"]
+        return _decide(when_true if conditions[condition] else when_false, conditions)
+    if isinstance(value, dict):
+        decided = {key: _decide(item, conditions) for key, item in value.items()}
+        return {key: item for key, item in decided.items() if item != {"Ref": "AWS::NoValue"}}
+    if isinstance(value, list):
+        return [_decide(item, conditions) for item in value]
+    return value
+
+
+@pytest.mark.parametrize(("token_mode", "scheme"), [(False, "sigv4"), (True, "TeamToken")])
+def test_each_of_the_seven_routes_has_its_own_function_behind_the_auth_modes_scheme(
+    transformed: dict[str, Any], token_mode: bool, scheme: str
+) -> None:
     (api,) = _of_type(transformed, "AWS::ApiGateway::RestApi").values()
-    body = api["Properties"]["Body"]
-    assert body["securityDefinitions"]["AWS_IAM"]["x-amazon-apigateway-authtype"] == "awsSigv4"
+    body = _decide(api["Properties"]["Body"], {"TokenMode": token_mode})
+    definitions = body["securityDefinitions"]
+    assert definitions["sigv4"]["x-amazon-apigateway-authtype"] == "awsSigv4"
+    if token_mode:
+        authorizer = definitions["TeamToken"]["x-amazon-apigateway-authorizer"]
+        assert authorizer["type"] == "request"
+        assert authorizer["identitySource"] == "method.request.header.Authorization"
+        assert "${TokenAuthorizerFunctionAliaslive}" in authorizer["authorizerUri"]["Fn::Sub"]
+        assert authorizer["authorizerResultTtlInSeconds"] == {"Ref": "TokenCacheSeconds"}
+    else:
+        assert set(definitions) == {"sigv4"}
     routes = {
         (method.upper(), path): operation
         for path, methods in body["paths"].items()
@@ -70,13 +97,42 @@ def test_each_of_the_seven_routes_has_its_own_function_behind_aws_iam(transforme
     assert set(routes) == set(OPERATIONS.values())
     functions = set()
     for route, operation in routes.items():
-        assert operation["security"] == [{"AWS_IAM": []}], route
+        assert operation["security"] == [{scheme: []}], route  # no route is left open in either mode
         integration = operation["x-amazon-apigateway-integration"]
         assert integration["type"] == "aws_proxy"
         assert "credentials" not in integration  # the caller's credentials never invoke Lambda
         functions.add(_function_of(integration["uri"]))
     assert len(functions) == 7
-    assert functions == set(_of_type(transformed, "AWS::Lambda::Function")) - {SCANNER}
+    assert functions == set(_of_type(transformed, "AWS::Lambda::Function")) - {SCANNER, AUTHORIZER}
+
+
+def test_the_security_table_lists_exactly_the_routes_of_the_function_events() -> None:
+    template = cfn.load_template()
+    body = template["Resources"]["ScheduledSendsApi"]["Properties"]["DefinitionBody"]
+    secured = {(method.upper(), path) for path, methods in body["paths"].items() for method in methods}
+    assert secured == {(route.method, route.resource) for route in cfn.routes(template)}
+
+
+def test_the_authorizer_and_token_table_exist_only_in_token_mode(transformed: dict[str, Any]) -> None:
+    template = cfn.load_template()
+    assert template["Parameters"]["AuthMode"]["Default"] == "IAM"
+    assert template["Parameters"]["AuthMode"]["AllowedValues"] == ["IAM", "TOKEN"]
+    token_only = {name for name, r in transformed["Resources"].items() if r.get("Condition") == "TokenMode"}
+    assert {
+        "TeamTokensTable",
+        "TokenAuthorizerFunction",
+        "TokenAuthorizerFunctionRole",
+        "TokenAuthorizerFunctionAliaslive",
+        "TokenAuthorizerInvokePermission",
+        "TokenAuthorizerErrorsAlarm",
+    } <= token_only
+    permission = transformed["Resources"]["TokenAuthorizerInvokePermission"]["Properties"]
+    assert permission["FunctionName"] == {"Ref": "TokenAuthorizerFunctionAliaslive"}
+    assert permission["SourceArn"]["Fn::Sub"].endswith(":${ScheduledSendsApi}/authorizers/*")
+    table = template["Resources"]["TeamTokensTable"]
+    assert table["DeletionPolicy"] == "Retain"
+    assert table["Properties"]["SSESpecification"] == {"SSEEnabled": True}
+    assert template["Outputs"]["TeamTokensTableName"]["Condition"] == "TokenMode"
 
 
 def test_the_stage_is_v3(transformed: dict[str, Any]) -> None:
@@ -90,7 +146,9 @@ def test_every_handler_folder_is_a_function_of_the_template() -> None:
     assert code_dirs == set(OPERATIONS)
     scheduled = {f.code_dir.name for f in cfn.scheduled_functions(template)}
     assert scheduled == {"expiry_scanner"}
-    assert {p.name for p in (ROOT / "functions").iterdir() if (p / "app.py").exists()} == code_dirs | scheduled
+    authorizer = Path(template["Resources"][AUTHORIZER]["Properties"]["CodeUri"]).name
+    folders = {p.name for p in (ROOT / "functions").iterdir() if (p / "app.py").exists()}
+    assert folders == code_dirs | scheduled | {authorizer}
 
 
 def test_every_function_has_the_layer_runtime_and_a_timeout_below_api_gateways(transformed: dict[str, Any]) -> None:
@@ -122,7 +180,11 @@ def _about(statements: list[dict[str, Any]], service: str) -> list[dict[str, Any
 
 def test_each_function_gets_only_the_secret_table_actions_and_bus_it_uses(transformed: dict[str, Any]) -> None:
     roles = _of_type(transformed, "AWS::IAM::Role")
-    assert set(roles) == {f"{name}Role" for name in TABLE_ACCESS}
+    assert set(roles) == {f"{name}Role" for name in TABLE_ACCESS} | {f"{AUTHORIZER}Role"}
+    # The authorizer reads token records and nothing else: not the SendGrid key, not the batches.
+    assert _statements(roles[f"{AUTHORIZER}Role"]) == [
+        {"Action": ["dynamodb:GetItem"], "Effect": "Allow", "Resource": [TOKENS_TABLE]}
+    ]
     for function, (actions, resources) in TABLE_ACCESS.items():
         statements = _statements(roles[f"{function}Role"])
         assert {
@@ -187,7 +249,7 @@ def test_lambda_permissions_are_scoped_to_one_method_and_path_of_this_api(transf
     permissions = {
         name: p
         for name, p in _of_type(transformed, "AWS::Lambda::Permission").items()
-        if p["Properties"]["Principal"] == "apigateway.amazonaws.com"
+        if p["Properties"]["Principal"] == "apigateway.amazonaws.com" and name != "TokenAuthorizerInvokePermission"
     }
     assert len(permissions) == 7
     for permission in permissions.values():
@@ -258,8 +320,9 @@ def test_sam_build_succeeds_and_the_layer_holds_the_package(tmp_path: Path) -> N
     for package in ("scheduled_sends", "requests", "aws_lambda_powertools", "aws_xray_sdk", "boto3"):
         assert (layer / package / "__init__.py").exists(), package
     built = {path.parent.name: path.read_text() for path in build_dir.glob("*Function/app.py")}
-    assert len(built) == 8
+    assert len(built) == 9
     assert "scheduled_sends.scanner import lambda_handler" in built[SCANNER]
+    assert "scheduled_sends.authorizer import lambda_handler" in built[AUTHORIZER]
     for route in cfn.routes(cfn.load_template()):
         assert f"api_handler({route.code_dir.name})" in built[route.function]
 
@@ -275,6 +338,7 @@ def test_alarms_cover_the_operators_problems_and_notify_the_optional_topic() -> 
         "SendGridKeyRejectedAlarm",
         "ScannerFailuresAlarm",
         "ScannerDeadLetterAlarm",
+        "TokenAuthorizerErrorsAlarm",
     }
     for alarm in alarms.values():
         assert alarm["AlarmActions"] == {
@@ -287,7 +351,10 @@ def test_alarms_cover_the_operators_problems_and_notify_the_optional_topic() -> 
             for m in alarms[name]["Metrics"]
             if "MetricStat" in m
         }
-        assert watched == functions, name  # every function, the scanner included
+        # Every function, the scanner included; the authorizer fails on purpose for each refused token, so its
+        # own alarm counts only the failures to decide (TeamTokenAuthorizerFailed).
+        assert watched == functions - {AUTHORIZER}, name
+    assert alarms["TokenAuthorizerErrorsAlarm"]["MetricName"] == "TeamTokenAuthorizerFailed"
     # The metric names the service emits (errors.py class names, scanner summary) are the ones alarmed on.
     assert alarms["SendGridKeyRejectedAlarm"]["MetricName"] == "UpstreamKeyRejected"
     assert alarms["ScannerFailuresAlarm"]["MetricName"] == "ScannerErrors"

@@ -1,0 +1,72 @@
+"""The metrics the dashboard draws are really emitted, with the dimensions its SEARCH expressions expect
+(read from the embedded-metric-format lines the handlers print, as CloudWatch Logs would)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from local.events import LocalLambdaContext
+from local.sendgrid_sandbox import SendGridSandbox
+from scheduled_sends.rules import EXPIRY_BUCKETS
+from tests.support import invoke, load_handler
+
+TEAM = "arn:aws:iam::111122223333:user/team-a"
+HOUR = 3600
+
+
+def _emf(output: str) -> list[dict]:
+    return [json.loads(line) for line in output.splitlines() if line.startswith('{"_aws"')]
+
+
+def _values(lines: list[dict], metric: str, dimension: str) -> dict[str, float]:
+    """dimension value -> metric value, for lines whose dimension set is exactly [dimension, service]."""
+    found = {}
+    for line in lines:
+        (directive,) = line["_aws"]["CloudWatchMetrics"]
+        if any(m["Name"] == metric for m in directive["Metrics"]):
+            assert directive["Namespace"] == "ScheduledSends"
+            assert directive["Dimensions"] == [[dimension, "service"]]
+            found[line[dimension]] = line[metric][0] if isinstance(line[metric], list) else line[metric]
+    return found
+
+
+def _pause(clock, headers: list[tuple[str, str]], send_in: int | None) -> None:
+    body = {"send_at": clock.now + send_in} if send_in else None
+    created = invoke("create_batch_id", body=body, headers=headers, caller_arn=TEAM)
+    batch = json.loads(created["body"])["batch_id"]
+    paused = invoke("pause_or_cancel", body={"batch_id": batch, "status": "pause"}, headers=headers, caller_arn=TEAM)
+    assert paused["statusCode"] == 201
+
+
+def test_the_scanner_reports_slots_per_account_and_paused_batches_by_time_left(
+    sandbox_sendgrid: SendGridSandbox, clock, capsys: pytest.CaptureFixture[str]
+) -> None:
+    json_body = [("Content-Type", "application/json")]
+    acme = [*json_body, ("on-behalf-of", "acme")]
+    _pause(clock, json_body, send_in=HOUR)
+    _pause(clock, json_body, send_in=None)  # no send_at: its expiry is unknown
+    _pause(clock, acme, send_in=HOUR)
+    clock.now += 70 * HOUR  # both timed batches now expire in 3 hours
+    capsys.readouterr()
+
+    load_handler("expiry_scanner")({"source": "aws.events"}, LocalLambdaContext("expiry_scanner"))
+
+    lines = _emf(capsys.readouterr().out)
+    assert _values(lines, "SlotsInUse", "account") == {"parent": 2.0, "sub:acme": 1.0}
+    paused = _values(lines, "PausedBatches", "expires_in")
+    assert set(paused) == set(EXPIRY_BUCKETS)  # every bucket, zeros included, so the graph has no gaps
+    assert {bucket: n for bucket, n in paused.items() if n} == {"1h-6h": 2.0, "unknown": 1.0}
+
+
+def test_every_429_and_5xx_answer_from_sendgrid_is_counted(
+    sandbox_sendgrid: SendGridSandbox, clock, capsys: pytest.CaptureFixture[str]
+) -> None:
+    sandbox_sendgrid.inject("429", times=2)
+    sandbox_sendgrid.inject("503", times=1)
+    assert invoke("create_batch_id", caller_arn=TEAM)["statusCode"] == 201  # retried through all three
+
+    (line,) = [line for line in _emf(capsys.readouterr().out) if "SendGridAnswered429" in line]
+    assert line["SendGridAnswered429"] == [1.0, 1.0]
+    assert line["SendGridAnswered5xx"] == [1.0]
