@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import re
+
 import jsonschema
 import pytest
 
+from local.template import parse
 from scheduled_sends import bus
-from tests.support import assert_matches_its_schema, event_schemas
+from tests.support import ROOT, assert_matches_its_schema, event_schemas
 
 
 def test_there_is_one_schema_per_published_detail_type() -> None:
@@ -35,3 +38,27 @@ def test_a_schema_refuses_an_event_that_lost_a_field() -> None:
     del event["detail"]["expires_at"]
     with pytest.raises(jsonschema.ValidationError):
         assert_matches_its_schema(event)
+
+
+def _readme_rules() -> dict[str, dict]:
+    """The example EventBridge rules of the README's Events section, parsed as CloudFormation YAML."""
+    readme = (ROOT / "README.md").read_text()
+    section = readme[readme.index("### Events") : readme.index("## Reliability and security")]
+    (block,) = re.findall(r"```yaml\n(.*?)```", section, re.S)
+    return parse(block)
+
+
+def test_the_readme_has_an_example_rule_for_every_event_matching_its_schema() -> None:
+    rules = _readme_rules()
+    schemas = event_schemas()
+    covered = set()
+    for name, rule in rules.items():
+        assert rule["Type"] == "AWS::Events::Rule", name
+        pattern = rule["Properties"]["EventPattern"]
+        assert pattern["source"] == ["scheduled-sends"], name
+        (detail_type,) = pattern["detail-type"]
+        covered.add(detail_type)
+        fields = schemas[detail_type]["properties"]["detail"]["properties"]
+        assert set(pattern.get("detail", {})) <= set(fields), name  # it filters on fields the events carry
+        assert rule["Properties"]["Targets"], name
+    assert covered == set(schemas)
