@@ -54,25 +54,9 @@ def authorize(
     headers = {k.lower(): v for k, v in (request_event.get("headers") or {}).items()}
     if not headers.get(identity_header.lower()):
         return Refusal(401, UNAUTHORIZED)  # API Gateway does not even call the authorizer
-    event = {
-        "type": "REQUEST",
-        "methodArn": arn,
-        **{
-            key: request_event[key]
-            for key in (
-                "resource",
-                "path",
-                "httpMethod",
-                "headers",
-                "multiValueHeaders",
-                "queryStringParameters",
-                "multiValueQueryStringParameters",
-                "pathParameters",
-                "stageVariables",
-                "requestContext",
-            )
-        },
-    }
+    # API Gateway's REQUEST authorizer event: the request as the integration will see it, without the body.
+    request = {key: value for key, value in request_event.items() if key not in ("body", "isBase64Encoded")}
+    event = {"type": "REQUEST", "methodArn": arn, **request}
     try:
         answer = handler(event, LocalLambdaContext(function_name="authorizer"))
     except Exception as error:

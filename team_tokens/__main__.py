@@ -39,8 +39,7 @@ class Stack:
     flush_authorizer_cache: Any  # () -> None: makes a revoke count at once on the deployed API
 
 
-def _deployed(name: str, region: str | None) -> Stack:
-    session = boto3.session.Session(region_name=region)
+def _deployed(name: str, session: boto3.session.Session) -> Stack:
     try:
         (described,) = session.client("cloudformation").describe_stacks(StackName=name)["Stacks"]
     except Exception as error:
@@ -136,7 +135,7 @@ def _print(command: str, result: Any) -> None:
         print(f"revoked {result['token_id']} (team {result['team']}) at {_when(result['revoked_at'])}")
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, session: boto3.session.Session | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m team_tokens", description=__doc__.splitlines()[0])
     where = parser.add_mutually_exclusive_group(required=True)
     where.add_argument("--stack", help="a deployed stack's name (uses your AWS credentials)")
@@ -158,7 +157,10 @@ def main(argv: list[str] | None = None) -> int:
     revoking.add_argument("token_id")
     options = parser.parse_args(argv)
     try:
-        stack = _deployed(options.stack, options.region) if options.stack else _local(options.local)
+        if options.stack:
+            stack = _deployed(options.stack, session or boto3.session.Session(region_name=options.region))
+        else:
+            stack = _local(options.local)
         result = {"issue": issue, "list": list_tokens, "revoke": revoke}[options.command](stack, options)
     except (StackProblem, tokens.InvalidTokenRequest) as problem:
         print(f"error: {problem}", file=sys.stderr)

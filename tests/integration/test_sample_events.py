@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import json
 
+import boto3
 import pytest
 from pytest_httpserver import HTTPServer
 
 from local.events import LocalLambdaContext
+from local.template import create_table, load_template
+from scheduled_sends import tokens
+from scheduled_sends.store import TokenStore
 from tests.support import OPERATIONS, ROOT, load_handler
 
 
@@ -47,3 +51,19 @@ def test_the_scanner_sample_event_runs_a_scan(sandbox_sendgrid, clock) -> None:
         "errors": 0,
         "items_read": 0,
     }
+
+
+def test_the_authorizer_sample_event_is_refused_as_is_and_accepted_with_an_issued_token(aws, monkeypatch) -> None:
+    create_table(boto3.client("dynamodb"), "tokens", load_template()["Resources"]["TeamTokensTable"]["Properties"])
+    monkeypatch.setenv("TEAM_TOKENS_TABLE_NAME", "tokens")
+    token, record = tokens.new_token("marketing", ["marketing-subuser"], now=0)
+    TokenStore(boto3.resource("dynamodb").Table("tokens")).add(record)
+    event = json.loads((ROOT / "events" / "token_authorizer.json").read_text())
+    authorizer = load_handler("token_authorizer")
+
+    with pytest.raises(Exception, match=r"^Unauthorized$"):  # the placeholder is not a token
+        authorizer(event, LocalLambdaContext(function_name="token_authorizer"))
+    event["headers"]["Authorization"] = event["multiValueHeaders"]["Authorization"][0] = f"Bearer {token}"
+    answer = authorizer(event, LocalLambdaContext(function_name="token_authorizer"))
+    assert answer["principalId"] == "team:marketing"
+    assert answer["context"]["subusers"] == "marketing-subuser"

@@ -14,9 +14,13 @@ import requests
 from python_http_client.exceptions import ForbiddenError, UnauthorizedError
 from sendgrid import SendGridAPIClient
 
+from local.authorizer import authorize, method_arn
+from local.events import proxy_event
 from local.server import CALLER_HEADER, LocalService
 from tests.conftest import record_answers
 from tests.support import CANARY_KEY, ROOT
+
+SAM_REQUEST_EVENT = json.loads((ROOT / "tests" / "fixtures" / "sam-generated-request-authorizer.json").read_text())
 
 
 @pytest.fixture
@@ -136,3 +140,33 @@ def test_the_command_refuses_bad_input_with_a_clear_message(token_service: Local
     assert bad_id.returncode == 2 and "token id" in bad_id.stderr
     unknown = _tokens(token_service, "revoke", "0" * 16)
     assert unknown.returncode == 2 and "no token" in unknown.stderr
+
+
+def test_the_local_authorizer_event_has_the_shape_sam_generates_and_policies_are_enforced() -> None:
+    seen: list[dict] = []
+
+    def deny_everything_but_get(event: dict, context: object) -> dict:
+        seen.append(event)
+        effect = "Allow" if event["httpMethod"] == "GET" else "Deny"
+        resource = event["methodArn"].rsplit("/", 2)[0] + "/*/*"
+        statement = {"Action": "execute-api:Invoke", "Effect": effect, "Resource": resource}
+        return {"principalId": "team:x", "policyDocument": {"Statement": [statement]}, "context": {"team": "x"}}
+
+    def request(method: str) -> dict:
+        return proxy_event(
+            method=method,
+            resource="/user/scheduled_sends",
+            path="/user/scheduled_sends",
+            headers=[("Authorization", "Bearer t")],
+            body=b"{}" if method == "POST" else None,
+            caller_arn=None,
+        )
+
+    allowed = authorize(deny_everything_but_get, "Authorization", request("GET"), method_arn("us-east-1", "GET", "/x"))
+    assert allowed == {"principalId": "team:x", "team": "x"}
+    assert set(SAM_REQUEST_EVENT) <= set(seen[0]) and "body" not in seen[0]
+    assert seen[0]["methodArn"] == "arn:aws:execute-api:us-east-1:000000000000:local/v3/GET/x"
+    denied = authorize(deny_everything_but_get, "Authorization", request("POST"), method_arn("us-east-1", "POST", "/x"))
+    assert denied.status == 403
+    missing = authorize(deny_everything_but_get, "Authorization", {"headers": {}}, "arn")
+    assert missing.status == 401 and len(seen) == 2  # no header: the authorizer is not even called
