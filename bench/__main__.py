@@ -335,23 +335,74 @@ def scanner_scaling(sizes: list[int], due: int, calls: AwsCalls) -> dict[str, An
     return results
 
 
-def local_server(requests_total: int, threads: int) -> dict[str, Any]:
+def authorizer_overhead(repetitions: int) -> dict[str, Any]:
+    """The team-token authorizer in-process (moto DynamoDB) versus the bare GetItem it has to make."""
+    import boto3
+
+    from local.events import LocalLambdaContext
+    from local.template import create_table, load_template
+    from scheduled_sends import tokens
+    from scheduled_sends.store import TokenStore
+
+    with aws_world("SG.bench-key"):
+        properties = load_template()["Resources"]["TeamTokensTable"]["Properties"]
+        create_table(boto3.client("dynamodb"), "bench-tokens", properties)
+        os.environ["TEAM_TOKENS_TABLE_NAME"] = "bench-tokens"
+        reset_container()
+        table = boto3.resource("dynamodb").Table("bench-tokens")
+        token, record = tokens.new_token("bench", [], now=int(time.time()))
+        TokenStore(table).add(record)
+        handler, context = handler_of("token_authorizer"), LocalLambdaContext(function_name="token_authorizer")
+        event = {
+            "type": "REQUEST",
+            "methodArn": "arn:aws:execute-api:us-east-1:123456789012:abc/v3/GET/user/scheduled_sends",
+            "headers": {"Authorization": f"Bearer {token}"},
+        }
+        for _ in range(20):
+            handler(event, context)
+        handler_times, bare_times = [], []
+        for _ in range(repetitions):
+            started = time.perf_counter()
+            answer = handler(event, context)
+            handler_times.append(time.perf_counter() - started)
+            started = time.perf_counter()
+            table.get_item(Key={"token_id": record.token_id}, ConsistentRead=True)
+            bare_times.append(time.perf_counter() - started)
+        assert answer["principalId"] == "team:bench", answer
+    handler_stats, bare_stats = summary(handler_times), summary(bare_times)
+    return {
+        "authorizer": handler_stats,
+        "bare_get_item": bare_stats,
+        "ratio_median": round(handler_stats["median_ms"] / bare_stats["median_ms"], 2),
+    }
+
+
+def local_server(requests_total: int, threads: int, auth_mode: str = "IAM") -> dict[str, Any]:
+    """Requests per second through the local server; in TOKEN mode each request also runs the authorizer."""
     import concurrent.futures
 
+    import boto3
     import requests
 
     from local.server import LocalService
+    from scheduled_sends import tokens
+    from scheduled_sends.store import TokenStore
 
     reset_container()  # the local runner's own settings, table and secret
-    service = LocalService(port=0, log=lambda line: None, scan_seconds=0).start()
+    service = LocalService(port=0, log=lambda line: None, scan_seconds=0, parameters={"AuthMode": auth_mode}).start()
+    headers = {}
     try:
+        if auth_mode == "TOKEN":
+            token, record = tokens.new_token("bench", [], now=int(time.time()))
+            TokenStore(boto3.resource("dynamodb").Table(service.refs["TeamTokensTable"])).add(record)
+            headers = {"Authorization": f"Bearer {token}"}
         url = f"{service.url}/v3/user/scheduled_sends"
 
         def worker(count: int) -> list[float]:
             session, samples = requests.Session(), []
             for _ in range(count):
                 started = time.perf_counter()
-                answer = session.get(url, timeout=10)
+                answer = session.get(url, headers=headers, timeout=10)
                 assert answer.status_code == 200, answer.text
                 samples.append(time.perf_counter() - started)
             return samples
@@ -363,7 +414,13 @@ def local_server(requests_total: int, threads: int) -> dict[str, Any]:
         elapsed = time.perf_counter() - started
     finally:
         service.stop()
-    return {"requests": len(samples), "threads": threads, "rps": round(len(samples) / elapsed, 1), **summary(samples)}
+    return {
+        "auth_mode": auth_mode,
+        "requests": len(samples),
+        "threads": threads,
+        "rps": round(len(samples) / elapsed, 1),
+        **summary(samples),
+    }
 
 
 def print_table(results: dict[str, Any]) -> None:
@@ -401,11 +458,17 @@ def print_table(results: dict[str, Any]) -> None:
             f"({row['items_read_per_due']}x due), run {row['run_s']} s, of which moto's due query "
             f"{row['due_query_s_in_moto']} s; without it {row['run_without_query_s']} s"
         )
-    local = results["local_server"]
+    authorizer = results["authorizer_overhead"]
     print(
-        f"\nlocal server GET /v3/user/scheduled_sends: {local['rps']} req/s, median {local['median_ms']} ms, "
-        f"p95 {local['p95_ms']} ms ({local['threads']} threads, {local['requests']} requests)"
+        f"\nteam-token authorizer: median {authorizer['authorizer']['median_ms']} ms vs bare GetItem "
+        f"{authorizer['bare_get_item']['median_ms']} ms: ratio {authorizer['ratio_median']}"
     )
+    for local in (results["local_server"], results["local_server_token_mode"]):
+        print(
+            f"local server ({local['auth_mode']}) GET /v3/user/scheduled_sends: {local['rps']} req/s, "
+            f"median {local['median_ms']} ms, p95 {local['p95_ms']} ms ({local['threads']} threads, "
+            f"{local['requests']} requests)"
+        )
     print("\ntargets: " + ", ".join(f"{k}={'met' if v else 'NOT met'}" for k, v in results["targets"].items()))
 
 
@@ -439,8 +502,13 @@ def main() -> int:
             "secret_reads": secret_reads(config["secret_invocations"], calls),
             "cold_start": cold_start(config["import_runs"]),
             "scanner_scaling": scanner_scaling(config["scanner_sizes"], config["scanner_due"], calls),
+            "authorizer_overhead": authorizer_overhead(config["repetitions"]),
             "local_server": local_server(config["local_requests"], threads=4),
+            "local_server_token_mode": local_server(config["local_requests"], threads=4, auth_mode="TOKEN"),
         }
+    results["local_server_token_vs_iam_median"] = round(
+        results["local_server_token_mode"]["median_ms"] / results["local_server"]["median_ms"], 2
+    )
     scans = list(results["scanner_scaling"].values())
     results["targets"] = {
         "secret_reads_one_per_cache_period": results["secret_reads"]["secret_reads"] == 1,

@@ -33,4 +33,7 @@ def test_bench_quick_writes_every_section(tmp_path: Path) -> None:
     assert results["secret_reads"]["secret_reads"] == 1
     assert all(s["items_read"] == s["due"] for s in results["scanner_scaling"].values())
     assert results["local_server"]["requests"] == 40
+    assert results["local_server_token_mode"]["auth_mode"] == "TOKEN"
+    assert results["local_server_token_mode"]["requests"] == 40  # each one authorized by the token
+    assert results["authorizer_overhead"]["ratio_median"] > 0
     assert "targets:" in result.stdout
