@@ -6,6 +6,7 @@ import io
 import json
 import logging
 
+from scheduled_sends import tokens
 from scheduled_sends.observability import REDACTED, logger, redact
 from tests.conftest import leaked
 from tests.support import CANARY_KEY
@@ -32,6 +33,12 @@ def test_authorization_bearer_tokens_and_sendgrid_keys_never_reach_a_log_line(js
     assert lines[0]["upstream"] == {"headers": {"authorization": REDACTED}}
     assert lines[0]["message"] == f"calling with Bearer {REDACTED}"
     assert REDACTED in lines[1]["exception"]
+
+
+def test_team_tokens_are_redacted_even_without_bearer() -> None:
+    token, record = tokens.new_token("payments", [], now=0)
+    assert redact(f"token {token} for payments") == f"token {REDACTED} for payments"
+    assert redact(f"token id {record.token_id}") == f"token id {record.token_id}"  # the id alone is not secret
 
 
 def test_redact_keeps_everything_else() -> None:

@@ -1,8 +1,8 @@
 """Powertools Logger, Tracer and Metrics, created once per container and shared by every module.
 
 Service name, namespace and log level come from the POWERTOOLS_* variables the template sets. Every log
-record passes a redaction filter first: an `Authorization` value, a Bearer token or a SendGrid key
-(SG.…) never reaches a log line, whatever a caller or a library put there.
+record passes a redaction filter first: an `Authorization` value, a Bearer token, a SendGrid key (SG.…)
+or a team token (sst_…) never reaches a log line, whatever a caller or a library put there.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
 warnings.filterwarnings("ignore", message="No application metrics to publish")
 
 REDACTED = "[REDACTED]"
-_SECRETS = re.compile(r"(?i)(bearer\s+)[^\s\"',;]+|SG\.[A-Za-z0-9_\-.]{6,}")
+_SECRETS = re.compile(r"(?i)(bearer\s+)[^\s\"',;]+|SG\.[A-Za-z0-9_\-.]{6,}|sst_[0-9a-f]{16}_[A-Za-z0-9_-]{8,}")
 _SECRET_KEYS = {"authorization", "api_key", "apikey", "sendgrid_api_key", "secret"}
 
 
