@@ -6,7 +6,10 @@ import importlib.util
 import json
 import os
 import secrets
+import socket
+import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -121,3 +124,31 @@ def assert_matches_its_schema(event: dict[str, Any]) -> None:
 
     schema = event_schemas()[event["detail-type"]]
     jsonschema.Draft202012Validator(schema).validate(event)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def start_python_m_local(*arguments: str) -> tuple[subprocess.Popen[str], int, str]:
+    """`python -m local` on a free port, as `make run` starts it: the process, its port and its banner."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "SENDGRID_", "POWERTOOLS_"))}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "local", "--port", str(port), *arguments],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    banner = []
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        banner.append(line)
+        if "Ctrl-C stops" in line or not line:
+            break
+    return process, port, "".join(banner)

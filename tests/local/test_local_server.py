@@ -3,12 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
-import socket
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import requests
@@ -16,7 +11,7 @@ import requests
 from local import template as cfn
 from local.events import proxy_event
 from local.server import CALLER_HEADER, LocalService
-from tests.support import OPERATIONS, ROOT
+from tests.support import OPERATIONS, start_python_m_local
 
 SAM_SAMPLE = json.loads((Path(__file__).parents[1] / "fixtures" / "sam-generated-aws-proxy.json").read_text())
 
@@ -101,32 +96,9 @@ def test_caller_principal_is_the_configured_local_arn_or_the_local_header(local_
     assert seen == [local_service.caller_arn, "arn:aws:iam::1:role/other"]
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def test_python_m_local_serves_until_ctrl_c_and_stops_cleanly() -> None:
-    port = _free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "SENDGRID_", "POWERTOOLS_"))}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "local", "--port", str(port)],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    process, port, text = start_python_m_local()
     try:
-        banner = []
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            line = process.stdout.readline()
-            banner.append(line)
-            if "Ctrl-C stops" in line or not line:
-                break
-        text = "".join(banner)
         assert f"http://127.0.0.1:{port}/v3" in text, text
         assert "SigV4 is NOT verified locally" in text
         assert "embedded SendGrid sandbox" in text

@@ -18,7 +18,7 @@ from local.authorizer import authorize, method_arn
 from local.events import proxy_event
 from local.server import CALLER_HEADER, LocalService
 from tests.conftest import record_answers
-from tests.support import CANARY_KEY, ROOT
+from tests.support import CANARY_KEY, ROOT, start_python_m_local
 
 SAM_REQUEST_EVENT = json.loads((ROOT / "tests" / "fixtures" / "sam-generated-request-authorizer.json").read_text())
 
@@ -170,3 +170,32 @@ def test_the_local_authorizer_event_has_the_shape_sam_generates_and_policies_are
     assert denied.status == 403
     missing = authorize(deny_everything_but_get, "Authorization", {"headers": {}}, "arn")
     assert missing.status == 401 and len(seen) == 2  # no header: the authorizer is not even called
+
+
+def test_make_run_auth_mode_token_serves_token_mode() -> None:
+    process, port, banner = start_python_m_local("--parameter", "AuthMode=TOKEN", "--scan-seconds", "0")
+    try:
+        assert "Auth: TOKEN" in banner and "make token-issue" in banner, banner
+        unsigned = requests.post(f"http://127.0.0.1:{port}/v3/mail/batch", timeout=10)
+        assert unsigned.status_code == 401
+        stack = requests.get(f"http://127.0.0.1:{port}/_local/stack", timeout=10).json()
+        assert stack["Parameters"] == {"AuthMode": "TOKEN"} and "TeamTokensTableName" in stack["Outputs"]
+    finally:
+        process.kill()
+        process.communicate(timeout=15)
+
+
+@pytest.mark.parametrize(
+    ("parameter", "message"),
+    [("AuthMode=OPEN", "AuthMode must be one of IAM, TOKEN"), ("NoSuchThing=1", "no parameter NoSuchThing")],
+)
+def test_a_bad_parameter_stops_make_run_with_a_clear_message(parameter: str, message: str) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "local", "--port", "0", "--parameter", parameter],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert message in result.stderr
