@@ -18,7 +18,7 @@ from local.authorizer import authorize, method_arn
 from local.events import proxy_event
 from local.server import CALLER_HEADER, LocalService
 from tests.conftest import record_answers
-from tests.support import CANARY_KEY, ROOT, start_python_m_local
+from tests.support import CANARY_KEY, OPERATIONS, ROOT, start_python_m_local
 
 SAM_REQUEST_EVENT = json.loads((ROOT / "tests" / "fixtures" / "sam-generated-request-authorizer.json").read_text())
 
@@ -100,6 +100,22 @@ def test_bad_missing_and_borrowed_identities_are_refused_before_any_handler(toke
         assert answer.status_code == 401, headers
         assert answer.json() == {"errors": [{"field": None, "message": "Unauthorized"}]}
     assert token_service.sandbox.requests == []
+
+
+def test_every_route_refuses_a_missing_or_wrong_token_before_its_handler(token_service: LocalService) -> None:
+    issued = _issue(token_service, "payments")
+    batch = SendGridAPIClient(issued["token"], host=token_service.url).client.mail.batch.post().to_dict["batch_id"]
+    sendgrid_calls = len(token_service.sandbox.requests)
+    wrong = f"Bearer sst_{issued['token_id']}_{'x' * 43}"
+    for method, resource in OPERATIONS.values():
+        url = f"{token_service.url}/v3{resource.replace('{batch_id}', batch)}"
+        body = {"batch_id": batch, "status": "pause"} if method == "POST" else {"status": "cancel"}
+        for headers in ({}, {"Authorization": wrong}):
+            answer = requests.request(
+                method, url, json=body if method in ("POST", "PATCH") else None, headers=headers, timeout=10
+            )
+            assert answer.status_code == 401, (method, resource, headers, answer.text)
+    assert len(token_service.sandbox.requests) == sendgrid_calls  # nothing reached SendGrid
 
 
 def test_a_subuser_limited_token_acts_only_for_its_subusers(token_service: LocalService) -> None:
