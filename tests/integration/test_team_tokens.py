@@ -160,3 +160,19 @@ def test_a_subuser_limited_token_acts_only_for_its_subusers(
     )
     assert allowed["statusCode"] == 200
     assert [r.headers.get("on-behalf-of") for r in sandbox_sendgrid.requests] == ["acme"]
+
+
+def test_a_teams_batches_are_watched_and_announced_under_its_team_principal(
+    sandbox_sendgrid: SendGridSandbox, clock, published_events
+) -> None:
+    send_at = clock.now + 3600
+    created = invoke("create_batch_id", body={"send_at": send_at}, authorizer=_team("payments"))
+    batch = json.loads(created["body"])["batch_id"]
+    invoke("pause_or_cancel", body={"batch_id": batch, "status": "pause"}, authorizer=_team("payments"))
+    clock.now = send_at + 72 * 3600 - 1800  # half an hour before SendGrid discards it
+
+    load_handler("expiry_scanner")({"source": "aws.events"}, LocalLambdaContext("expiry_scanner"))
+
+    warnings = [e["detail"] for e in published_events() if e["detail-type"] == "Scheduled Send Expiry Warning"]
+    assert warnings  # each validated against its JSON Schema by the fixture
+    assert {w["owner"] for w in warnings} == {"team:payments"}  # what a team's rule matches on
