@@ -151,6 +151,22 @@ def event_for(function: str) -> dict:
     )
 
 
+def interleaved(
+    repetitions: int, subject: Callable[[], Any], baseline: Callable[[], Any]
+) -> tuple[Any, list[float], list[float]]:
+    """Time `subject` and `baseline` alternately, so machine noise hits both alike: the subject's last
+    answer and both lists of seconds."""
+    answer, subject_times, baseline_times = None, [], []
+    for _ in range(repetitions):
+        started = time.perf_counter()
+        answer = subject()
+        subject_times.append(time.perf_counter() - started)
+        started = time.perf_counter()
+        baseline()
+        baseline_times.append(time.perf_counter() - started)
+    return answer, subject_times, baseline_times
+
+
 def warm_overhead(repetitions: int, calls: AwsCalls) -> dict[str, Any]:
     """Each handler in-process against the loopback SendGrid versus a bare requests.Session call of the same
     method and path, interleaved so machine noise hits both alike."""
@@ -180,14 +196,11 @@ def warm_overhead(repetitions: int, calls: AwsCalls) -> dict[str, Any]:
                     handler(event, context)
                     bare.request(method, url, headers=headers, data=data)
                 before, dynamodb_before = calls.snapshot(), calls.seconds["dynamodb"]
-                handler_times, bare_times = [], []
-                for _ in range(repetitions):
-                    started = time.perf_counter()
-                    answer = handler(event, context)
-                    handler_times.append(time.perf_counter() - started)
-                    started = time.perf_counter()
-                    bare.request(method, url, headers=headers, data=data)
-                    bare_times.append(time.perf_counter() - started)
+                answer, handler_times, bare_times = interleaved(
+                    repetitions,
+                    lambda h=handler, e=event, c=context: h(e, c),
+                    lambda m=method, u=url, h=headers, d=data: bare.request(m, u, headers=h, data=d),
+                )
                 assert answer["statusCode"] < 300, answer
                 delta = calls.snapshot() - before
                 dynamodb = {
@@ -360,14 +373,11 @@ def authorizer_overhead(repetitions: int) -> dict[str, Any]:
         }
         for _ in range(20):
             handler(event, context)
-        handler_times, bare_times = [], []
-        for _ in range(repetitions):
-            started = time.perf_counter()
-            answer = handler(event, context)
-            handler_times.append(time.perf_counter() - started)
-            started = time.perf_counter()
-            table.get_item(Key={"token_id": record.token_id}, ConsistentRead=True)
-            bare_times.append(time.perf_counter() - started)
+        answer, handler_times, bare_times = interleaved(
+            repetitions,
+            lambda: handler(event, context),
+            lambda: table.get_item(Key={"token_id": record.token_id}, ConsistentRead=True),
+        )
         assert answer["principalId"] == "team:bench", answer
     handler_stats, bare_stats = summary(handler_times), summary(bare_times)
     return {

@@ -12,11 +12,11 @@ from collections.abc import Iterator
 import pytest
 import schemathesis
 import yaml
-from hypothesis import HealthCheck, settings
 from schemathesis import GenerationMode, checks
 
 from local.server import LocalService
 from tests.conftest import record_answers
+from tests.fuzz import fuzz_settings
 from tests.support import CANARY_KEY, ROOT
 
 EXAMPLES_PER_OPERATION = 300
@@ -61,13 +61,7 @@ def fuzz_service(monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalService]:
 
 
 @schema.parametrize()
-@settings(
-    max_examples=EXAMPLES_PER_OPERATION,
-    deadline=None,
-    suppress_health_check=list(HealthCheck),
-    derandomize=True,
-    database=None,
-)
+@fuzz_settings(EXAMPLES_PER_OPERATION)
 def test_generated_requests(case: schemathesis.Case, fuzz_service: LocalService) -> None:
     sandbox = fuzz_service.sandbox
     before = len(sandbox.requests)

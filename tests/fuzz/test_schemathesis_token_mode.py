@@ -11,13 +11,13 @@ import boto3
 import pytest
 import schemathesis
 import yaml
-from hypothesis import HealthCheck, settings
 from schemathesis import GenerationMode, checks
 
 from local.server import LocalService
 from scheduled_sends import tokens
 from scheduled_sends.store import TokenStore
 from tests.conftest import record_answers
+from tests.fuzz import fuzz_settings
 from tests.support import CANARY_KEY, ROOT
 
 EXAMPLES_PER_OPERATION = 40
@@ -51,13 +51,7 @@ def token_service(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[LocalServic
 
 
 @schema.parametrize()
-@settings(
-    max_examples=EXAMPLES_PER_OPERATION,
-    deadline=None,
-    suppress_health_check=list(HealthCheck),
-    derandomize=True,
-    database=None,
-)
+@fuzz_settings(EXAMPLES_PER_OPERATION)
 def test_generated_requests_with_a_token(case: schemathesis.Case, token_service: tuple[LocalService, str]) -> None:
     service, token = token_service
     headers = {"Authorization": f"Bearer {token}"}
