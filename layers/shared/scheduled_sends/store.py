@@ -44,6 +44,16 @@ def _int(value: Any) -> int | None:
     return None if value is None else int(value)
 
 
+def _pages(read: Callable[..., dict[str, Any]], **arguments: Any) -> Iterator[dict[str, Any]]:
+    """Every page of a DynamoDB query or scan, following LastEvaluatedKey."""
+    while True:
+        page = read(**arguments)
+        yield page
+        if "LastEvaluatedKey" not in page:
+            return
+        arguments["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
 def _to_batch(item: dict[str, Any]) -> Batch:
     return Batch(
         account=item["account"],
@@ -101,14 +111,10 @@ class BatchStore:
         return [i["batch_id"] for i in self._query(KeyConditionExpression=Key("account").eq(ACCOUNTS_PARTITION))]
 
     def _query(self, **arguments: Any) -> Iterator[dict[str, Any]]:
-        while True:
-            page = self._table.query(**arguments)
+        for page in _pages(self._table.query, **arguments):
             self.reads.requests += 1
             self.reads.items += int(page.get("ScannedCount", len(page.get("Items", ()))))
             yield from page.get("Items", ())
-            if "LastEvaluatedKey" not in page:
-                return
-            arguments["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
     # -- writing ---------------------------------------------------------------------------------
     def remember_account(self, account: str) -> None:
@@ -281,13 +287,8 @@ class TokenStore:
         self._table.put_item(Item=item, ConditionExpression="attribute_not_exists(token_id)")
 
     def all(self) -> list[TeamToken]:
-        tokens, arguments = [], {}
-        while True:
-            page = self._table.scan(**arguments)
-            tokens.extend(_to_token(item) for item in page.get("Items", ()))
-            if "LastEvaluatedKey" not in page:
-                return sorted(tokens, key=lambda t: (t.team, t.created_at, t.token_id))
-            arguments["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        found = [_to_token(item) for page in _pages(self._table.scan) for item in page.get("Items", ())]
+        return sorted(found, key=lambda t: (t.team, t.created_at, t.token_id))
 
     def revoke(self, token_id: str, now: int) -> TeamToken | None:
         """The revoked record (revoking twice keeps the first time), or None when there is no such token."""
