@@ -50,7 +50,8 @@ class ScanSummary:
     paused_by_expiry: dict[str, int] = field(default_factory=lambda: dict.fromkeys(rules.EXPIRY_BUCKETS, 0))
 
     def counts(self) -> dict[str, int]:
-        return {f.name: getattr(self, f.name) for f in fields(self) if f.type == "int"}
+        """The counters (the gauges are dicts); read from the values, not the postponed annotations."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if isinstance(getattr(self, f.name), int)}
 
 
 def _detail(batch: Batch, **extra: Any) -> dict[str, Any]:
