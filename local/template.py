@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -68,12 +68,16 @@ def _pattern(resource: str) -> re.Pattern[str]:
     return re.compile(regex)
 
 
+def _handler(template: dict[str, Any], properties: dict[str, Any]) -> str:
+    return properties.get("Handler") or template["Globals"]["Function"]["Handler"]
+
+
 def _functions(template: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any], str, list[dict[str, Any]]]]:
     """(name, properties, handler, events) of every AWS::Serverless::Function."""
     for name, resource in template["Resources"].items():
         if resource["Type"] == "AWS::Serverless::Function":
             properties = resource["Properties"]
-            handler = properties.get("Handler") or template["Globals"]["Function"]["Handler"]
+            handler = _handler(template, properties)
             yield name, properties, handler, list((properties.get("Events") or {}).values())
 
 
@@ -179,22 +183,24 @@ def function_environment(template: dict[str, Any], refs: dict[str, str]) -> dict
     return {key: str(resolve(value, template, refs)) for key, value in variables.items()}
 
 
+def decide(value: Any, holds: Callable[[str], bool]) -> Any:
+    """`value` as CloudFormation deploys it when `holds(condition)` says which conditions are true:
+    every Fn::If chosen, AWS::NoValue dropped, everything else left as it is."""
+    if isinstance(value, dict) and set(value) == {"Fn::If"}:
+        condition, when_true, when_false = value["Fn::If"]
+        return decide(when_true if holds(condition) else when_false, holds)
+    if isinstance(value, dict):
+        decided = {key: decide(item, holds) for key, item in value.items()}
+        return {key: item for key, item in decided.items() if item != {"Ref": "AWS::NoValue"}}
+    if isinstance(value, list):
+        return [decide(item, holds) for item in value]
+    return value
+
+
 def _api_body(template: dict[str, Any], refs: dict[str, str]) -> dict[str, Any]:
-    """The API's DefinitionBody with every Fn::If decided and AWS::NoValue dropped."""
-
-    def decide(value: Any) -> Any:
-        if isinstance(value, dict) and set(value) == {"Fn::If"}:
-            condition, when_true, when_false = value["Fn::If"]
-            return decide(when_true if resolve({"Condition": condition}, template, refs) else when_false)
-        if isinstance(value, dict):
-            decided = {key: decide(item) for key, item in value.items()}
-            return {key: item for key, item in decided.items() if item != {"Ref": "AWS::NoValue"}}
-        if isinstance(value, list):
-            return [decide(item) for item in value]
-        return value
-
+    """The API's DefinitionBody as deployed with these parameters."""
     (api,) = (r for r in template["Resources"].values() if r["Type"] == "AWS::Serverless::Api")
-    return decide(api["Properties"]["DefinitionBody"])
+    return decide(api["Properties"]["DefinitionBody"], lambda name: bool(resolve({"Condition": name}, template, refs)))
 
 
 @dataclass(frozen=True)
@@ -229,7 +235,7 @@ def lambda_authorizers(template: dict[str, Any], refs: dict[str, str]) -> dict[s
         found[scheme] = LambdaAuthorizer(
             function=function,
             code_dir=ROOT / properties["CodeUri"],
-            handler=properties.get("Handler") or template["Globals"]["Function"]["Handler"],
+            handler=_handler(template, properties),
             identity_header=authorizer["identitySource"].removeprefix("method.request.header."),
         )
     return found

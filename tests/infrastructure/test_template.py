@@ -60,25 +60,12 @@ def _function_of(integration_uri: dict[str, Any]) -> str:
     return re.search(r"\$\{(\w+)Aliaslive\}", integration_uri["Fn::Sub"]).group(1)
 
 
-def _decide(value: Any, conditions: dict[str, bool]) -> Any:
-    """`value` as CloudFormation would deploy it with these conditions: Fn::If chosen, AWS::NoValue dropped."""
-    if isinstance(value, dict) and set(value) == {"Fn::If"}:
-        condition, when_true, when_false = value["Fn::If"]
-        return _decide(when_true if conditions[condition] else when_false, conditions)
-    if isinstance(value, dict):
-        decided = {key: _decide(item, conditions) for key, item in value.items()}
-        return {key: item for key, item in decided.items() if item != {"Ref": "AWS::NoValue"}}
-    if isinstance(value, list):
-        return [_decide(item, conditions) for item in value]
-    return value
-
-
 @pytest.mark.parametrize(("token_mode", "scheme"), [(False, "sigv4"), (True, "TeamToken")])
 def test_each_of_the_seven_routes_has_its_own_function_behind_the_auth_modes_scheme(
     transformed: dict[str, Any], token_mode: bool, scheme: str
 ) -> None:
     (api,) = _of_type(transformed, "AWS::ApiGateway::RestApi").values()
-    body = _decide(api["Properties"]["Body"], {"TokenMode": token_mode})
+    body = cfn.decide(api["Properties"]["Body"], {"TokenMode": token_mode}.__getitem__)
     definitions = body["securityDefinitions"]
     assert definitions["sigv4"]["x-amazon-apigateway-authtype"] == "awsSigv4"
     if token_mode:
