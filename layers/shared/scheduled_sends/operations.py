@@ -34,6 +34,12 @@ _LIMIT_MESSAGE = "max limit reached"
 _STATUS_EXISTS = "a status for this batch id exists"
 
 
+def _state_write_failed(message: str, **extra: Any) -> None:
+    """A table write after SendGrid succeeded failed: logged and counted, never the caller's error."""
+    logger.exception(message, extra=extra)
+    metrics.add_metric(name="StateWriteFailed", unit=MetricUnit.Count, value=1)
+
+
 def _iso(seconds: int) -> str:
     return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -74,8 +80,7 @@ class _Caller:
         try:
             return batch_store().change(self.account, batch_id, edit, clock.now(), current)
         except Exception:
-            logger.exception("state write failed after SendGrid succeeded", extra={"batch_id": batch_id})
-            metrics.add_metric(name="StateWriteFailed", unit=MetricUnit.Count, value=1)
+            _state_write_failed("state write failed after SendGrid succeeded", batch_id=batch_id)
             return None
 
     def new_row(self, batch_id: str, current: Batch | None, creating: bool = False) -> Batch:
@@ -211,8 +216,7 @@ def _create(caller: _Caller, send_at: int | None, action: str | None) -> ApiResp
     try:
         batch_store().remember_account(caller.account)
     except Exception:
-        logger.exception("could not remember the account for reconcile")
-        metrics.add_metric(name="StateWriteFailed", unit=MetricUnit.Count, value=1)
+        _state_write_failed("could not remember the account for reconcile", account=caller.account)
     return _answer(upstream, _with_extension(created, row))
 
 
