@@ -43,8 +43,9 @@ token-revoke: $(VENV)/.installed  ## TOKEN_ID=<id> [STACK=<name>]: refused from 
 	@test -n "$(TOKEN_ID)" || { echo "usage: make token-revoke TOKEN_ID=<id> [STACK=<stack>]"; exit 2; }
 	$(PY) -m team_tokens $(TOKEN_TARGET) revoke "$(TOKEN_ID)"
 
-test: $(VENV)/.installed $(SAM_VENV)/.installed  ## every test: unit, integration, contract, local, template
+test: $(VENV)/.installed $(SAM_VENV)/.installed  ## every test: lint, architecture contracts, unit, integration, contract, local, template
 	$(PY) -m ruff check .
+	PYTHONPATH=layers/shared:. $(VENV)/bin/lint-imports
 	$(PY) -m pytest
 
 # The code must also run on Python 3.11 (the machine default): the unit, integration and contract suites again.
@@ -63,6 +64,7 @@ bench: $(VENV)/.installed  ## performance: writes bench-results.json and prints 
 
 lint: $(VENV)/.installed $(SAM_VENV)/.installed
 	$(PY) -m ruff check .
+	PYTHONPATH=layers/shared:. $(VENV)/bin/lint-imports
 	$(PY) -m ruff format --check .
 	$(VENV)/bin/cfn-lint template.yaml
 	$(SAM) validate --lint

@@ -173,8 +173,8 @@ def warm_overhead(repetitions: int, calls: AwsCalls) -> dict[str, Any]:
     import requests
 
     from local.events import LocalLambdaContext
-    from scheduled_sends.rules import Batch
-    from scheduled_sends.store import batch_store
+    from scheduled_sends.adapters.batches_table import batch_store
+    from scheduled_sends.domain.rules import Batch
 
     api_key = "SG.bench-key"
     sendgrid = canned_sendgrid()
@@ -285,7 +285,7 @@ def cold_start(runs: int) -> dict[str, Any]:
 def scanner_scaling(sizes: list[int], due: int, calls: AwsCalls) -> dict[str, Any]:
     import boto3
 
-    from scheduled_sends.scanner import run_scan
+    from scheduled_sends.app.scanner import run_scan
 
     sendgrid = canned_sendgrid()
     os.environ["SENDGRID_API_BASE_URL"] = sendgrid.url
@@ -354,8 +354,8 @@ def authorizer_overhead(repetitions: int) -> dict[str, Any]:
 
     from local.events import LocalLambdaContext
     from local.template import create_table, load_template
-    from scheduled_sends import tokens
-    from scheduled_sends.store import TokenStore
+    from scheduled_sends.adapters.token_table import TokenStore
+    from scheduled_sends.domain import tokens
 
     with aws_world("SG.bench-key"):
         properties = load_template()["Resources"]["TeamTokensTable"]["Properties"]
@@ -391,12 +391,11 @@ def local_server(requests_total: int, threads: int, auth_mode: str = "IAM") -> d
     """Requests per second through the local server; in TOKEN mode each request also runs the authorizer."""
     import concurrent.futures
 
-    import boto3
     import requests
 
     from local.server import LocalService
-    from scheduled_sends import tokens
-    from scheduled_sends.store import TokenStore
+    from scheduled_sends.adapters.token_table import TokenStore
+    from scheduled_sends.domain import tokens
 
     reset_container()  # the local runner's own settings, table and secret
     service = LocalService(port=0, log=lambda line: None, scan_seconds=0, parameters={"AuthMode": auth_mode}).start()
@@ -404,7 +403,7 @@ def local_server(requests_total: int, threads: int, auth_mode: str = "IAM") -> d
     try:
         if auth_mode == "TOKEN":
             token, record = tokens.new_token("bench", [], now=int(time.time()))
-            TokenStore(boto3.resource("dynamodb").Table(service.refs["TeamTokensTable"])).add(record)
+            TokenStore(service.aws_resource("dynamodb").Table(service.refs["TeamTokensTable"])).add(record)
             headers = {"Authorization": f"Bearer {token}"}
         url = f"{service.url}/v3/user/scheduled_sends"
 

@@ -47,6 +47,9 @@ def main() -> int:
     stopped = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopped.set())
     signal.signal(signal.SIGINT, lambda *_: stopped.set())
+    # Lambda sets the template's variables before the handler is imported; Powertools reads these at import.
+    # Set once here, before any thread starts; each function's other settings stay in its own container.
+    os.environ.update(service.powertools_environment())
     service.start()
     upstream = (
         "embedded SendGrid sandbox at " + service.sendgrid_url
@@ -56,7 +59,7 @@ def main() -> int:
     print(
         f"Scheduled sends API on {service.url}/v3  (e.g. curl {service.url}/v3/user/scheduled_sends)\n"
         f"  SendGrid: {upstream}\n"
-        f"  AWS: moto in-process at {os.environ['AWS_ENDPOINT_URL']} (table, event bus, secret from template.yaml)\n"
+        f"  AWS: moto in-process at {service.aws_endpoint_url} (table, event bus, secret from template.yaml)\n"
         f"  Expiry scanner: every {service.scan_seconds:g} s (LOCAL_SCAN_SECONDS)\n"
         + (
             "  Auth: TOKEN - issue a team token with `make token-issue TEAM=<name>`, then send\n"

@@ -6,7 +6,6 @@ from __future__ import annotations
 import importlib.util
 import json
 import logging
-import os
 import secrets
 import sys
 import threading
@@ -46,7 +45,10 @@ class _LoadedRoute:
     authorizer: tuple[Handler, str] | None  # (handler, identity header) when a Lambda authorizer guards it
 
 
-def _load_handler(route: cfn.Route | cfn.ScheduledFunction | cfn.LambdaAuthorizer) -> Handler:
+FunctionSpec = cfn.Route | cfn.ScheduledFunction | cfn.LambdaAuthorizer
+
+
+def _load_handler(route: FunctionSpec) -> Handler:
     module_file, attribute = route.handler.rsplit(".", 1)
     module_name = f"local_functions.{route.function}.{module_file}"
     module: ModuleType | None = sys.modules.get(module_name)
@@ -60,7 +62,13 @@ def _load_handler(route: cfn.Route | cfn.ScheduledFunction | cfn.LambdaAuthorize
 
 
 class LocalService:
-    """Everything `make run` serves. `start()` returns once it accepts requests; `stop()` undoes it all."""
+    """Everything `make run` serves. `start()` returns once it accepts requests; `stop()` undoes it all.
+
+    Each function runs in a container of its own (the layer's `runtime.container`) built from exactly the
+    environment Lambda would give it: Lambda's own variables (region, credentials, here moto's endpoint)
+    plus the template's Globals and the function's own variables. The process's `os.environ` is never
+    changed, so nothing running in another thread sees another function's settings.
+    """
 
     def __init__(
         self,
@@ -89,7 +97,8 @@ class LocalService:
         self.sandbox: SendGridSandbox | None = None
         self._moto: ThreadedMotoServer | None = None
         self._server: LoopbackServer | None = None
-        self._saved_environ: dict[str, str] | None = None
+        self._containers: dict[str, Any] = {}
+        self.aws_endpoint_url = ""
         self._routes: list[_LoadedRoute] = []
         self.refs: dict[str, str] = {}
         self.scan_seconds = scan_seconds
@@ -106,44 +115,79 @@ class LocalService:
     def sendgrid_url(self) -> str:
         return self.sandbox.url if self.sandbox else str(self._sendgrid_base_url)
 
-    def start(self) -> LocalService:
-        self._saved_environ = dict(os.environ)
-        logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's server logs every AWS call
-        self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-        self._moto.start()
-        moto_host, moto_port = self._moto.get_host_and_port()
-        # moto's backends are per process: start from an empty account even if a server ran here before.
-        requests.post(f"http://{moto_host}:{moto_port}/moto-api/reset", timeout=10).raise_for_status()
-        os.environ.update(
-            {
-                "AWS_ENDPOINT_URL": f"http://{moto_host}:{moto_port}",
-                "AWS_DEFAULT_REGION": LOCAL_REGION,
-                "AWS_REGION": LOCAL_REGION,
-                "AWS_ACCESS_KEY_ID": "local",
-                "AWS_SECRET_ACCESS_KEY": "local",
-                "POWERTOOLS_TRACE_DISABLED": "true",
-                "POWERTOOLS_DEV": os.environ.get("POWERTOOLS_DEV", "false"),
-            }
+    def lambda_environment(self, function: str) -> dict[str, str]:
+        """What Lambda itself sets for `function` (region, credentials; here moto's endpoint)."""
+        return {
+            "AWS_ENDPOINT_URL": self.aws_endpoint_url,
+            "AWS_DEFAULT_REGION": LOCAL_REGION,
+            "AWS_REGION": LOCAL_REGION,
+            "AWS_ACCESS_KEY_ID": "local",
+            "AWS_SECRET_ACCESS_KEY": "local",
+            "AWS_LAMBDA_FUNCTION_NAME": f"{LOCAL_STACK_NAME}-{function}",
+            "POWERTOOLS_TRACE_DISABLED": "true",
+        }
+
+    def function_environment(self, function: str) -> dict[str, str]:
+        """The whole environment `function` runs with locally (Lambda's variables, then the template's)."""
+        environment = {
+            **self.lambda_environment(function),
+            **cfn.function_environment(self.template, self.refs, function),
+        }
+        if "SENDGRID_API_BASE_URL" in environment:
+            environment["SENDGRID_API_BASE_URL"] = self.sendgrid_url
+        return environment
+
+    def powertools_environment(self) -> dict[str, str]:
+        """The template's POWERTOOLS_* Globals, which Powertools reads from the process at import (`python -m
+        local` sets them once, before any thread starts, as Lambda does before the handler is imported)."""
+        variables = self.template["Globals"]["Function"].get("Environment", {}).get("Variables", {})
+        refs = {**self._pseudo_refs(), **self.parameters}
+        return {
+            key: str(cfn.resolve(value, self.template, refs))
+            for key, value in variables.items()
+            if key.startswith("POWERTOOLS_")
+        }
+
+    def aws(self) -> boto3.session.Session:
+        """A boto3 session on the local stack's moto (for the runner itself, the tests and the token command)."""
+        return boto3.session.Session(
+            aws_access_key_id="local",
+            aws_secret_access_key="local",  # noqa: S106 - moto accepts any
+            region_name=LOCAL_REGION,
         )
-        if not self._sendgrid_base_url:
-            self.sandbox = SendGridSandbox(self.api_key).start()
-        self.refs = {
+
+    def aws_client(self, service: str) -> Any:
+        return self.aws().client(service, endpoint_url=self.aws_endpoint_url)
+
+    def aws_resource(self, service: str) -> Any:
+        return self.aws().resource(service, endpoint_url=self.aws_endpoint_url)
+
+    def _pseudo_refs(self) -> dict[str, str]:
+        return {
             "AWS::StackName": LOCAL_STACK_NAME,
             "AWS::Region": LOCAL_REGION,
             "AWS::AccountId": "000000000000",
             "AWS::Partition": "aws",
             "AWS::URLSuffix": "amazonaws.com",
-            **self.parameters,
         }
+
+    def start(self) -> LocalService:
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's server logs every AWS call
+        self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        self._moto.start()
+        moto_host, moto_port = self._moto.get_host_and_port()
+        self.aws_endpoint_url = f"http://{moto_host}:{moto_port}"
+        # moto's backends are per process: start from an empty account even if a server ran here before.
+        requests.post(f"{self.aws_endpoint_url}/moto-api/reset", timeout=10).raise_for_status()
+        if not self._sendgrid_base_url:
+            self.sandbox = SendGridSandbox(self.api_key).start()
+        self.refs = {**self._pseudo_refs(), **self.parameters}
         self.refs.update(self._create_resources())
-        environment = cfn.function_environment(self.template, self.refs)
-        environment["SENDGRID_API_BASE_URL"] = self.sendgrid_url
-        os.environ.update(environment)
-        for layer in cfn.layer_dirs(self.template):
+        for layer in cfn.layer_dirs(self.template):  # Lambda's /opt/python: the layer on the import path
             if str(layer) not in sys.path:
                 sys.path.insert(0, str(layer))
         self._routes = self._load_routes()
-        self._scanners = [_load_handler(function) for function in cfn.scheduled_functions(self.template)]
+        self._scanners = [self._bind(function) for function in cfn.scheduled_functions(self.template)]
         self._server = LoopbackServer(self.host, self.port, self.dispatch, name="local-api", on_answer=self._log_answer)
         self._server.start()
         if self.scan_seconds > 0:
@@ -160,13 +204,28 @@ class LocalService:
         Lambda authorizer (none for SigV4: it is not verified locally)."""
         security = cfn.route_security(self.template, self.refs)
         authorizers = {
-            scheme: (_load_handler(authorizer), authorizer.identity_header)
+            scheme: (self._bind(authorizer), authorizer.identity_header)
             for scheme, authorizer in cfn.lambda_authorizers(self.template, self.refs).items()
         }
         return [
-            _LoadedRoute(route, _load_handler(route), authorizers.get(security[(route.method, route.resource)]))
+            _LoadedRoute(route, self._bind(route), authorizers.get(security[(route.method, route.resource)]))
             for route in cfn.routes(self.template)
         ]
+
+    def _bind(self, spec: FunctionSpec) -> Handler:
+        """The function's handler, run inside the function's own container (one per function, kept warm)."""
+        from scheduled_sends.runtime.container import Container, using  # the layer, on the path from start()
+
+        handler = _load_handler(spec)
+        if spec.function not in self._containers:
+            self._containers[spec.function] = Container(self.function_environment(spec.function))
+        container = self._containers[spec.function]
+
+        def invoke(event: dict[str, Any], context: Any) -> Any:
+            with using(container):
+                return handler(event, context)
+
+        return invoke
 
     def scan_now(self) -> list[Any]:
         """Run every scheduled function once with a scheduled event, as EventBridge would."""
@@ -184,24 +243,24 @@ class LocalService:
         """Create in moto what the template creates (secret, table, bus, queue), returning each Ref value."""
         refs: dict[str, str] = {}
         stack = {"AWS::StackName": LOCAL_STACK_NAME}
+        client = self.aws_client
         for name, resource in self.template["Resources"].items():
             properties = resource.get("Properties", {})
             if not cfn.exists(self.template, name, self.refs):
                 continue
             if resource["Type"] == "AWS::SecretsManager::Secret":
                 secret_name = cfn.resolve(properties["Name"], self.template, stack)
-                client = boto3.client("secretsmanager")
-                refs[name] = client.create_secret(Name=secret_name, SecretString=self.api_key)["ARN"]
+                refs[name] = client("secretsmanager").create_secret(Name=secret_name, SecretString=self.api_key)["ARN"]
             elif resource["Type"] == "AWS::DynamoDB::Table":
                 table_name = f"{LOCAL_STACK_NAME}-{name}"
-                cfn.create_table(boto3.client("dynamodb"), table_name, properties)
+                cfn.create_table(client("dynamodb"), table_name, properties)
                 refs[name] = table_name
             elif resource["Type"] == "AWS::Events::EventBus":
                 bus_name = cfn.resolve(properties["Name"], self.template, stack)
-                boto3.client("events").create_event_bus(Name=bus_name)
+                client("events").create_event_bus(Name=bus_name)
                 refs[name] = bus_name
             elif resource["Type"] == "AWS::SQS::Queue":
-                refs[name] = boto3.client("sqs").create_queue(QueueName=f"{LOCAL_STACK_NAME}-{name}")["QueueUrl"]
+                refs[name] = client("sqs").create_queue(QueueName=f"{LOCAL_STACK_NAME}-{name}")["QueueUrl"]
         return refs
 
     def stop(self) -> None:
@@ -214,9 +273,6 @@ class LocalService:
             self.sandbox.stop()
         if self._moto:
             self._moto.stop()
-        if self._saved_environ is not None:
-            os.environ.clear()
-            os.environ.update(self._saved_environ)
 
     def _openapi(self, as_json: bool) -> tuple[int, dict[str, str], bytes]:
         """The service's published OpenAPI document (openapi/scheduled-sends.yaml), as YAML or JSON."""
@@ -230,7 +286,7 @@ class LocalService:
         stack = {
             "StackName": LOCAL_STACK_NAME,
             "Region": LOCAL_REGION,
-            "AwsEndpointUrl": os.environ.get("AWS_ENDPOINT_URL", ""),
+            "AwsEndpointUrl": self.aws_endpoint_url,
             "Parameters": self.parameters,
             "Outputs": {**cfn.outputs(self.template, self.refs), "ApiUrl": self.url},
         }

@@ -169,17 +169,13 @@ def exists(template: dict[str, Any], name: str, refs: dict[str, str]) -> bool:
     return condition is None or bool(resolve({"Condition": condition}, template, refs))
 
 
-def function_environment(template: dict[str, Any], refs: dict[str, str]) -> dict[str, str]:
-    """The environment every function gets (Globals plus each function's own, which must agree locally)."""
+def function_environment(template: dict[str, Any], refs: dict[str, str], function: str | None = None) -> dict[str, str]:
+    """The variables `function` is deployed with: Globals, then the function's own (each wins over Globals,
+    as in SAM). Without `function`: the Globals alone."""
     variables = dict(template["Globals"]["Function"].get("Environment", {}).get("Variables", {}))
-    for name, resource in template["Resources"].items():
-        if resource["Type"] != "AWS::Serverless::Function" or not exists(template, name, refs):
-            continue
-        own = resource["Properties"].get("Environment", {}).get("Variables", {})
-        for key, value in own.items():
-            if key in variables and variables[key] != value:
-                raise ValueError(f"{name} sets {key} differently; one local process cannot serve both")
-            variables[key] = value
+    if function is not None:
+        own = template["Resources"][function]["Properties"].get("Environment", {}).get("Variables", {})
+        variables.update(own)
     return {key: str(resolve(value, template, refs)) for key, value in variables.items()}
 
 

@@ -5,6 +5,7 @@ import json
 import logging
 import os
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import boto3
 import pytest
@@ -77,7 +78,7 @@ def fake_sendgrid(httpserver: HTTPServer, monkeypatch: pytest.MonkeyPatch, secre
 @pytest.fixture
 def json_logs() -> Iterator[io.StringIO]:
     """Every structured log line the service writes, formatted exactly as in Lambda."""
-    from scheduled_sends.observability import logger
+    from scheduled_sends.runtime.observability import logger
 
     stream = io.StringIO()
     handler = logging.StreamHandler(stream)
@@ -88,12 +89,28 @@ def json_logs() -> Iterator[io.StringIO]:
 
 
 @pytest.fixture
-def local_service() -> Iterator[LocalService]:
-    """The whole local API (template routes, moto, SendGrid sandbox) on a free port, in this process."""
-    service = LocalService(port=0, log=lambda line: None, scan_seconds=0, sendgrid_api_key=CANARY_KEY).start()
-    record_answers(service)
-    yield service
-    service.stop()
+def start_local_service() -> Iterator[Callable[..., LocalService]]:
+    """Starts the whole local API (template routes, moto, SendGrid sandbox) on a free port, in this process,
+    with the options given (e.g. `parameters={"AdminPrincipals": ...}`); each is stopped after the test."""
+    started: list[LocalService] = []
+
+    def start(**options: Any) -> LocalService:
+        service = LocalService(
+            **{"port": 0, "log": lambda line: None, "scan_seconds": 0, "sendgrid_api_key": CANARY_KEY, **options}
+        ).start()
+        started.append(service)
+        record_answers(service)
+        return service
+
+    yield start
+    for service in started:
+        service.stop()
+
+
+@pytest.fixture
+def local_service(start_local_service: Callable[..., LocalService]) -> LocalService:
+    """The whole local API with the template's default parameters."""
+    return start_local_service()
 
 
 @pytest.fixture
@@ -123,7 +140,7 @@ class Clock:
 
 @pytest.fixture
 def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
-    from scheduled_sends import clock as service_clock
+    from scheduled_sends.runtime import clock as service_clock
 
     fake = Clock(1_795_000_000)
     monkeypatch.setattr(service_clock, "now", fake)

@@ -1,5 +1,5 @@
 """Lambda handler: the EventBridge-scheduled expiry scanner (warnings, expiry actions, reclaim, reconcile)."""
 
-from scheduled_sends.scanner import lambda_handler
+from scheduled_sends.entry.scheduled import scanner_handler
 
-__all__ = ["lambda_handler"]
+lambda_handler = scanner_handler()

@@ -1,5 +1,5 @@
 """Lambda authorizer of AuthMode=TOKEN: a team token in, the team's policy and context out."""
 
-from scheduled_sends.authorizer import lambda_handler
+from scheduled_sends.entry.authorizer import lambda_handler
 
 __all__ = ["lambda_handler"]

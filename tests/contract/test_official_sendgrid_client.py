@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 
 import pytest
 from python_http_client.exceptions import BadRequestsError, ForbiddenError, NotFoundError
 from sendgrid import SendGridAPIClient
 
-from local.container import reset_container
-from local.server import LocalService
+from local.server import DEFAULT_CALLER_ARN, LocalService
+
+
+@pytest.fixture
+def admin_service(start_local_service: Callable[..., LocalService]) -> LocalService:
+    """The local server deployed with its local caller in AdminPrincipals (a template parameter)."""
+    return start_local_service(parameters={"AdminPrincipals": DEFAULT_CALLER_ARN})
 
 
 def _client(service: LocalService, subuser: str | None = None) -> SendGridAPIClient:
@@ -92,12 +98,8 @@ def test_a_batch_the_service_never_saw_is_refused_before_sendgrid(local_service:
     assert local_service.sandbox.requests == []
 
 
-def test_for_an_admin_a_batch_sendgrid_never_issued_is_sendgrids_400_and_404(
-    local_service: LocalService, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("ADMIN_PRINCIPALS", local_service.caller_arn)
-    reset_container()
-    sg = _client(local_service).client
+def test_for_an_admin_a_batch_sendgrid_never_issued_is_sendgrids_400_and_404(admin_service: LocalService) -> None:
+    sg = _client(admin_service).client
     with pytest.raises(BadRequestsError) as invalid:
         sg.mail.batch._("never-issued").get()
     assert _errors(invalid.value) == [{"field": None, "message": "invalid batch id"}]

@@ -5,20 +5,18 @@ refuses the same request without the token and with an invalid one (both 401 fro
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable
 
-import boto3
 import pytest
 import schemathesis
 import yaml
 from schemathesis import GenerationMode, checks
 
 from local.server import LocalService
-from scheduled_sends import tokens
-from scheduled_sends.store import TokenStore
-from tests.conftest import record_answers
+from scheduled_sends.adapters.token_table import TokenStore
+from scheduled_sends.domain import tokens
 from tests.fuzz import fuzz_settings
-from tests.support import CANARY_KEY, ROOT
+from tests.support import ROOT
 
 EXAMPLES_PER_OPERATION = 40
 
@@ -37,17 +35,12 @@ ENFORCED: Counter[str] = Counter()
 
 
 @pytest.fixture
-def token_service(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[LocalService, str]]:
+def token_service(start_local_service: Callable[..., LocalService]) -> tuple[LocalService, str]:
     """The local server in token mode and a token of an admin team, so requests reach SendGrid's rules too."""
-    monkeypatch.setenv("ADMIN_PRINCIPALS", "team:fuzz")
-    service = LocalService(
-        port=0, log=lambda line: None, scan_seconds=0, sendgrid_api_key=CANARY_KEY, parameters={"AuthMode": "TOKEN"}
-    ).start()
-    record_answers(service)
+    service = start_local_service(parameters={"AuthMode": "TOKEN", "AdminPrincipals": "team:fuzz"})
     token, record = tokens.new_token("fuzz", [], now=0)
-    TokenStore(boto3.resource("dynamodb").Table(service.refs["TeamTokensTable"])).add(record)
-    yield service, token
-    service.stop()
+    TokenStore(service.aws_resource("dynamodb").Table(service.refs["TeamTokensTable"])).add(record)
+    return service, token
 
 
 @schema.parametrize()

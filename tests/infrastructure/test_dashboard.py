@@ -8,8 +8,8 @@ import re
 from typing import Any
 
 from local import template as cfn
-from scheduled_sends import errors
-from scheduled_sends.scanner import ScanSummary
+from scheduled_sends.app.scanner import ScanSummary
+from scheduled_sends.domain import errors
 from tests.infrastructure.tooling import ROOT
 
 LAYER_SOURCE = "\n".join(p.read_text() for p in (ROOT / "layers" / "shared" / "scheduled_sends").glob("*.py"))

@@ -308,8 +308,8 @@ def test_sam_build_succeeds_and_the_layer_holds_the_package(tmp_path: Path) -> N
         assert (layer / package / "__init__.py").exists(), package
     built = {path.parent.name: path.read_text() for path in build_dir.glob("*Function/app.py")}
     assert len(built) == 9
-    assert "scheduled_sends.scanner import lambda_handler" in built[SCANNER]
-    assert "scheduled_sends.authorizer import lambda_handler" in built[AUTHORIZER]
+    assert "scheduled_sends.entry.scheduled import scanner_handler" in built[SCANNER]
+    assert "scheduled_sends.entry.authorizer import lambda_handler" in built[AUTHORIZER]
     for route in cfn.routes(cfn.load_template()):
         assert f"api_handler({route.code_dir.name})" in built[route.function]
 

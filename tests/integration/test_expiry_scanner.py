@@ -12,12 +12,13 @@ from pytest_httpserver import HTTPServer
 
 from local.events import LocalLambdaContext
 from local.sendgrid_sandbox import SendGridSandbox
-from scheduled_sends import bus
-from scheduled_sends.config import settings
-from scheduled_sends.rules import EXPIRY_SECONDS, RECLAIM_GRACE_SECONDS, Batch
-from scheduled_sends.scanner import ScanIncomplete, Scanner, ScanSummary
-from scheduled_sends.sendgrid import sendgrid_client
-from scheduled_sends.store import batch_store
+from scheduled_sends.adapters import event_bus as bus
+from scheduled_sends.adapters.batches_table import batch_store
+from scheduled_sends.adapters.sendgrid import sendgrid_client
+from scheduled_sends.app.scanner import Scanner, ScanSummary
+from scheduled_sends.domain.rules import EXPIRY_SECONDS, RECLAIM_GRACE_SECONDS, Batch
+from scheduled_sends.entry.scheduled import ScanIncomplete
+from scheduled_sends.runtime.settings import settings
 from tests.support import invoke, load_handler
 
 TEAM = "arn:aws:iam::111122223333:user/team-a"
@@ -75,7 +76,7 @@ def test_overlapping_runs_publish_each_warning_once(sandbox_sendgrid: SendGridSa
     def scanner() -> Scanner:
         return Scanner(batch_store(), bus.event_bus(), sendgrid_client(), settings())
 
-    first, stale = scanner(), list(batch_store().due(clock.now))  # run one has read the index ...
+    first, stale = scanner(), batch_store().due(clock.now).batches  # run one has read the index ...
     assert scanner().run(clock.now).warned == 10  # ... run two does everything meanwhile ...
     late = ScanSummary()
     for batch in stale:  # ... and run one acts on what it read before
@@ -273,7 +274,7 @@ def test_overlapping_runs_expire_and_free_each_slot_once(
     invoke("pause_or_cancel", body={"batch_id": cancelled, "status": "cancel"}, caller_arn=TEAM)
     clock.now = send_at + EXPIRY_SECONDS + RECLAIM_GRACE_SECONDS
     first = Scanner(batch_store(), bus.event_bus(), sendgrid_client(), settings())
-    stale = list(batch_store().due(clock.now))  # run one reads the index ...
+    stale = batch_store().due(clock.now).batches  # run one reads the index ...
     second = Scanner(batch_store(), bus.event_bus(), sendgrid_client(), settings()).run(clock.now)  # run two acts
     late = ScanSummary()
     for batch in stale:  # ... then run one acts on what it had read

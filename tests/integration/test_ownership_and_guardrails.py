@@ -12,7 +12,7 @@ import boto3
 import pytest
 
 from local.sendgrid_sandbox import SendGridSandbox
-from scheduled_sends.store import BatchStore
+from scheduled_sends.adapters.batches_table import BatchStore
 from tests.support import error_of, invoke
 
 TEAM_A = "arn:aws:iam::111122223333:user/team-a"

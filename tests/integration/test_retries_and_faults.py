@@ -10,10 +10,10 @@ from werkzeug import Response
 
 from local.events import LocalLambdaContext
 from local.sendgrid_sandbox import FAULTS, SendGridSandbox
-from scheduled_sends import bus
-from scheduled_sends.errors import UpstreamRateLimited, UpstreamUnavailable
-from scheduled_sends.sendgrid import RetryPolicy, SendGridClient
-from scheduled_sends.store import batch_store
+from scheduled_sends.adapters import event_bus as bus
+from scheduled_sends.adapters.batches_table import batch_store
+from scheduled_sends.adapters.sendgrid import RetryPolicy, SendGridClient
+from scheduled_sends.domain.errors import UpstreamRateLimited, UpstreamUnavailable
 from tests.support import error_of, invoke, load_handler
 
 TEAM = "arn:aws:iam::111122223333:user/team-a"

@@ -10,8 +10,8 @@ from pytest_httpserver import HTTPServer
 
 from local.events import LocalLambdaContext
 from local.template import create_table, load_template
-from scheduled_sends import tokens
-from scheduled_sends.store import TokenStore
+from scheduled_sends.adapters.token_table import TokenStore
+from scheduled_sends.domain import tokens
 from tests.support import OPERATIONS, ROOT, load_handler
 
 

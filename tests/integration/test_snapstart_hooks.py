@@ -18,12 +18,14 @@ def _registered(registry: list) -> set[str]:
 @pytest.mark.parametrize("function", [*sorted(OPERATIONS), "expiry_scanner"])
 def test_every_handler_registers_the_hooks(function: str) -> None:
     load_handler(function)
-    assert "scheduled_sends.snapstart.build_clients" in _registered(runtime_hooks._before_snapshot_registry)
-    assert "scheduled_sends.snapstart.drop_pooled_connections" in _registered(runtime_hooks._after_restore_registry)
+    assert "scheduled_sends.entry.snapstart.build_clients" in _registered(runtime_hooks._before_snapshot_registry)
+    assert "scheduled_sends.entry.snapstart.drop_pooled_connections" in _registered(
+        runtime_hooks._after_restore_registry
+    )
 
 
 def test_clients_built_before_the_snapshot_work_after_restore(fake_sendgrid: HTTPServer) -> None:
-    from scheduled_sends import snapstart
+    from scheduled_sends.entry import snapstart
 
     fake_sendgrid.expect_request("/v3/user/scheduled_sends").respond_with_json([])
     snapstart.build_clients()  # at init, before the snapshot: no key is read, nothing is sent

@@ -14,8 +14,8 @@ import pytest
 from local.events import LocalLambdaContext
 from local.sendgrid_sandbox import SendGridSandbox
 from local.template import create_table, load_template
-from scheduled_sends import tokens
-from scheduled_sends.store import TokenStore
+from scheduled_sends.adapters.token_table import TokenStore
+from scheduled_sends.domain import tokens
 from tests.support import error_of, invoke, load_handler
 
 SAM_REQUEST_EVENT = json.loads(

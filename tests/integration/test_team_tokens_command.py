@@ -10,8 +10,8 @@ import pytest
 from botocore.awsrequest import AWSResponse
 
 from local.template import load_template
-from scheduled_sends import tokens
-from scheduled_sends.store import TokenStore
+from scheduled_sends.adapters.token_table import TokenStore
+from scheduled_sends.domain import tokens
 from team_tokens.__main__ import main
 
 STACK = "scheduled-sends"

@@ -7,8 +7,8 @@ import json
 import pytest
 
 from local.events import proxy_event
-from scheduled_sends.api import ApiResponse, error_body, parse_request, to_proxy_response
-from scheduled_sends.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
+from scheduled_sends.domain.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
+from scheduled_sends.entry.api import ApiResponse, error_body, parse_request, to_proxy_response
 
 
 @pytest.fixture(autouse=True)

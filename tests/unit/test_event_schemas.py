@@ -8,7 +8,7 @@ import jsonschema
 import pytest
 
 from local.template import parse
-from scheduled_sends import bus
+from scheduled_sends.adapters import event_bus as bus
 from tests.support import ROOT, assert_matches_its_schema, event_schemas
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from scheduled_sends import rules
-from scheduled_sends.rules import Batch
+from scheduled_sends.domain import rules
+from scheduled_sends.domain.rules import Batch
 
 HOUR = 3600
 THRESHOLDS = (24 * HOUR, 6 * HOUR, HOUR)

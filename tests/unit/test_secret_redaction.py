@@ -6,8 +6,8 @@ import io
 import json
 import logging
 
-from scheduled_sends import tokens
-from scheduled_sends.observability import REDACTED, logger, redact
+from scheduled_sends.domain import tokens
+from scheduled_sends.runtime.observability import REDACTED, logger, redact
 from tests.conftest import leaked
 from tests.support import CANARY_KEY
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from scheduled_sends import validation
-from scheduled_sends.errors import BadRequest
-from scheduled_sends.sendgrid import api_path
+from scheduled_sends.adapters.sendgrid import api_path
+from scheduled_sends.domain import validation
+from scheduled_sends.domain.errors import BadRequest
 
 
 @pytest.mark.parametrize("value", ["a", "HkJ5yLYULb7Rj8GKSx7u025ouWVlMgAi", "a-b_c-9", "x" * 128])

@@ -13,10 +13,10 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from . import tokens
+from ..adapters.token_table import TokenStore, token_store
+from ..domain import tokens
+from ..runtime.observability import logger, metrics
 from .headers import header_values
-from .observability import logger, metrics
-from .store import TokenStore, token_store
 
 # The exact message API Gateway turns into a 401 (any other failure is a 500).
 UNAUTHORIZED = "Unauthorized"

@@ -10,20 +10,21 @@ forwarded: a rebuilt body of its own fields, a validated batch id in the path an
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
-from aws_lambda_powertools.metrics import MetricUnit
-
-from . import clock, idempotency, rules, validation
-from .api import ApiRequest, ApiResponse
-from .config import settings
-from .errors import BadRequest, Forbidden
-from .observability import logger, metrics
-from .rules import Batch
-from .sendgrid import UpstreamResponse, api_path, sendgrid_client
-from .store import UNREAD, batch_store
+from ..adapters.accounts import account_registry
+from ..adapters.batches_table import batch_store
+from ..adapters.sendgrid import UpstreamResponse, api_path
+from ..domain import rules, validation
+from ..domain.errors import BadRequest
+from ..domain.rules import Batch
+from ..runtime import clock
+from . import idempotency
+from .caller import Caller, state_write_failed
+from .contract import ApiRequest, ApiResponse
 
 _CREATE_FIELDS = frozenset({"send_at", "expiry_action"})
 _PAUSE_FIELDS = frozenset({"batch_id", "status", "send_at", "expiry_action"})
@@ -34,62 +35,8 @@ _LIMIT_MESSAGE = "max limit reached"
 _STATUS_EXISTS = "a status for this batch id exists"
 
 
-def _state_write_failed(message: str, **extra: Any) -> None:
-    """A table write after SendGrid succeeded failed: logged and counted, never the caller's error."""
-    logger.exception(message, extra=extra)
-    metrics.add_metric(name="StateWriteFailed", unit=MetricUnit.Count, value=1)
-
-
 def _iso(seconds: int) -> str:
     return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-class _Caller:
-    """Who is asking, for which account, and what they may do."""
-
-    def __init__(self, request: ApiRequest) -> None:
-        self.request = request
-        self.account = rules.account_key(request.on_behalf_of)
-        self.owner = rules.owner_of(request.principal)
-        self.is_admin = rules.is_admin(self.owner, settings().admin_principals)
-
-    def may_see(self, batch: Batch | None) -> bool:
-        return self.is_admin or (batch is not None and batch.owner == self.owner)
-
-    def authorize(self, batch_id: str) -> Batch | None:
-        """The batch's row when the caller may act on it; 403 otherwise."""
-        batch = batch_store().get(self.account, batch_id)
-        if batch is None or batch.owner is None:
-            if self.is_admin or settings().unknown_batch_policy == "claim":
-                return batch
-            raise Forbidden(
-                f"this service has no owner on record for batch id {batch_id} in this account; "
-                "create batch ids with POST /v3/mail/batch through this service",
-                field="batch_id",
-            )
-        if not self.may_see(batch):
-            raise Forbidden(f"batch id {batch_id} belongs to another team", field="batch_id")
-        return batch
-
-    def forward(self, method: str, path: str, body: dict[str, Any] | None = None) -> UpstreamResponse:
-        return sendgrid_client().call(method, path, on_behalf_of=self.request.on_behalf_of, body=body)
-
-    def record(self, batch_id: str, edit: Any, current: Batch | object | None = UNREAD) -> Batch | None:
-        """Write the outcome after SendGrid succeeded; never turn a table failure into the caller's error.
-        `current` is the row read by `authorize` (None: known not to exist), which saves a read."""
-        try:
-            return batch_store().change(self.account, batch_id, edit, clock.now(), current)
-        except Exception:
-            _state_write_failed("state write failed after SendGrid succeeded", batch_id=batch_id)
-            return None
-
-    def new_row(self, batch_id: str, current: Batch | None, creating: bool = False) -> Batch:
-        """The row to edit: the current one, or one owned by the caller when it creates or claims the batch.
-        An admin acting on a batch nobody owns leaves it unowned."""
-        if current is not None and current.owner is not None:
-            return current
-        base = current or Batch(account=self.account, batch_id=batch_id, owner=None)
-        return replace(base, owner=self.owner) if creating or not self.is_admin else base
 
 
 def _answer(upstream: UpstreamResponse, body: Any = None) -> ApiResponse:
@@ -129,6 +76,15 @@ def _new_send_at(document: dict[str, Any], now: int) -> int | None:
     return value
 
 
+def _action_edit(document: dict[str, Any]) -> Callable[[Batch], Batch]:
+    """The row edit for `expiry_action`, checked now (before anything is forwarded): set it when the body
+    names it (null clears it), leave the row's own otherwise."""
+    if "expiry_action" not in document:
+        return lambda batch: batch
+    action = validation.expiry_action(document["expiry_action"])
+    return lambda batch: replace(batch, expiry_action=action)
+
+
 def _check_window(send_at: int | None, now: int) -> None:
     if not rules.change_window_open(send_at, now):
         assert send_at is not None
@@ -140,7 +96,7 @@ def _check_window(send_at: int | None, now: int) -> None:
 
 
 def _applied_by_an_earlier_attempt(
-    caller: _Caller, batch_id: str, status: str, refusal: UpstreamResponse
+    caller: Caller, batch_id: str, status: str, refusal: UpstreamResponse
 ) -> UpstreamResponse:
     """A retried pause/cancel whose first attempt SendGrid applied (its answer was lost) is a success when
     SendGrid now holds exactly the status that was asked; otherwise SendGrid's refusal stands."""
@@ -150,7 +106,7 @@ def _applied_by_an_earlier_attempt(
     return refusal
 
 
-def _limit_reached(caller: _Caller, held: list[Batch], now: int) -> BadRequest:
+def _limit_reached(caller: Caller, held: list[Batch], now: int) -> BadRequest:
     """SendGrid's 'max limit reached', saying which slots are held and which the service can reclaim."""
     own = [b for b in held if caller.may_see(b)]
     others = len(held) - len(own)
@@ -176,8 +132,8 @@ def create_batch_id(request: ApiRequest) -> ApiResponse:
     send_at = _new_send_at(document, clock.now())
     action = validation.expiry_action(document.get("expiry_action"))
     if request.idempotency_key is None:
-        return _create(_Caller(request), send_at, action)
-    caller = _Caller(request)
+        return _create(Caller(request), send_at, action)
+    caller = Caller(request)
     remembered = idempotency.once(
         _create_remembered,
         {
@@ -195,12 +151,12 @@ def create_batch_id(request: ApiRequest) -> ApiResponse:
 
 
 def _create_remembered(request: dict[str, Any]) -> dict[str, Any]:
-    caller = _Caller(ApiRequest("POST", {}, None, request["on_behalf_of"], request["principal"], request_id=""))
+    caller = Caller(ApiRequest("POST", {}, None, request["on_behalf_of"], request["principal"], request_id=""))
     response = _create(caller, request["send_at"], request["expiry_action"])
     return {"status": response.status, "body": response.body, "headers": response.headers}
 
 
-def _create(caller: _Caller, send_at: int | None, action: str | None) -> ApiResponse:
+def _create(caller: Caller, send_at: int | None, action: str | None) -> ApiResponse:
     upstream = caller.forward("POST", api_path("mail", "batch"))
     if upstream.status != 201:
         return _answer(upstream)
@@ -214,16 +170,16 @@ def _create(caller: _Caller, send_at: int | None, action: str | None) -> ApiResp
         current=None,  # SendGrid just made this id: there is no row yet
     )
     try:
-        batch_store().remember_account(caller.account)
+        account_registry().remember(caller.account)
     except Exception:
-        _state_write_failed("could not remember the account for reconcile", account=caller.account)
+        state_write_failed("could not remember the account for reconcile", account=caller.account)
     return _answer(upstream, _with_extension(created, row))
 
 
 def validate_batch_id(request: ApiRequest) -> ApiResponse:
     """GET /v3/mail/batch/{batch_id}"""
     batch_id = _path_batch_id(request)
-    caller = _Caller(request)
+    caller = Caller(request)
     row = caller.authorize(batch_id)
     upstream = caller.forward("GET", api_path("mail", "batch", batch_id))
     if upstream.status == 200 and (row is None or row.owner is None) and not caller.is_admin:
@@ -233,7 +189,7 @@ def validate_batch_id(request: ApiRequest) -> ApiResponse:
 
 def list_scheduled_sends(request: ApiRequest) -> ApiResponse:
     """GET /v3/user/scheduled_sends — the caller's own batches (admins: all), with our fields beside SendGrid's."""
-    caller = _Caller(request)
+    caller = Caller(request)
     upstream = caller.forward("GET", api_path("user", "scheduled_sends"))
     if upstream.status != 200:
         return _answer(upstream)
@@ -257,7 +213,8 @@ def pause_or_cancel(request: ApiRequest) -> ApiResponse:
     batch_id = validation.batch_id(document["batch_id"])
     status = validation.status(document["status"])
     new_send_at = _new_send_at(document, now)
-    caller = _Caller(request)
+    with_action = _action_edit(document)
+    caller = Caller(request)
     row = caller.authorize(batch_id)
     send_at = new_send_at if new_send_at is not None else (row.send_at if row else None)
     _check_window(send_at, now)
@@ -273,10 +230,7 @@ def pause_or_cancel(request: ApiRequest) -> ApiResponse:
         return _answer(upstream)
 
     def edit(current: Batch | None) -> Batch:
-        updated = replace(caller.new_row(batch_id, current), send_at=send_at).with_status(status, now)
-        if "expiry_action" in document:
-            updated = replace(updated, expiry_action=validation.expiry_action(document["expiry_action"]))
-        return updated
+        return with_action(replace(caller.new_row(batch_id, current), send_at=send_at).with_status(status, now))
 
     return _answer(upstream, _with_extension(json.loads(upstream.body), caller.record(batch_id, edit, row)))
 
@@ -284,7 +238,7 @@ def pause_or_cancel(request: ApiRequest) -> ApiResponse:
 def get_scheduled_send(request: ApiRequest) -> ApiResponse:
     """GET /v3/user/scheduled_sends/{batch_id} — SendGrid answers an array of one entry."""
     batch_id = _path_batch_id(request)
-    caller = _Caller(request)
+    caller = Caller(request)
     row = caller.authorize(batch_id)
     upstream = caller.forward("GET", api_path("user", "scheduled_sends", batch_id))
     if upstream.status != 200:
@@ -298,25 +252,22 @@ def update_scheduled_send(request: ApiRequest) -> ApiResponse:
     batch_id = _path_batch_id(request)
     document = validation.json_object(request.body, allowed=_UPDATE_FIELDS, required=_UPDATE_REQUIRED)
     status = validation.status(document["status"])
-    action = validation.expiry_action(document.get("expiry_action"))
-    caller = _Caller(request)
+    with_action = _action_edit(document)
+    caller = Caller(request)
     row = caller.authorize(batch_id)
     _check_window(row.send_at if row else None, now)
     upstream = caller.forward("PATCH", api_path("user", "scheduled_sends", batch_id), {"status": status})
     if upstream.status == 204:
-
-        def edit(current: Batch | None) -> Batch:
-            updated = caller.new_row(batch_id, current).with_status(status, now)
-            return replace(updated, expiry_action=action) if "expiry_action" in document else updated
-
-        caller.record(batch_id, edit, row)
+        caller.record(
+            batch_id, lambda current: with_action(caller.new_row(batch_id, current).with_status(status, now)), row
+        )
     return _answer(upstream)
 
 
 def resume_scheduled_send(request: ApiRequest) -> ApiResponse:
     """DELETE /v3/user/scheduled_sends/{batch_id} — removing the cancel/pause resumes a paused send."""
     batch_id = _path_batch_id(request)
-    caller = _Caller(request)
+    caller = Caller(request)
     row = caller.authorize(batch_id)
     upstream = caller.forward("DELETE", api_path("user", "scheduled_sends", batch_id))
     if upstream.uncertain and upstream.status == 404:

@@ -7,10 +7,10 @@ import re
 from typing import Any
 
 from .errors import BadRequest
+from .rules import ACTIVE_STATUSES, EXPIRY_ACTIONS
 
 BATCH_ID_MAX_LENGTH = 128
 ON_BEHALF_OF_MAX_LENGTH = 256
-STATUSES = ("cancel", "pause")
 
 _BATCH_ID = re.compile(r"[A-Za-z0-9_-]{1,%d}" % BATCH_ID_MAX_LENGTH)
 # Printable ASCII only: no CR/LF/TAB/NUL/DEL can reach an upstream header.
@@ -28,7 +28,7 @@ def batch_id(value: Any) -> str:
 
 
 def status(value: Any) -> str:
-    if value not in STATUSES:
+    if value not in ACTIVE_STATUSES:
         raise BadRequest("status must be 'cancel' or 'pause'", field="status")
     return value
 
@@ -99,6 +99,6 @@ def send_at(value: Any) -> int:
 
 def expiry_action(value: Any) -> str | None:
     """What the scanner does shortly before a paused batch expires; null clears it."""
-    if value is not None and value not in ("resume", "cancel"):
+    if value is not None and value not in EXPIRY_ACTIONS:
         raise BadRequest("expiry_action must be 'resume', 'cancel' or null", field="expiry_action")
     return value

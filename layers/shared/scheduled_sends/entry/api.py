@@ -6,23 +6,20 @@ import base64
 import binascii
 import json
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from . import (
-    rules,
-    snapstart,  # noqa: F401 - registers the SnapStart hooks
-    validation,
-)
-from .config import settings
-from .errors import BadRequest, Forbidden, PayloadTooLarge, ServiceError, UnsupportedMediaType
+from ..app.contract import ApiRequest, ApiResponse, Operation
+from ..domain import rules, validation
+from ..domain.errors import BadRequest, Forbidden, PayloadTooLarge, ServiceError, UnsupportedMediaType
+from ..runtime.clock import deadline_in
+from ..runtime.observability import logger, metrics, tracer
+from ..runtime.settings import settings
+from . import snapstart
 from .headers import header_values
-from .observability import logger, metrics, tracer
-from .sendgrid import deadline_in
 
 JSON_HEADERS = {"Content-Type": "application/json"}
 _API_GATEWAY_BUDGET_SECONDS = 25.0  # API Gateway gives up at 29 s
@@ -30,28 +27,7 @@ _ANSWER_MARGIN_SECONDS = 1.5  # time left to record the outcome and answer
 _BODY_METHODS = ("POST", "PATCH", "PUT")
 
 
-@dataclass(frozen=True)
-class ApiRequest:
-    """The parts of a caller's request the operations use, already checked where no operation differs."""
-
-    method: str
-    path_parameters: dict[str, str]
-    body: str | None
-    on_behalf_of: str | None
-    principal: str
-    request_id: str
-    subusers: tuple[str, ...] = ()  # a team token limited to these `on-behalf-of` values; empty = any
-    idempotency_key: str | None = None
-
-
-@dataclass(frozen=True)
-class ApiResponse:
-    status: int
-    body: str = ""
-    headers: dict[str, str] = field(default_factory=dict)
-
-
-Operation = Callable[[ApiRequest], ApiResponse]
+__all__ = ["ApiRequest", "ApiResponse", "api_handler", "error_body", "parse_request", "respond", "to_proxy_response"]
 
 
 def error_body(message: str, field_name: str | None = None, extra: dict[str, Any] | None = None) -> str:
@@ -146,7 +122,9 @@ def respond(event: dict[str, Any], operation: Operation) -> dict[str, Any]:
 
 
 def api_handler(operation: Operation) -> Callable[[dict[str, Any], LambdaContext], dict[str, Any]]:
-    """The Lambda handler of one operation, with Powertools logging, tracing and metrics wired in."""
+    """The Lambda handler of one operation, with Powertools logging, tracing and metrics wired in, and the
+    function's SnapStart hooks registered."""
+    snapstart.register_hooks()
 
     @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
     @tracer.capture_lambda_handler(capture_response=False)

@@ -11,7 +11,7 @@ import hashlib
 import hmac
 import re
 import secrets
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from . import validation
 from .errors import BadRequest
@@ -46,9 +46,6 @@ class TeamToken:
     @property
     def revoked(self) -> bool:
         return self.revoked_at is not None
-
-    def revoke(self, now: int) -> TeamToken:
-        return self if self.revoked else replace(self, revoked_at=now)
 
 
 def principal_of(team: str) -> str:

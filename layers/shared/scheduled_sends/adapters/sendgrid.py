@@ -6,21 +6,26 @@ import json
 import math
 import re
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from contextvars import ContextVar
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import cache
 from typing import Any
 from urllib.parse import quote
 
 import requests
 from aws_lambda_powertools.metrics import MetricUnit
 
-from .backoff import full_jitter, requested_wait
-from .config import settings
-from .errors import ServiceError, UpstreamKeyRejected, UpstreamRateLimited, UpstreamTimeout, UpstreamUnavailable
-from .observability import metrics
+from ..domain.backoff import full_jitter, requested_wait
+from ..domain.errors import (
+    ServiceError,
+    UpstreamKeyRejected,
+    UpstreamRateLimited,
+    UpstreamTimeout,
+    UpstreamUnavailable,
+)
+from ..runtime import clock
+from ..runtime.container import Container, singleton
+from ..runtime.observability import metrics
+from ..runtime.settings import settings
 from .secrets import sendgrid_api_key
 
 USER_AGENT = "scheduled-sends-control-plane/1.0"
@@ -52,26 +57,6 @@ class RetryPolicy:
     base_seconds: float = 0.2
     cap_seconds: float = 5.0
     budget_seconds: float = 20.0  # the overall deadline when the caller set none
-
-
-# The answer deadline of the current request (time.monotonic()), set by the Lambda entry point from the
-# function's remaining time, so retries never outlive the invocation or API Gateway's 29 s.
-_deadline: ContextVar[float | None] = ContextVar("sendgrid_deadline", default=None)
-
-
-@contextmanager
-def deadline_in(seconds: float) -> Iterator[None]:
-    token = _deadline.set(time.monotonic() + seconds)
-    try:
-        yield
-    finally:
-        _deadline.reset(token)
-
-
-def remaining_seconds() -> float | None:
-    """Time left before the current request's deadline, when the entry point set one."""
-    deadline = _deadline.get()
-    return None if deadline is None else deadline - time.monotonic()
 
 
 class SendGridClient:
@@ -108,7 +93,8 @@ class SendGridClient:
         """One SendGrid operation, retried on 429, 5xx, timeouts and connection errors with backoff and full
         jitter (or SendGrid's Retry-After / X-RateLimit-Reset) until the request's deadline. A 401/403
         refreshes the cached key once (key rotation) before it is reported."""
-        deadline = _deadline.get() or self._monotonic() + self._retry.budget_seconds
+        # The request's deadline (from the Lambda's remaining time), else our own budget.
+        deadline = clock.deadline() or self._monotonic() + self._retry.budget_seconds
         refresh_key, refreshed, uncertain = False, False, False
         attempt = 0
         while True:
@@ -147,7 +133,7 @@ class SendGridClient:
                         name=f"SendGridAnswered{'429' if status == 429 else '5xx'}", unit=MetricUnit.Count, value=1
                     )
                 if status == 429:
-                    wait = requested_wait(response.headers, time.time())
+                    wait = requested_wait(response.headers, clock.epoch())
                     failure = UpstreamRateLimited(
                         "SendGrid is rate limiting this service; try again later",
                         headers={"Retry-After": str(max(1, math.ceil(wait or 0)))},  # at least a second
@@ -214,8 +200,8 @@ class SendGridClient:
         )
 
 
-@cache
-def sendgrid_client() -> SendGridClient:
+@singleton
+def sendgrid_client(container: Container) -> SendGridClient:
     """The container's client, built on first use so an import costs no I/O."""
     config = settings()
     return SendGridClient(

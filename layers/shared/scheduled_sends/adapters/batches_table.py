@@ -1,5 +1,4 @@
-"""The only code that speaks DynamoDB: the table of batches, keyed by account and batch_id, and (in
-AuthMode=TOKEN) the table of team token records, keyed by token id.
+"""The batches table: one row per batch the service knows, keyed by account and batch_id.
 
 Two sparse indexes keep the scanner's and the limit check's reads proportional to what matters:
 - `due`: rows the scanner must act on, partition `due_shard` (spread over N shards), sort `due_at`;
@@ -10,23 +9,22 @@ Every write is conditional on the row's `version` (optimistic concurrency).
 from __future__ import annotations
 
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from decimal import Decimal
-from functools import cache
 from typing import Any
 
-import boto3
 from boto3.dynamodb.conditions import Key
 from botocore.exceptions import ClientError
 
-from .config import settings, team_tokens_table_name
-from .rules import EXPIRY_SECONDS, Batch, next_due
-from .tokens import TeamToken
+from ..domain.rules import EXPIRY_SECONDS, Batch, next_due
+from ..runtime.container import Container, singleton
+from ..runtime.settings import settings
+from .aws import aws_resource
+from .dynamodb import conditional_failed, optional_int, pages
 
 DUE_INDEX = "due"
 ACTIVE_INDEX = "active"
-ACCOUNTS_PARTITION = "#accounts"
 ROW_RETENTION_SECONDS = 7 * 24 * 3600  # rows outlive expiry by a week, then DynamoDB TTL removes them
 _MAX_ATTEMPTS = 5
 UNREAD = object()  # `change` without a row the caller already holds
@@ -36,45 +34,27 @@ class ConcurrentChange(Exception):
     """A conditional write lost to another writer more times than we retry."""
 
 
-def _conditional_failed(error: ClientError) -> bool:
-    return error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
-
-
-def _int(value: Any) -> int | None:
-    return None if value is None else int(value)
-
-
-def _pages(read: Callable[..., dict[str, Any]], **arguments: Any) -> Iterator[dict[str, Any]]:
-    """Every page of a DynamoDB query or scan, following LastEvaluatedKey."""
-    while True:
-        page = read(**arguments)
-        yield page
-        if "LastEvaluatedKey" not in page:
-            return
-        arguments["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-
-
 def _to_batch(item: dict[str, Any]) -> Batch:
     return Batch(
         account=item["account"],
         batch_id=item["batch_id"],
         owner=item.get("owner"),
         status=item.get("status"),
-        send_at=_int(item.get("send_at")),
+        send_at=optional_int(item.get("send_at")),
         expiry_action=item.get("expiry_action"),
         warned=tuple(sorted(int(t) for t in item.get("warned", ()))),
         action_taken=item.get("action_taken"),
-        status_at=_int(item.get("status_at")),
+        status_at=optional_int(item.get("status_at")),
         version=int(item.get("version", 0)),
     )
 
 
-@dataclass
-class ReadCounter:
-    """Items DynamoDB read for us (ScannedCount / found items), so cost can be asserted and reported."""
+@dataclass(frozen=True)
+class DueBatches:
+    """The rows due now, and how many items DynamoDB read to find them (the scanner reports its cost)."""
 
-    items: int = 0
-    requests: int = 0
+    batches: list[Batch]
+    items_read: int
 
 
 class BatchStore:
@@ -83,45 +63,34 @@ class BatchStore:
         self._due_shards = due_shards
         self._thresholds = thresholds
         self._action_lead = action_lead
-        self.reads = ReadCounter()
-        self._remembered: set[str] = set()
 
     # -- reading ---------------------------------------------------------------------------------
     def get(self, account: str, batch_id: str) -> Batch | None:
         item = self._table.get_item(Key={"account": account, "batch_id": batch_id}, ConsistentRead=True).get("Item")
-        self.reads.requests += 1
-        self.reads.items += 1 if item else 0
         return _to_batch(item) if item else None
 
     def active(self, account: str) -> list[Batch]:
         """Rows holding a SendGrid slot for the account (the sparse `active` index)."""
         return [
-            _to_batch(i)
-            for i in self._query(IndexName=ACTIVE_INDEX, KeyConditionExpression=Key("active_account").eq(account))
+            _to_batch(item)
+            for page in pages(
+                self._table.query, IndexName=ACTIVE_INDEX, KeyConditionExpression=Key("active_account").eq(account)
+            )
+            for item in page.get("Items", ())
         ]
 
-    def due(self, now: int) -> Iterator[Batch]:
+    def due(self, now: int) -> DueBatches:
         """Every row whose next action time has come, across all shards, oldest first per shard."""
+        found: list[Batch] = []
+        items_read = 0
         for shard in range(self._due_shards):
             condition = Key("due_shard").eq(f"due#{shard}") & Key("due_at").lte(now)
-            for item in self._query(IndexName=DUE_INDEX, KeyConditionExpression=condition):
-                yield _to_batch(item)
-
-    def accounts(self) -> list[str]:
-        return [i["batch_id"] for i in self._query(KeyConditionExpression=Key("account").eq(ACCOUNTS_PARTITION))]
-
-    def _query(self, **arguments: Any) -> Iterator[dict[str, Any]]:
-        for page in _pages(self._table.query, **arguments):
-            self.reads.requests += 1
-            self.reads.items += int(page.get("ScannedCount", len(page.get("Items", ()))))
-            yield from page.get("Items", ())
+            for page in pages(self._table.query, IndexName=DUE_INDEX, KeyConditionExpression=condition):
+                items_read += int(page.get("ScannedCount", len(page.get("Items", ()))))
+                found.extend(_to_batch(item) for item in page.get("Items", ()))
+        return DueBatches(found, items_read)
 
     # -- writing ---------------------------------------------------------------------------------
-    def remember_account(self, account: str) -> None:
-        """Register an account for the scanner's reconcile; once per container is enough."""
-        if account not in self._remembered:
-            self._table.put_item(Item={"account": ACCOUNTS_PARTITION, "batch_id": account})
-            self._remembered.add(account)
 
     def change(
         self,
@@ -144,7 +113,7 @@ class BatchStore:
             try:
                 return self._write(wanted, current, self._next_due(wanted), now)
             except ClientError as error:
-                if not _conditional_failed(error):
+                if not conditional_failed(error):
                     raise
                 current = UNREAD
         raise ConcurrentChange(f"batch {batch_id} kept changing under us")
@@ -237,74 +206,14 @@ class BatchStore:
                 ExpressionAttributeValues={**values, ":one": 1},
             )
         except ClientError as error:
-            if _conditional_failed(error):
+            if conditional_failed(error):
                 return False
             raise
         return True
 
 
-@cache
-def batch_store() -> BatchStore:
+@singleton
+def batch_store(container: Container) -> BatchStore:
     config = settings()
-    table = boto3.resource("dynamodb").Table(config.batches_table_name)
+    table = aws_resource(container, "dynamodb").Table(config.batches_table_name)
     return BatchStore(table, config.due_shards, config.warning_thresholds_seconds, config.expiry_action_lead_seconds)
-
-
-# -- team tokens (AuthMode=TOKEN) -------------------------------------------------------------------
-def _to_token(item: dict[str, Any]) -> TeamToken:
-    return TeamToken(
-        token_id=item["token_id"],
-        team=item["team"],
-        secret_hash=item["secret_hash"],
-        subusers=tuple(item.get("subusers", ())),
-        created_at=int(item.get("created_at", 0)),
-        revoked_at=_int(item.get("revoked_at")),
-        description=item.get("description", ""),
-    )
-
-
-class TokenStore:
-    """Team token records, keyed by token id. Only hashes of secrets are ever written."""
-
-    def __init__(self, table: Any) -> None:
-        self._table = table
-
-    def get(self, token_id: str) -> TeamToken | None:
-        # Consistent: a revoke must count from the moment it is acknowledged.
-        item = self._table.get_item(Key={"token_id": token_id}, ConsistentRead=True).get("Item")
-        return _to_token(item) if item else None
-
-    def add(self, token: TeamToken) -> None:
-        item: dict[str, Any] = {
-            "token_id": token.token_id,
-            "team": token.team,
-            "secret_hash": token.secret_hash,
-            "created_at": token.created_at,
-            "description": token.description,
-        }
-        if token.subusers:
-            item["subusers"] = list(token.subusers)
-        self._table.put_item(Item=item, ConditionExpression="attribute_not_exists(token_id)")
-
-    def all(self) -> list[TeamToken]:
-        found = [_to_token(item) for page in _pages(self._table.scan) for item in page.get("Items", ())]
-        return sorted(found, key=lambda t: (t.team, t.created_at, t.token_id))
-
-    def revoke(self, token_id: str, now: int) -> TeamToken | None:
-        """The revoked record (revoking twice keeps the first time), or None when there is no such token."""
-        try:
-            self._table.update_item(
-                Key={"token_id": token_id},
-                UpdateExpression="SET revoked_at = :now",
-                ConditionExpression="attribute_exists(token_id) AND attribute_not_exists(revoked_at)",
-                ExpressionAttributeValues={":now": now},
-            )
-        except ClientError as error:
-            if not _conditional_failed(error):
-                raise
-        return self.get(token_id)
-
-
-@cache
-def token_store() -> TokenStore:
-    return TokenStore(boto3.resource("dynamodb").Table(team_tokens_table_name()))

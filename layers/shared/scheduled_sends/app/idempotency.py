@@ -6,7 +6,6 @@ Powertools' idempotency utility keeps the answers in the template's DynamoDB tab
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import cache
 from typing import Any
 
 from aws_lambda_powertools.utilities.idempotency import (
@@ -19,9 +18,11 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
     IdempotencyValidationError,
 )
 
-from .config import settings
-from .errors import Conflict, Unprocessable
-from .sendgrid import remaining_seconds
+from ..adapters.aws import aws_client
+from ..domain.errors import Conflict, Unprocessable
+from ..runtime import clock
+from ..runtime.container import Container, singleton
+from ..runtime.settings import settings
 
 Create = Callable[[dict[str, Any]], dict[str, Any]]
 
@@ -31,12 +32,12 @@ class _Deadline:
     crashed attempt's in-progress record expires when that request would have been answered."""
 
     def get_remaining_time_in_millis(self) -> int:
-        remaining = remaining_seconds()
+        remaining = clock.remaining_seconds()
         return int((remaining if remaining is not None else settings().budget_seconds) * 1000)
 
 
-@cache
-def _config() -> IdempotencyConfig:
+@singleton
+def _config(container: Container) -> IdempotencyConfig:
     config = IdempotencyConfig(
         event_key_jmespath="[account, owner, key]",  # one team's key never answers for another
         payload_validation_jmespath="body",
@@ -46,13 +47,16 @@ def _config() -> IdempotencyConfig:
     return config
 
 
-@cache
+@singleton
+def _persistence(container: Container) -> DynamoDBPersistenceLayer:
+    return DynamoDBPersistenceLayer(
+        table_name=settings().idempotency_table_name, boto3_client=aws_client(container, "dynamodb")
+    )
+
+
 def _idempotent(create: Create) -> Create:
     return idempotent_function(
-        create,
-        data_keyword_argument="request",
-        persistence_store=DynamoDBPersistenceLayer(table_name=settings().idempotency_table_name),
-        config=_config(),
+        create, data_keyword_argument="request", persistence_store=_persistence(), config=_config()
     )
 
 

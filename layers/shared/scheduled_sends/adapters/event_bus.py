@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-from functools import cache
 from typing import Any
 
-import boto3
-
-from .config import settings
+from ..runtime.container import Container, singleton
+from ..runtime.settings import settings
+from .aws import aws_client
 
 SOURCE = "scheduled-sends"
 EXPIRY_WARNING = "Scheduled Send Expiry Warning"
@@ -42,6 +41,6 @@ class EventBus:
             raise PublishFailed(f"EventBridge refused the {detail_type} event")
 
 
-@cache
-def event_bus() -> EventBus:
-    return EventBus(boto3.client("events"), settings().event_bus_name)
+@singleton
+def event_bus(container: Container) -> EventBus:
+    return EventBus(aws_client(container, "events"), settings().event_bus_name)

@@ -1,4 +1,4 @@
-"""Error types of the service. `api.py` turns each into an HTTP status and a SendGrid-style body."""
+"""Error types of the service. `entry.api` turns each into an HTTP status and a SendGrid-style body."""
 
 from __future__ import annotations
 

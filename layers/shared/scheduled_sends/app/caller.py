@@ -1,0 +1,77 @@
+"""Who is asking, for which account, and what they may do: ownership and admin checks, in one place.
+
+The principal that creates (or, with UnknownBatchPolicy=claim, first touches) a batch owns it; admins
+(AdminPrincipals) may act on any batch. A caller forwards to SendGrid and records outcomes for its account.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+from aws_lambda_powertools.metrics import MetricUnit
+
+from ..adapters.batches_table import UNREAD, batch_store
+from ..adapters.sendgrid import UpstreamResponse, sendgrid_client
+from ..domain import rules
+from ..domain.errors import Forbidden
+from ..domain.rules import Batch
+from ..runtime import clock
+from ..runtime.observability import logger, metrics
+from ..runtime.settings import settings
+from .contract import ApiRequest
+
+
+def state_write_failed(message: str, **extra: Any) -> None:
+    """A table write after SendGrid succeeded failed: logged and counted, never the caller's error."""
+    logger.exception(message, extra=extra)
+    metrics.add_metric(name="StateWriteFailed", unit=MetricUnit.Count, value=1)
+
+
+class Caller:
+    """Who is asking, for which account, and what they may do."""
+
+    def __init__(self, request: ApiRequest) -> None:
+        self.request = request
+        self.account = rules.account_key(request.on_behalf_of)
+        self.owner = rules.owner_of(request.principal)
+        self.admins = settings().admin_principals
+        self.is_admin = rules.is_admin(self.owner, self.admins)
+
+    def may_see(self, batch: Batch | None) -> bool:
+        return rules.may_act(self.owner, batch.owner if batch else None, self.admins)
+
+    def authorize(self, batch_id: str) -> Batch | None:
+        """The batch's row when the caller may act on it; 403 otherwise."""
+        batch = batch_store().get(self.account, batch_id)
+        if batch is None or batch.owner is None:
+            if self.is_admin or settings().unknown_batch_policy == "claim":
+                return batch
+            raise Forbidden(
+                f"this service has no owner on record for batch id {batch_id} in this account; "
+                "create batch ids with POST /v3/mail/batch through this service",
+                field="batch_id",
+            )
+        if not self.may_see(batch):
+            raise Forbidden(f"batch id {batch_id} belongs to another team", field="batch_id")
+        return batch
+
+    def forward(self, method: str, path: str, body: dict[str, Any] | None = None) -> UpstreamResponse:
+        return sendgrid_client().call(method, path, on_behalf_of=self.request.on_behalf_of, body=body)
+
+    def record(self, batch_id: str, edit: Any, current: Batch | object | None = UNREAD) -> Batch | None:
+        """Write the outcome after SendGrid succeeded; never turn a table failure into the caller's error.
+        `current` is the row read by `authorize` (None: known not to exist), which saves a read."""
+        try:
+            return batch_store().change(self.account, batch_id, edit, clock.now(), current)
+        except Exception:
+            state_write_failed("state write failed after SendGrid succeeded", batch_id=batch_id)
+            return None
+
+    def new_row(self, batch_id: str, current: Batch | None, creating: bool = False) -> Batch:
+        """The row to edit: the current one, or one owned by the caller when it creates or claims the batch.
+        An admin acting on a batch nobody owns leaves it unowned."""
+        if current is not None and current.owner is not None:
+            return current
+        base = current or Batch(account=self.account, batch_id=batch_id, owner=None)
+        return replace(base, owner=self.owner) if creating or not self.is_admin else base

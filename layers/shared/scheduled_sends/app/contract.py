@@ -1,0 +1,30 @@
+"""What an operation takes and answers, independent of how the request arrived (API Gateway today)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class ApiRequest:
+    """The parts of a caller's request the operations use, already checked where no operation differs."""
+
+    method: str
+    path_parameters: dict[str, str]
+    body: str | None
+    on_behalf_of: str | None
+    principal: str
+    request_id: str
+    subusers: tuple[str, ...] = ()  # a team token limited to these `on-behalf-of` values; empty = any
+    idempotency_key: str | None = None
+
+
+@dataclass(frozen=True)
+class ApiResponse:
+    status: int
+    body: str = ""
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+Operation = Callable[[ApiRequest], ApiResponse]

@@ -1,0 +1,51 @@
+"""Time, in one place: the current time (tests move it, they never sleep) and the request's deadline.
+
+The deadline is set by an entry point from the Lambda's remaining time; SendGrid retries, the
+idempotency record and anything else that waits read it here, so nothing outlives the invocation or
+API Gateway's 29 s.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+
+
+def now() -> int:
+    """Unix seconds."""
+    return int(time.time())
+
+
+def epoch() -> float:
+    """Unix seconds with a fraction (what SendGrid's X-RateLimit-Reset is compared with)."""
+    return time.time()
+
+
+def monotonic() -> float:
+    return time.monotonic()
+
+
+_deadline: ContextVar[float | None] = ContextVar("request_deadline", default=None)
+
+
+@contextmanager
+def deadline_in(seconds: float) -> Iterator[None]:
+    """The code inside must be done within `seconds` (a monotonic deadline for this request)."""
+    token = _deadline.set(monotonic() + seconds)
+    try:
+        yield
+    finally:
+        _deadline.reset(token)
+
+
+def deadline() -> float | None:
+    """The current request's deadline on the monotonic clock, when an entry point set one."""
+    return _deadline.get()
+
+
+def remaining_seconds() -> float | None:
+    """Time left before the current request's deadline, when an entry point set one."""
+    current = _deadline.get()
+    return None if current is None else current - monotonic()

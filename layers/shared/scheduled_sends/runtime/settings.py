@@ -1,0 +1,77 @@
+"""Settings, read once per container from the environment variables the template sets (the one source)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from .container import Container, singleton
+
+
+@dataclass(frozen=True)
+class Settings:
+    sendgrid_api_base_url: str
+    sendgrid_secret_arn: str
+    connect_timeout_seconds: float
+    read_timeout_seconds: float
+    secret_cache_seconds: int
+    max_body_bytes: int
+    max_attempts: int
+    backoff_base_seconds: float
+    backoff_cap_seconds: float
+    budget_seconds: float
+    batches_table_name: str
+    admin_principals: tuple[str, ...]
+    unknown_batch_policy: str  # "refuse" | "claim"
+    due_shards: int
+    warning_thresholds_seconds: tuple[int, ...]
+    expiry_action_lead_seconds: int
+    event_bus_name: str
+    idempotency_table_name: str
+    idempotency_expiry_seconds: int
+
+
+def _required(environ: Mapping[str, str], name: str) -> str:
+    value = environ.get(name, "").strip()
+    if not value:
+        raise RuntimeError(f"environment variable {name} is not set (the template sets it)")
+    return value
+
+
+def _csv(value: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in value.split(",") if part.strip())
+
+
+@singleton
+def settings(container: Container) -> Settings:
+    """The container's settings, from its environment (Lambda: the variables the template sets)."""
+    env = container.environ
+    return Settings(
+        sendgrid_api_base_url=_required(env, "SENDGRID_API_BASE_URL").rstrip("/"),
+        sendgrid_secret_arn=_required(env, "SENDGRID_SECRET_ARN"),
+        connect_timeout_seconds=float(env.get("SENDGRID_CONNECT_TIMEOUT_SECONDS", "3.05")),
+        read_timeout_seconds=float(env.get("SENDGRID_READ_TIMEOUT_SECONDS", "10")),
+        secret_cache_seconds=int(env.get("SECRET_CACHE_SECONDS", "300")),
+        max_body_bytes=int(env.get("MAX_BODY_BYTES", "8192")),
+        max_attempts=int(env.get("SENDGRID_MAX_ATTEMPTS", "4")),
+        backoff_base_seconds=float(env.get("SENDGRID_BACKOFF_BASE_SECONDS", "0.2")),
+        backoff_cap_seconds=float(env.get("SENDGRID_BACKOFF_CAP_SECONDS", "5")),
+        budget_seconds=float(env.get("SENDGRID_BUDGET_SECONDS", "20")),
+        batches_table_name=env.get("BATCHES_TABLE_NAME", ""),
+        admin_principals=_csv(env.get("ADMIN_PRINCIPALS", "")),
+        unknown_batch_policy=env.get("UNKNOWN_BATCH_POLICY", "refuse"),
+        due_shards=int(env.get("DUE_SHARDS", "8")),
+        warning_thresholds_seconds=tuple(
+            int(v) for v in _csv(env.get("WARNING_THRESHOLDS_SECONDS", "86400,21600,3600"))
+        ),
+        expiry_action_lead_seconds=int(env.get("EXPIRY_ACTION_LEAD_SECONDS", "1800")),
+        event_bus_name=env.get("EVENT_BUS_NAME", ""),
+        idempotency_table_name=env.get("IDEMPOTENCY_TABLE_NAME", ""),
+        idempotency_expiry_seconds=int(env.get("IDEMPOTENCY_EXPIRY_SECONDS", "86400")),
+    )
+
+
+@singleton
+def team_tokens_table_name(container: Container) -> str:
+    """Only the team-token authorizer has this setting; it reads none of the SendGrid ones."""
+    return _required(container.environ, "TEAM_TOKENS_TABLE_NAME")
