@@ -164,7 +164,8 @@ def _handler_class(dispatch: Dispatch, on_answer: OnAnswer | None) -> type[BaseH
                 self.send_header(name, value)
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
-            self.wfile.write(data)
+            if self.command != "HEAD":  # HEAD: the headers GET would get (Content-Length too), never a body
+                self.wfile.write(data)
             if on_answer:
                 on_answer(self.command, self.path, status, (time.perf_counter() - started) * 1000)
 

@@ -110,6 +110,19 @@ def test_tabs_and_obs_text_in_values_are_still_dispatched_as_sent(server) -> Non
     assert ("X-Text", "caf\xc3\xa9") in dispatched[0][2]  # latin-1, as http.server (and API Gateway) pass it on
 
 
+def test_head_gets_status_and_headers_but_no_body_and_the_next_request_still_parses(server) -> None:
+    loopback, dispatched = server
+    request = b"HEAD /x HTTP/1.1\r\nHost: x\r\n\r\nGET /y HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    status, headers, rest = _head_and_rest(_send_until_closed(loopback.url, request))
+    assert status == 200
+    assert headers["content-length"] == str(len(BODY))  # the length GET would send
+    # The very next bytes are the second answer: no body after the HEAD answer's headers.
+    assert rest.startswith(b"HTTP/1.1 200 "), rest
+    status, headers, rest = _head_and_rest(rest)
+    assert (status, rest) == (200, BODY)
+    assert [(method, path) for method, path, _, _ in dispatched] == [("HEAD", "/x"), ("GET", "/y")]
+
+
 def test_a_refused_head_request_has_no_body_either(server) -> None:
     loopback, dispatched = server
     data = _send_until_closed(loopback.url, b"HEAD /x HTTP/1.1\r\nHost: x\r\nX-Bad: a\rb\r\n\r\n")
