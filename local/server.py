@@ -24,6 +24,7 @@ from . import template as cfn
 from .authorizer import Refusal, authorize, method_arn
 from .events import STAGE, LocalLambdaContext, proxy_event
 from .http import LoopbackServer
+from .redaction import redact, request_label
 from .sendgrid_sandbox import SendGridSandbox
 
 DEFAULT_CALLER_ARN = "arn:aws:iam::000000000000:user/local-developer"
@@ -85,7 +86,7 @@ class LocalService:
         self.parameters = dict(parameters or {})  # template parameter overrides, e.g. {"AuthMode": "TOKEN"}
         self._sendgrid_base_url = sendgrid_base_url
         self.api_key = sendgrid_api_key or f"SG.local-sandbox.{secrets.token_urlsafe(16)}"
-        self._log = log
+        self._log = lambda line: log(redact(line))  # every line the service prints
         self.template = cfn.load_template()
         declared = self.template.get("Parameters", {})
         for name, value in self.parameters.items():
@@ -293,7 +294,7 @@ class LocalService:
         return 200, {"Content-Type": "application/json"}, json.dumps(stack).encode()
 
     def _log_answer(self, method: str, path: str, status: int, elapsed_ms: float) -> None:
-        self._log(f"{method} {path} {status} {elapsed_ms:.1f}ms")
+        self._log(f"{request_label(method, path)} {status} {elapsed_ms:.1f}ms")
 
     def dispatch(
         self, method: str, raw_path: str, headers: list[tuple[str, str]], body: bytes

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import signal
 from pathlib import Path
+from urllib.parse import quote
 
 import requests
 
 from local import template as cfn
 from local.events import proxy_event
+from local.redaction import request_label
 from local.server import CALLER_HEADER, LocalService
-from tests.support import OPERATIONS, start_python_m_local
+from tests.support import CANARY_KEY, OPERATIONS, start_python_m_local
 
 SAM_SAMPLE = json.loads((Path(__file__).parents[1] / "fixtures" / "sam-generated-aws-proxy.json").read_text())
 
@@ -113,3 +116,39 @@ def test_python_m_local_serves_until_ctrl_c_and_stops_cleanly() -> None:
     assert "POST /v3/mail/batch 201" in output
     assert "stopped." in output
     assert "Traceback" not in output
+
+
+def test_the_request_log_never_shows_a_token_or_key_sent_in_the_url() -> None:
+    team_token = "sst_0123456789abcdef_" + "A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q7r8S9t0U1v"  # 43-char secret
+    lines: list[str] = []
+    service = LocalService(port=0, log=lines.append, scan_seconds=0, sendgrid_api_key=CANARY_KEY).start()
+    try:
+        for path in (
+            f"/v3/user/scheduled_sends?token={team_token}",
+            f"/v3/user/scheduled_sends?a=1&token={quote(team_token)}&b=2",
+            f"/v3/user/scheduled_sends/{team_token}",
+            f"/v3/user/scheduled_sends/{quote(team_token, safe='')}".replace("_", "%5F"),
+            f"/v3/mail/batch?key={CANARY_KEY}",
+            "/v3/mail/batch?auth=Bearer%20opaque-bearer-value",
+        ):
+            connection = http.client.HTTPConnection(service.url.removeprefix("http://"), timeout=10)
+            connection.request("GET", path)  # as sent: requests would re-encode the path
+            connection.getresponse().read()
+            connection.close()
+    finally:
+        service.stop()
+    assert len(lines) == 6, lines
+    assert all(line.startswith("GET /v3/") for line in lines), lines
+    for secret in (team_token, team_token.removeprefix("sst_"), CANARY_KEY, "opaque-bearer-value"):
+        assert not [line for line in lines if secret in line], secret
+    assert "sst_0123456789abcdef" not in "".join(lines)
+
+
+def test_request_labels_cut_the_query_redact_the_path_and_escape_control_characters() -> None:
+    token = "sst_0123456789abcdef_" + "x" * 43
+    assert request_label("GET", f"/v3/user/scheduled_sends?token={token}") == "GET /v3/user/scheduled_sends?..."
+    assert request_label("GET", f"/v3/user/scheduled_sends/{token}") == "GET /v3/user/scheduled_sends/[REDACTED]"
+    assert request_label("GET", "/v3/x/sst%5F0123456789abcdef%5F" + "x" * 43) == "GET /v3/x/[REDACTED]"
+    assert request_label("GET", "/v3/a/Bearer%20abc.def") == "GET /v3/a/Bearer%20[REDACTED]"
+    assert request_label("G\x1bT", "/v3/\x1b[31mred\r\n") == "G%1BT /v3/%1B[31mred%0D%0A"
+    assert request_label("GET", "/v3/mail/batch/a%2Fb") == "GET /v3/mail/batch/a%2Fb"  # escapes kept as sent
