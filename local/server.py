@@ -189,7 +189,10 @@ class LocalService:
                 sys.path.insert(0, str(layer))
         self._routes = self._load_routes()
         self._scanners = [self._bind(function) for function in cfn.scheduled_functions(self.template)]
-        self._server = LoopbackServer(self.host, self.port, self.dispatch, name="local-api", on_answer=self._log_answer)
+        # Looked up per request, so a test that wraps `dispatch` (the canary check's recorder) sees every answer.
+        self._server = LoopbackServer(
+            self.host, self.port, lambda *request: self.dispatch(*request), name="local-api", on_answer=self._log_answer
+        )
         self._server.start()
         if self.scan_seconds > 0:
             self._scan_thread = threading.Thread(target=self._scan_forever, name="local-scanner", daemon=True)
