@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import boto3
 import pytest
@@ -18,7 +19,7 @@ from scheduled_sends.config import settings
 from scheduled_sends.rules import EXPIRY_SECONDS, RECLAIM_GRACE_SECONDS, Batch
 from scheduled_sends.scanner import ScanIncomplete, Scanner, ScanSummary
 from scheduled_sends.sendgrid import sendgrid_client
-from scheduled_sends.store import BatchStore, batch_store
+from scheduled_sends.store import batch_store
 from tests.support import invoke, load_handler
 
 TEAM = "arn:aws:iam::111122223333:user/team-a"
@@ -93,7 +94,7 @@ class _MeetAfterReadingTheIndex:
     """A run's store whose `due` returns only once every run has read the due index: from then on all runs
     are inside the scan at the same moment, each acting on the same rows."""
 
-    def __init__(self, store: BatchStore, meet: threading.Barrier) -> None:
+    def __init__(self, store: Any, meet: threading.Barrier) -> None:
         self._store, self._meet = store, meet
 
     def due(self, now: int) -> list[Batch]:
@@ -114,7 +115,9 @@ def _scanner_of_its_own_container(meet: threading.Barrier, aws: threading.Lock) 
     thread-safe to create)."""
     config = settings()
     table = _OneRequestAtATime(boto3.resource("dynamodb").Table(config.batches_table_name), aws)
-    store = BatchStore(table, config.due_shards, config.warning_thresholds_seconds, config.expiry_action_lead_seconds)
+    store = type(batch_store())(  # a BatchStore of its own
+        table, config.due_shards, config.warning_thresholds_seconds, config.expiry_action_lead_seconds
+    )
     events = bus.EventBus(_OneRequestAtATime(boto3.client("events"), aws), config.event_bus_name)
     return Scanner(_MeetAfterReadingTheIndex(store, meet), events, sendgrid_client.__wrapped__(), config)
 
