@@ -6,8 +6,11 @@ PATCH changes a status; DELETE removes it; `on-behalf-of` scopes everything to t
 a wrong Bearer key is 401; every answer carries X-RateLimit-* headers. Never deployed.
 
 Faults can be switched on for tests and local experiments (`inject`): 429 with rate-limit headers,
-500/503, a slow answer past the client's timeout, or a dropped connection; "slow" and "drop" apply the
-operation first, so the caller loses an answer to a change that did happen.
+500/503, a slow answer, or a dropped connection; "slow" and "drop" apply the operation first, so the
+caller loses an answer to a change that did happen. A slow answer is held for `delay_seconds` and sent
+only to a caller still waiting then: one that hung up (its read timeout fired) never gets it, and
+`stop()` ends every hold. Tests hold far longer than the client's timeout, so the timeout always fires
+and no wall clock is raced.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from .http import DropConnection, LoopbackServer
+from .http import DropConnection, HoldAnswer, LoopbackServer
 
 MAX_ACTIVE_BATCHES = 10
 RATE_LIMIT = 600
@@ -44,7 +47,7 @@ CONTROL_PATH = "/sandbox/faults"  # POST {"mode": "503", "times": 3}; DELETE cle
 class Fault:
     mode: str
     remaining: int  # how many more requests it hits
-    delay_seconds: float = 2.0  # for "slow"
+    delay_seconds: float = 2.0  # for "slow": how long the answer is held (a caller that hangs up never gets it)
     paths: tuple[str, ...] = ()  # only requests whose path starts with one of these (all when empty)
 
 
@@ -134,6 +137,11 @@ class SendGridSandbox:
     def statuses(self, account: str = "") -> dict[str, str]:
         with self._lock:
             return dict(self._account(account).statuses)
+
+    def batches(self, account: str = "") -> set[str]:
+        """The batch ids this sandbox created for `account` (whether or not their creator heard of them)."""
+        with self._lock:
+            return set(self._account(account).batches)
 
     # -- the rules -------------------------------------------------------------------------------
     def _account(self, name: str) -> _Account:
@@ -237,13 +245,15 @@ class SendGridSandbox:
             payload = {"errors": [{"field": refusal.field, "message": refusal.message}]}
         if fault is not None and fault.mode == "drop":
             raise DropConnection  # applied, but the caller never hears of it
-        if fault is not None and fault.mode == "slow":
-            time.sleep(fault.delay_seconds)  # applied, answered after the caller gave up
         answer_headers = {
             "X-RateLimit-Limit": str(RATE_LIMIT),
             "X-RateLimit-Remaining": str(RATE_LIMIT - 1),
             "X-RateLimit-Reset": str(reset),
         }
         if payload is None:
-            return status, answer_headers, b""
-        return status, {**answer_headers, "Content-Type": "application/json"}, json.dumps(payload).encode()
+            answer = status, answer_headers, b""
+        else:
+            answer = status, {**answer_headers, "Content-Type": "application/json"}, json.dumps(payload).encode()
+        if fault is not None and fault.mode == "slow":
+            raise HoldAnswer(answer, fault.delay_seconds)  # applied; answered only if the caller still waits
+        return answer

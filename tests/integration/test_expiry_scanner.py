@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import threading
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import boto3
 import pytest
@@ -13,11 +15,12 @@ from pytest_httpserver import HTTPServer
 from local.events import LocalLambdaContext
 from local.sendgrid_sandbox import SendGridSandbox
 from scheduled_sends.adapters import event_bus as bus
-from scheduled_sends.adapters.batches_table import batch_store
+from scheduled_sends.adapters.batches_table import DueBatches, batch_store
 from scheduled_sends.adapters.sendgrid import sendgrid_client
 from scheduled_sends.app.scanner import Scanner, ScanSummary
 from scheduled_sends.domain.rules import EXPIRY_SECONDS, RECLAIM_GRACE_SECONDS, Batch
 from scheduled_sends.entry.scheduled import ScanIncomplete
+from scheduled_sends.runtime.container import Container
 from scheduled_sends.runtime.settings import settings
 from tests.support import invoke, load_handler
 
@@ -69,7 +72,88 @@ def test_a_paused_batch_gets_exactly_one_warning_per_threshold(
     }
 
 
+class _OneRequestAtATime:
+    """An AWS client or table whose requests are applied one at a time, each atomically, as DynamoDB and
+    EventBridge apply them; moto makes no such promise for threads (a conditional write is a check, then a
+    write). Runs still interleave between requests, which is where overlapping Lambda runs interleave."""
+
+    def __init__(self, target: object, lock: threading.Lock) -> None:
+        self._target, self._lock = target, lock
+
+    def __getattr__(self, name: str) -> object:
+        attribute = getattr(self._target, name)
+        if not callable(attribute):
+            return attribute
+
+        def request(*args: object, **kwargs: object) -> object:
+            with self._lock:
+                return attribute(*args, **kwargs)
+
+        return request
+
+
+class _MeetAfterReadingTheIndex:
+    """A run's store whose `due` returns only once every run has read the due index: from then on all runs
+    are inside the scan at the same moment, each acting on the same rows."""
+
+    def __init__(self, store: Any, meet: threading.Barrier) -> None:
+        self._store, self._meet = store, meet
+
+    def due(self, now: int) -> DueBatches:
+        try:
+            read = self._store.due(now)
+        except BaseException:
+            self._meet.abort()  # the other runs stop waiting for this one (BrokenBarrierError)
+            raise
+        self._meet.wait(timeout=30)
+        return read
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._store, name)
+
+
+def _scanner_of_its_own_container(meet: threading.Barrier, aws: threading.Lock) -> Scanner:
+    """A scanner with its own clients, as in another Lambda container (built here: boto3 sessions are not
+    thread-safe to create)."""
+    config = settings()
+    table = _OneRequestAtATime(boto3.resource("dynamodb").Table(config.batches_table_name), aws)
+    store = type(batch_store())(  # a BatchStore of its own
+        table, config.due_shards, config.warning_thresholds_seconds, config.expiry_action_lead_seconds
+    )
+    events = bus.EventBus(_OneRequestAtATime(boto3.client("events"), aws), config.event_bus_name)
+    return Scanner(_MeetAfterReadingTheIndex(store, meet), events, sendgrid_client.factory(Container()), config)
+
+
+RUNS = 3  # with 3, the others write a row at most 4 times (2 claims, 2 moves): 5 tries of change() always do
+
+
 def test_overlapping_runs_publish_each_warning_once(sandbox_sendgrid: SendGridSandbox, clock, published_events) -> None:
+    batches = [_paused_batch(clock)[0] for _ in range(5)]
+    clock.now += EXPIRY_SECONDS - 5 * HOUR  # the 24 h and 6 h thresholds are both crossed
+    meet, aws = threading.Barrier(RUNS), threading.Lock()
+    scanners = [_scanner_of_its_own_container(meet, aws) for _ in range(RUNS)]
+
+    with ThreadPoolExecutor(max_workers=RUNS) as pool:
+        runs = [pool.submit(scanner.run, clock.now) for scanner in scanners]
+        raised = [run.exception(timeout=60) for run in runs]
+    # A run's exception fails the test: the cause first, not the other runs' broken barrier.
+    causes = [e for e in raised if e is not None and not isinstance(e, threading.BrokenBarrierError)]
+    if causes:
+        raise causes[0]
+    summaries = [run.result() for run in runs]
+
+    assert [s.due for s in summaries] == [5] * RUNS  # every run read all five before any acted on them
+    assert [s.errors for s in summaries] == [0] * RUNS  # (run() logs and counts what a batch raised)
+    assert sum(s.warned for s in summaries) == 10  # every warning claimed by exactly one run
+    warnings = _of_type(published_events(), bus.EXPIRY_WARNING)
+    assert sorted((w["batch_id"], w["threshold_seconds"]) for w in warnings) == sorted(
+        (b, t) for b in batches for t in (24 * HOUR, 6 * HOUR)
+    )
+
+
+def test_a_run_acting_on_rows_read_before_another_run_finished_publishes_nothing_again(
+    sandbox_sendgrid: SendGridSandbox, clock, published_events
+) -> None:
     batches = [_paused_batch(clock)[0] for _ in range(5)]
     clock.now += EXPIRY_SECONDS - 5 * HOUR  # the 24 h and 6 h thresholds are both crossed
 
@@ -81,13 +165,8 @@ def test_overlapping_runs_publish_each_warning_once(sandbox_sendgrid: SendGridSa
     late = ScanSummary()
     for batch in stale:  # ... and run one acts on what it read before
         first._act_on(batch, clock.now, late)
-    threads = [threading.Thread(target=scanner().run, args=(clock.now,)) for _ in range(3)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
 
-    assert late.warned == 0
+    assert (len(stale), late.warned, late.errors) == (5, 0, 0)
     warnings = _of_type(published_events(), bus.EXPIRY_WARNING)
     assert sorted((w["batch_id"], w["threshold_seconds"]) for w in warnings) == sorted(
         (b, t) for b in batches for t in (24 * HOUR, 6 * HOUR)

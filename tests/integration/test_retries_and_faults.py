@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 from pytest_httpserver import HTTPServer
@@ -95,6 +96,18 @@ def test_retries_never_outlive_the_deadline(httpserver: HTTPServer) -> None:
     assert len(httpserver.log) == 1
 
 
+# A "slow" answer is held this long: far beyond the client's 0.5 s read timeout (tests/support.py), so the
+# timeout always fires and the sandbox drops the answer when the client hangs up. Nothing races a clock.
+HELD_SECONDS = 60.0
+LOST_ANSWER = ("slow", "drop")  # applied by SendGrid, answer never received
+ATTEMPTS = 4  # the retry policy's limit: SENDGRID_MAX_ATTEMPTS, unset here, defaults to 4 (config.py)
+
+
+def _inject(sandbox: SendGridSandbox, fault: str | None, times: int = 1, paths: tuple[str, ...] = ()) -> None:
+    if fault:
+        sandbox.inject(fault, times=times, delay_seconds=HELD_SECONDS, paths=paths)
+
+
 def _flow(clock, sandbox: SendGridSandbox, fault: str | None) -> tuple[str, list[dict]]:
     """create -> pause -> scanner -> resume, with `fault` hitting the first attempt of every step."""
     answers = []
@@ -104,57 +117,82 @@ def _flow(clock, sandbox: SendGridSandbox, fault: str | None) -> tuple[str, list
         answers.append(response)
         return response
 
-    if fault:
-        sandbox.inject(fault, times=1, delay_seconds=0.8)
+    _inject(sandbox, fault)
     created = step(invoke("create_batch_id", body={"send_at": send_at}, caller_arn=TEAM))
     batch = json.loads(created["body"])["batch_id"]
-    if fault:
-        sandbox.inject(fault, times=1, delay_seconds=0.8)
+    _inject(sandbox, fault)
     step(invoke("pause_or_cancel", body={"batch_id": batch, "status": "pause"}, caller_arn=TEAM))
     clock.now = send_at + 72 * HOUR - 23 * HOUR  # the 24 h warning is due
-    if fault:
-        sandbox.inject(fault, times=1, delay_seconds=0.8, paths=("/v3/user/scheduled_sends",))
+    _inject(sandbox, fault, paths=("/v3/user/scheduled_sends",))
     load_handler("expiry_scanner")({}, LocalLambdaContext("scanner"))
-    if fault:
-        sandbox.inject(fault, times=1, delay_seconds=0.8)
+    _inject(sandbox, fault)
     step(invoke("resume_scheduled_send", batch_id=batch, caller_arn=TEAM))
     return batch, answers
 
 
+def _sent(sandbox: SendGridSandbox) -> list[tuple[str, str]]:
+    return [(r.method, r.path) for r in sandbox.requests]
+
+
 @pytest.mark.parametrize("fault", [None, *FAULTS])
 def test_a_full_flow_under_each_fault_succeeds_once_and_agrees_with_sendgrid(
-    sandbox_sendgrid: SendGridSandbox, clock, published_events, fault: str
+    sandbox_sendgrid: SendGridSandbox, clock, published_events, fault: str | None
 ) -> None:
     batch, answers = _flow(clock, sandbox_sendgrid, fault)
 
     assert [a["statusCode"] for a in answers] == [201, 201, 204]
-    # create, pause, the scanner's list, resume: each step's first attempt met the fault and was retried
-    assert len(sandbox_sendgrid.requests) == (4 if fault is None else 8 + (fault in ("slow", "drop")))
+    # Each step's first attempt met the fault and the retry (the second of the policy's attempts) succeeded.
+    # Where that first attempt was applied but its answer lost, the pause's retry is refused ("a status
+    # exists") and one GET confirms the earlier attempt did it; the resume's retry finds it gone (404).
+    twice = 1 if fault is None else 2
+    assert _sent(sandbox_sendgrid) == [
+        *[("POST", "/v3/mail/batch")] * twice,
+        *[("POST", "/v3/user/scheduled_sends")] * twice,
+        *([("GET", f"/v3/user/scheduled_sends/{batch}")] if fault in LOST_ANSWER else []),
+        *[("GET", "/v3/user/scheduled_sends")] * twice,  # the scanner's reconcile
+        *[("DELETE", f"/v3/user/scheduled_sends/{batch}")] * twice,
+    ]
     assert sandbox_sendgrid.statuses() == {}  # resumed
     row = batch_store().get("parent", batch)
     assert (row.status, row.owner) == (None, TEAM)
+    # Creating a batch id is not idempotent at SendGrid: a create whose answer was lost made a batch id that
+    # nobody heard of, and the retry made the one the caller got. The orphan holds no slot and is untracked.
+    created = sandbox_sendgrid.batches()
+    assert batch in created
+    assert len(created) == (2 if fault in LOST_ANSWER else 1)
+    orphans = created - {batch}
+    assert all(batch_store().get("parent", orphan) is None for orphan in orphans)
     pauses = [r for r in sandbox_sendgrid.requests if r.method == "POST" and r.path == "/v3/user/scheduled_sends"]
     assert {json.loads(r.body)["batch_id"] for r in pauses} == {batch}  # retries, never another batch
     warnings = [e for e in published_events() if e["detail-type"] == bus.EXPIRY_WARNING]
     assert [w["detail"]["batch_id"] for w in warnings] == [batch]  # once, whatever the fault did
 
 
+# What the caller gets when every attempt meets the fault: rate limited (503), SendGrid failing or gone
+# (502), or never answered in time (504).
+LASTING = {"429": 503, "500": 502, "503": 502, "slow": 504, "drop": 502}
+
+
 @pytest.mark.parametrize("fault", FAULTS)
 def test_a_lasting_fault_gives_a_clear_error_and_the_scanner_repairs_the_table_after(
     sandbox_sendgrid: SendGridSandbox, clock, published_events, fault: str
 ) -> None:
+    assert set(LASTING) == set(FAULTS)
     batch = json.loads(invoke("create_batch_id", caller_arn=TEAM)["body"])["batch_id"]
-    sandbox_sendgrid.inject(fault, times=100, delay_seconds=0.6)
+    _inject(sandbox_sendgrid, fault, times=100)
 
     refused = invoke("pause_or_cancel", body={"batch_id": batch, "status": "pause"}, caller_arn=TEAM)
 
-    assert refused["statusCode"] in (502, 503, 504)
+    assert refused["statusCode"] == LASTING[fault]
     assert error_of(refused)["message"]
+    # as many attempts as the retry policy allows, then the answer: no more, no GET (no answer was seen)
+    assert "SENDGRID_MAX_ATTEMPTS" not in os.environ
+    assert _sent(sandbox_sendgrid) == [("POST", "/v3/mail/batch"), *[("POST", "/v3/user/scheduled_sends")] * ATTEMPTS]
     assert batch_store().get("parent", batch).status is None  # nothing half-written on our side
     sandbox_sendgrid.clear_faults()
     load_handler("expiry_scanner")({}, LocalLambdaContext("scanner"))
     applied = sandbox_sendgrid.statuses()  # "slow" and "drop" applied the pause before the answer was lost
-    assert applied == ({batch: "pause"} if fault in ("slow", "drop") else {})
+    assert applied == ({batch: "pause"} if fault in LOST_ANSWER else {})
     row = batch_store().get("parent", batch)
     assert row.status == applied.get(batch)
     assert row.owner == TEAM

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import socket
+import threading
 from collections.abc import Iterator
 
 import pytest
 import requests
 
+from local.http import _still_waiting_after
 from local.sendgrid_sandbox import MAX_ACTIVE_BATCHES, SendGridSandbox
 
 KEY = "SG.sandbox-test"
@@ -132,3 +135,25 @@ def test_429_fault_carries_rate_limit_headers(sandbox: SendGridSandbox, session)
     assert limited.status_code == 429
     assert limited.headers["X-RateLimit-Remaining"] == "0"
     assert "X-RateLimit-Reset" in limited.headers
+
+
+def test_a_slow_answer_is_applied_and_held_past_the_callers_timeout(sandbox: SendGridSandbox, session) -> None:
+    order = {"mode": "slow", "times": 1, "delay_seconds": 60}  # far beyond the caller's 0.2 s read timeout
+    assert requests.post(f"{sandbox.url}/sandbox/faults", json=order).json() == {
+        "faults": [{"mode": "slow", "remaining": 1}]
+    }
+    with pytest.raises(requests.ReadTimeout):
+        session.post(f"{sandbox.url}/v3/mail/batch", timeout=(5, 0.2))
+    assert len(sandbox.batches()) == 1  # applied: the caller lost the answer to a change that did happen
+    assert session.get(f"{sandbox.url}/v3/user/scheduled_sends", timeout=5).status_code == 200  # the next: at once
+
+
+def test_a_held_answer_is_let_go_when_the_client_hangs_up_or_the_server_stops() -> None:
+    server_side, client_side = socket.socketpair()
+    with server_side, client_side:
+        stopping = threading.Event()
+        assert _still_waiting_after(server_side, 0, stopping)  # held its time, client still there: answer
+        stopping.set()
+        assert not _still_waiting_after(server_side, 30, stopping)  # the server stops: no answer
+        client_side.close()  # the client's timeout fired
+        assert not _still_waiting_after(server_side, 30, threading.Event())  # no answer, no wait
