@@ -12,7 +12,7 @@ from scheduled_sends.app.scanner import ScanSummary
 from scheduled_sends.domain import errors
 from tests.infrastructure.tooling import ROOT
 
-LAYER_SOURCE = "\n".join(p.read_text() for p in (ROOT / "layers" / "shared" / "scheduled_sends").glob("*.py"))
+LAYER_SOURCE = "\n".join(p.read_text() for p in (ROOT / "layers" / "shared" / "scheduled_sends").rglob("*.py"))
 
 
 def _dashboard() -> dict[str, Any]:
