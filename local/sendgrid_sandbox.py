@@ -5,6 +5,14 @@ batches paused/cancelled per account; a second POST for a batch with a status is
 PATCH changes a status; DELETE removes it; `on-behalf-of` scopes everything to that account;
 a wrong Bearer key is 401; every answer carries X-RateLimit-* headers. Never deployed.
 
+It also keeps time, so tests can see what happens to mail: `POST /v3/mail/send` with `batch_id` and
+`send_at` schedules a mail (only the fields it needs; 202 as SendGrid), and on the sandbox's clock (`clock`,
+which tests and the local runner move) each mail is delivered at `send_at` unless its batch is cancelled
+then (discarded) or paused (held: delivered when the pause is deleted, discarded if it is changed to a
+cancel, expired 72 h after `send_at`). `mails()` (and `GET /sandbox/mails`) report each mail's fate:
+scheduled, delivered, discarded or expired. SendGrid does not accept `on-behalf-of` on mail send (a subuser
+sends with its own key); the sandbox takes it there as that key would, to keep one key per sandbox.
+
 Faults can be switched on for tests and local experiments (`inject`): 429 with rate-limit headers,
 500/503, a slow answer, or a dropped connection; "slow" and "drop" apply the operation first, so the
 caller loses an answer to a change that did happen. A slow answer is held for `delay_seconds` and sent
@@ -20,15 +28,21 @@ import re
 import secrets
 import threading
 import time
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from .http import DropConnection, HoldAnswer, LoopbackServer
 
 MAX_ACTIVE_BATCHES = 10
+EXPIRY_SECONDS = 72 * 3600  # a paused mail is discarded as expired 72 hours after send_at
+MAX_SCHEDULE_AHEAD_SECONDS = 72 * 3600
+FATES = ("scheduled", "delivered", "discarded", "expired")
+MAILS_PATH = "/sandbox/mails"  # GET: every mail and its fate (local experiments)
 RATE_LIMIT = 600
 _BATCH = r"(?P<batch_id>[^/]+)"
 _ROUTES = [
+    ("POST", re.compile(r"/v3/mail/send"), "send_mail"),
     ("POST", re.compile(r"/v3/mail/batch"), "create_batch"),
     ("GET", re.compile(rf"/v3/mail/batch/{_BATCH}"), "validate_batch"),
     ("GET", re.compile(r"/v3/user/scheduled_sends"), "list_statuses"),
@@ -59,10 +73,42 @@ class RecordedRequest:
     body: bytes
 
 
+@dataclass(frozen=True)
+class Mail:
+    """One scheduled mail and what became of it (`decided_at`: when its fate was sealed)."""
+
+    message_id: str
+    account: str
+    batch_id: str | None
+    send_at: int
+    fate: str = "scheduled"
+    held: bool = False  # past send_at and paused: kept until the pause is deleted, changed or expires
+    decided_at: int | None = None
+
+
 @dataclass
 class _Account:
+    name: str = ""
     batches: set[str] = field(default_factory=set)
     statuses: dict[str, str] = field(default_factory=dict)
+    mails: list[Mail] = field(default_factory=list)
+
+    def settle(self, now: int) -> None:
+        """Every mail's fate as of `now`, from the batch statuses as they have been since the last settle
+        (the sandbox settles before and after every request, and whenever its clock is read)."""
+        self.mails = [self._settled(mail, now) for mail in self.mails]
+
+    def _settled(self, mail: Mail, now: int) -> Mail:
+        if mail.fate != "scheduled" or now < mail.send_at:
+            return mail
+        status = self.statuses.get(mail.batch_id) if mail.batch_id else None
+        if status == "cancel":
+            return replace(mail, fate="discarded", held=False, decided_at=now if mail.held else mail.send_at)
+        if status == "pause":
+            if now >= mail.send_at + EXPIRY_SECONDS:
+                return replace(mail, fate="expired", held=False, decided_at=mail.send_at + EXPIRY_SECONDS)
+            return replace(mail, held=True)
+        return replace(mail, fate="delivered", held=False, decided_at=now if mail.held else mail.send_at)
 
 
 class _Refusal(Exception):
@@ -74,8 +120,11 @@ class _Refusal(Exception):
 class SendGridSandbox:
     """Start with `start()`; `url` is its base URL; `requests` records what reached it."""
 
-    def __init__(self, api_key: str, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(
+        self, api_key: str, host: str = "127.0.0.1", port: int = 0, clock: Callable[[], int] | None = None
+    ) -> None:
         self.api_key = api_key
+        self.clock: Callable[[], int] = clock or (lambda: int(time.time()))  # tests and `make run` move it
         self._lock = threading.Lock()
         self._accounts: dict[str, _Account] = {}
         self.requests: list[RecordedRequest] = []
@@ -138,6 +187,21 @@ class SendGridSandbox:
         with self._lock:
             return dict(self._account(account).statuses)
 
+    def mails(self, account: str | None = None) -> list[Mail]:
+        """Every mail (of `account`, or of all accounts) with its fate as of the sandbox's clock now."""
+        with self._lock:
+            now = self.clock()
+            found: list[Mail] = []
+            for name, state in self._accounts.items():
+                if account is None or name == account:
+                    state.settle(now)
+                    found.extend(state.mails)
+            return found
+
+    def _mails_answer(self) -> tuple[int, dict[str, str], bytes]:
+        body = {"now": self.clock(), "mails": [vars(mail) for mail in self.mails()]}
+        return 200, {"Content-Type": "application/json"}, json.dumps(body).encode()
+
     def batches(self, account: str = "") -> set[str]:
         """The batch ids this sandbox created for `account` (whether or not their creator heard of them)."""
         with self._lock:
@@ -145,7 +209,22 @@ class SendGridSandbox:
 
     # -- the rules -------------------------------------------------------------------------------
     def _account(self, name: str) -> _Account:
-        return self._accounts.setdefault(name, _Account())
+        if name not in self._accounts:
+            self._accounts[name] = _Account(name)
+        return self._accounts[name]
+
+    def send_mail(self, account: _Account, body: Any, batch_id: str = "") -> tuple[int, Any]:
+        """The part of SendGrid's mail send the sandbox needs: a batch_id it issued and a send_at at most
+        72 hours ahead (none: now). 202 with no body, as SendGrid answers."""
+        if not isinstance(body, dict):
+            raise _Refusal(400, "request body is invalid JSON")
+        batch, send_at, now = body.get("batch_id"), body.get("send_at", self.clock()), self.clock()
+        if batch is not None and batch not in account.batches:
+            raise _Refusal(400, "invalid batch id", "batch_id")
+        if isinstance(send_at, bool) or not isinstance(send_at, int) or send_at > now + MAX_SCHEDULE_AHEAD_SECONDS:
+            raise _Refusal(400, "send_at must be a unix timestamp at most 72 hours ahead", "send_at")
+        account.mails.append(Mail(secrets.token_urlsafe(16), account.name, batch, send_at))
+        return 202, None
 
     def create_batch(self, account: _Account, body: Any, batch_id: str = "") -> tuple[int, Any]:
         new_id = secrets.token_urlsafe(24)
@@ -208,7 +287,10 @@ class SendGridSandbox:
                     except ValueError:
                         raise _Refusal(400, "request body is invalid JSON") from None
                     account = self._account(lowered.get("on-behalf-of", ""))
-                    return getattr(self, operation)(account, body, **found.groupdict())
+                    account.settle(self.clock())  # what the statuses did to mail until now
+                    answer = getattr(self, operation)(account, body, **found.groupdict())
+                    account.settle(self.clock())  # e.g. a deleted pause delivers its held mail now
+                    return answer
             if any(pattern.fullmatch(path) for _, pattern, _ in _ROUTES):
                 raise _Refusal(405, "method not allowed")
             raise _Refusal(404, "resource not found")
@@ -219,6 +301,8 @@ class SendGridSandbox:
         """One HTTP exchange: SendGrid's status, its rate-limit headers and a JSON body (or none)."""
         if path == CONTROL_PATH:
             return self._control(method, raw)
+        if path == MAILS_PATH and method == "GET":
+            return self._mails_answer()
         fault = self._take_fault(path)
         reset = int(time.time()) // 60 * 60 + 60
         if fault is not None and fault.mode in ("429", "500", "503"):

@@ -46,9 +46,9 @@ def test_the_scanner_reports_slots_per_account_and_paused_batches_by_time_left(
     json_body = [("Content-Type", "application/json")]
     acme = [*json_body, ("on-behalf-of", "acme")]
     _pause(clock, json_body, send_in=HOUR)
-    _pause(clock, json_body, send_in=None)  # no send_at: its expiry is unknown
+    _pause(clock, json_body, send_in=None)  # no send_at: watched against its earliest possible expiry
     _pause(clock, acme, send_in=HOUR)
-    clock.now += 70 * HOUR  # both timed batches now expire in 3 hours
+    clock.now += 70 * HOUR  # the two with send_at expire in 3 hours, the one without at the earliest in 1 h 50
     capsys.readouterr()
 
     load_handler("expiry_scanner")({"source": "aws.events"}, LocalLambdaContext("expiry_scanner"))
@@ -57,7 +57,7 @@ def test_the_scanner_reports_slots_per_account_and_paused_batches_by_time_left(
     assert _values(lines, "SlotsInUse", "account") == {"parent": 2.0, "sub:acme": 1.0}
     paused = _values(lines, "PausedBatches", "expires_in")
     assert set(paused) == set(EXPIRY_BUCKETS)  # every bucket, zeros included, so the graph has no gaps
-    assert {bucket: n for bucket, n in paused.items() if n} == {"1h-6h": 2.0, "unknown": 1.0}
+    assert {bucket: n for bucket, n in paused.items() if n} == {"1h-6h": 3.0}  # none "unknown" any more
 
 
 def test_every_429_and_5xx_answer_from_sendgrid_is_counted(

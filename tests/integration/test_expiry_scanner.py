@@ -34,8 +34,9 @@ def scan() -> dict:
 
 
 def _paused_batch(clock, send_in: int = HOUR, **extra) -> tuple[str, int]:
+    """A batch of one send, its time stated by the owner (send_at, and last_send_at: the same)."""
     send_at = clock.now + send_in
-    created = invoke("create_batch_id", body={"send_at": send_at, **extra}, caller_arn=TEAM)
+    created = invoke("create_batch_id", body={"send_at": send_at, "last_send_at": send_at, **extra}, caller_arn=TEAM)
     batch = json.loads(created["body"])["batch_id"]
     assert invoke("pause_or_cancel", body={"batch_id": batch, "status": "pause"}, caller_arn=TEAM)["statusCode"] == 201
     return batch, send_at
@@ -58,15 +59,19 @@ def test_a_paused_batch_gets_exactly_one_warning_per_threshold(
     warnings = _of_type(published_events(), bus.EXPIRY_WARNING)
     assert [w["threshold_seconds"] for w in warnings] == [24 * HOUR, 6 * HOUR, HOUR]
     assert {w["batch_id"] for w in warnings} == {batch}
-    assert warnings[0] | {"seconds_left": 0} == {
+    assert len({w["event_id"] for w in warnings}) == 3  # one id per warning
+    assert warnings[0] | {"seconds_left": 0, "event_id": None} == {
         "account": "parent",
         "on_behalf_of": None,
         "batch_id": batch,
         "owner": TEAM,
         "status": "pause",
         "send_at": send_at,
+        "last_send_at": send_at,
         "expires_at": expires_at,
+        "expires_at_basis": "send_at",
         "expiry_action": None,
+        "event_id": None,
         "threshold_seconds": 24 * HOUR,
         "seconds_left": 0,
     }
@@ -232,7 +237,8 @@ def test_a_paused_batch_past_expiry_is_marked_expired_and_its_slot_freed(
 
 def test_a_cancelled_batch_past_send_at_frees_its_slot(sandbox_sendgrid: SendGridSandbox, clock, published_events):
     send_at = clock.now + HOUR
-    batch = json.loads(invoke("create_batch_id", body={"send_at": send_at}, caller_arn=TEAM)["body"])["batch_id"]
+    stated = {"send_at": send_at, "last_send_at": send_at}
+    batch = json.loads(invoke("create_batch_id", body=stated, caller_arn=TEAM)["body"])["batch_id"]
     invoke("pause_or_cancel", body={"batch_id": batch, "status": "cancel"}, caller_arn=TEAM)
     clock.now = send_at + 60
     assert scan()["reclaimed"] == 0  # within the grace period nothing is touched
@@ -240,7 +246,9 @@ def test_a_cancelled_batch_past_send_at_frees_its_slot(sandbox_sendgrid: SendGri
     assert scan()["reclaimed"] == 1
     assert sandbox_sendgrid.statuses() == {}
     assert batch_store().get("parent", batch).status == "discarded"
-    assert [e["reason"] for e in _of_type(published_events(), bus.SLOT_RECLAIMED)] == ["cancelled and past send_at"]
+    assert [e["reason"] for e in _of_type(published_events(), bus.SLOT_RECLAIMED)] == [
+        "cancelled and past the last send_at"
+    ]
 
 
 def test_reconcile_repairs_the_table_both_ways_and_publishes_drift(
@@ -255,6 +263,7 @@ def test_reconcile_repairs_the_table_both_ways_and_publishes_drift(
         f"{sandbox_sendgrid.url}/v3/user/scheduled_sends", headers=headers, json={"batch_id": stray, "status": "cancel"}
     )
 
+    clock.now += 60  # reconcile never repairs a row written in the second it lists SendGrid (or later)
     assert scan()["drift"] == 2
     assert scan()["drift"] == 0  # repaired: the next run finds nothing to fix
 
@@ -292,7 +301,7 @@ def test_one_failing_batch_does_not_stop_the_others(
         store.change(
             "parent",
             batch_id,
-            lambda _c, b=batch_id: Batch("parent", b, TEAM, "pause", send_at),
+            lambda _c, b=batch_id: Batch("parent", b, TEAM, "pause", send_at, last_send_at=send_at),
             clock.now,
         )
     httpserver.expect_request("/v3/user/scheduled_sends/failing", method="DELETE").respond_with_data("", status=500)
@@ -332,6 +341,7 @@ def test_the_scanners_reads_grow_with_due_rows_not_with_the_table(sandbox_sendgr
                     "owner": TEAM,
                     "status": "cancel",
                     "send_at": clock.now - HOUR,
+                    "last_send_at": clock.now - HOUR,
                     "version": 1,
                     "due_shard": f"due#{i % 8}",
                     "due_at": clock.now - 100,
@@ -349,7 +359,8 @@ def test_overlapping_runs_expire_and_free_each_slot_once(
     sandbox_sendgrid: SendGridSandbox, clock, published_events
 ) -> None:
     paused, send_at = _paused_batch(clock)
-    cancelled = json.loads(invoke("create_batch_id", body={"send_at": send_at}, caller_arn=TEAM)["body"])["batch_id"]
+    stated = {"send_at": send_at, "last_send_at": send_at}
+    cancelled = json.loads(invoke("create_batch_id", body=stated, caller_arn=TEAM)["body"])["batch_id"]
     invoke("pause_or_cancel", body={"batch_id": cancelled, "status": "cancel"}, caller_arn=TEAM)
     clock.now = send_at + EXPIRY_SECONDS + RECLAIM_GRACE_SECONDS
     first = Scanner(batch_store(), bus.event_bus(), sendgrid_client(), settings())

@@ -119,6 +119,7 @@ def test_list_shows_each_team_its_own_batches_and_admins_all_with_extension_fiel
             "owner": TEAM_A,
             "send_at": send_at,
             "expires_at": send_at + 72 * HOUR,
+            "expires_at_basis": "send_at",
             "expiry_action": "resume",
         }
     ]
@@ -142,7 +143,14 @@ def test_extension_fields_are_stored_and_never_sent_to_sendgrid(sandbox_sendgrid
     ]
     one = json.loads(invoke("get_scheduled_send", batch_id=batch, caller_arn=TEAM_A)["body"])
     assert one == [
-        {"batch_id": batch, "status": "cancel", "owner": TEAM_A, "send_at": send_at, "expires_at": send_at + 72 * HOUR}
+        {
+            "batch_id": batch,
+            "status": "cancel",
+            "owner": TEAM_A,
+            "send_at": send_at,
+            "expires_at": send_at + 72 * HOUR,
+            "expires_at_basis": "send_at",
+        }
     ]
 
 
@@ -199,10 +207,10 @@ def test_pause_or_cancel_within_ten_minutes_of_send_at_is_refused_with_when_the_
     assert invoke("resume_scheduled_send", batch_id=batch, caller_arn=TEAM_A)["statusCode"] == 204  # resume is fine
 
 
-def test_the_eleventh_batch_is_refused_from_the_table_naming_the_slots_without_calling_sendgrid(
+def test_the_eleventh_batch_is_refused_naming_the_slots_once_sendgrids_own_list_agrees(
     sandbox_sendgrid: SendGridSandbox, clock
 ) -> None:
-    team_a = [_create(TEAM_A, send_at=clock.now + HOUR) for _ in range(4)]
+    team_a = [_create(TEAM_A, send_at=clock.now + HOUR, last_send_at=clock.now + HOUR) for _ in range(4)]
     team_b = [_create(TEAM_B) for _ in range(6)]
     for batch in team_a:
         _pause(TEAM_A, batch, "cancel")
@@ -215,7 +223,8 @@ def test_the_eleventh_batch_is_refused_from_the_table_naming_the_slots_without_c
     refused = _pause(TEAM_A, eleventh)
     as_admin = _pause(ADMIN, eleventh)
 
-    assert len(sandbox_sendgrid.requests) == sent
+    # The table's word alone never refuses: SendGrid's list was asked (once per request), nothing was sent.
+    assert [(r.method, r.path) for r in sandbox_sendgrid.requests[sent:]] == [("GET", "/v3/user/scheduled_sends")] * 2
     body = json.loads(refused["body"])
     assert refused["statusCode"] == 400
     assert body["errors"][0]["message"].startswith("max limit reached: 10 of SendGrid's 10")

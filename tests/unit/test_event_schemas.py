@@ -13,7 +13,14 @@ from tests.support import ROOT, assert_matches_its_schema, event_schemas
 
 
 def test_there_is_one_schema_per_published_detail_type() -> None:
-    published = {bus.EXPIRY_WARNING, bus.EXPIRY_ACTION_TAKEN, bus.EXPIRED, bus.SLOT_RECLAIMED, bus.DRIFT}
+    published = {
+        bus.EXPIRY_WARNING,
+        bus.EXPIRY_ACTION_TAKEN,
+        bus.EXPIRED,
+        bus.SLOT_RECLAIMED,
+        bus.SLOT_RECLAIMABLE,
+        bus.DRIFT,
+    }
     assert set(event_schemas()) == published
     for schema in event_schemas().values():
         jsonschema.Draft202012Validator.check_schema(schema)
@@ -30,8 +37,11 @@ def test_a_schema_refuses_an_event_that_lost_a_field() -> None:
             "owner": None,
             "status": "expired",
             "send_at": 1,
+            "last_send_at": 1,
             "expires_at": 259201,
+            "expires_at_basis": "send_at",
             "expiry_action": None,
+            "event_id": "7f0b4a5e-8a43-5c1e-9d1e-2f4b6c8d0a12",
         },
     }
     assert_matches_its_schema(event)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from scheduled_sends.domain import rules
@@ -85,25 +87,58 @@ def test_expiry_action_is_planned_within_the_lead_and_only_once() -> None:
 
 
 def test_expired_and_cancelled_batches_are_reclaimed_only_after_a_grace_period() -> None:
-    paused = _paused()
+    paused = _paused(last_send_at=SEND_AT)
     assert not rules.plan(paused, paused.expires_at, THRESHOLDS, LEAD).expire
     assert rules.plan(paused, paused.expires_at + rules.RECLAIM_GRACE_SECONDS, THRESHOLDS, LEAD).expire
-    cancelled = Batch("parent", "c", "o", status="cancel", send_at=SEND_AT)
+    cancelled = Batch("parent", "c", "o", status="cancel", send_at=SEND_AT, last_send_at=SEND_AT)
     assert not rules.plan(cancelled, SEND_AT, THRESHOLDS, LEAD).reclaim
     assert rules.plan(cancelled, SEND_AT + rules.RECLAIM_GRACE_SECONDS, THRESHOLDS, LEAD).reclaim
     assert rules.reclaimable(cancelled, SEND_AT + rules.RECLAIM_GRACE_SECONDS)
     assert not rules.reclaimable(paused, SEND_AT)
 
 
-def test_next_due_is_the_earliest_pending_step_and_none_when_nothing_is_left() -> None:
-    batch = _paused(expiry_action="cancel")
+def test_a_slot_is_never_reclaimed_without_the_stated_last_send_at() -> None:
+    """One batch id may group sends at several times: the earliest send_at says nothing of the later ones."""
+    much_later = SEND_AT + 30 * 24 * HOUR
+    paused, cancelled = _paused(), Batch("parent", "c", "o", status="cancel", send_at=SEND_AT)
+    assert not rules.reclaimable(paused, much_later) and not rules.plan(paused, much_later, THRESHOLDS, LEAD).expire
+    assert not rules.reclaimable(cancelled, much_later)
+    assert not rules.plan(cancelled, much_later, THRESHOLDS, LEAD).reclaim
+    several = _paused(last_send_at=SEND_AT + 48 * HOUR)
+    assert not rules.reclaimable(several, paused.expires_at + rules.RECLAIM_GRACE_SECONDS)  # a later mail is held
+    assert rules.reclaimable(several, several.last_expires_at + rules.RECLAIM_GRACE_SECONDS)
+
+
+def test_without_send_at_a_held_batch_is_watched_against_its_earliest_possible_expiry() -> None:
+    paused_at = SEND_AT
+    batch = Batch("parent", "b", "o").with_status("pause", paused_at)
+    assert batch.expires_at == paused_at + 72 * HOUR - 10 * 60
+    assert batch.expires_at_basis == "earliest_possible"
+    assert rules.plan(batch, batch.expires_at - 5 * HOUR, THRESHOLDS, LEAD).warn == (24 * HOUR, 6 * HOUR)
     assert rules.next_due(batch, THRESHOLDS, LEAD) == batch.expires_at - 24 * HOUR
-    assert rules.next_due(_paused(warned=THRESHOLDS), THRESHOLDS, LEAD) == (
+    # pause -> cancel -> pause keeps the mail held throughout: the earliest expiry does not move later
+    assert batch.with_status("cancel", paused_at + HOUR).with_status("pause", paused_at + 2 * HOUR).held_since == (
+        paused_at
+    )
+    # a resume ends the episode: a later pause is watched afresh
+    again = (
+        replace(batch, warned=THRESHOLDS).with_status(None, paused_at + HOUR).with_status("pause", paused_at + 2 * HOUR)
+    )
+    assert (again.held_since, again.warned) == (paused_at + 2 * HOUR, ())
+    assert _paused().expires_at_basis == "send_at"
+
+
+def test_next_due_is_the_earliest_pending_step_and_none_when_nothing_is_left() -> None:
+    batch = _paused(expiry_action="cancel", last_send_at=SEND_AT)
+    assert rules.next_due(batch, THRESHOLDS, LEAD) == batch.expires_at - 24 * HOUR
+    assert rules.next_due(_paused(warned=THRESHOLDS, last_send_at=SEND_AT), THRESHOLDS, LEAD) == (
         batch.expires_at + rules.RECLAIM_GRACE_SECONDS
     )
+    assert rules.next_due(_paused(warned=THRESHOLDS), THRESHOLDS, LEAD) is None  # no reclaim on the earliest
     assert rules.next_due(_paused(warned=THRESHOLDS, expiry_action="resume"), THRESHOLDS, LEAD) == (
         batch.expires_at - LEAD
     )
-    assert rules.next_due(Batch("parent", "b", "o", status="pause"), THRESHOLDS, LEAD) is None  # no send_at known
+    assert rules.next_due(Batch("parent", "b", "o", status="pause"), THRESHOLDS, LEAD) is None  # holds nothing known
     assert rules.next_due(Batch("parent", "b", "o", status=None, send_at=SEND_AT), THRESHOLDS, LEAD) is None
     assert rules.next_due(Batch("parent", "b", "o", status="expired", send_at=SEND_AT), THRESHOLDS, LEAD) is None
+    assert rules.next_due(_paused(lease_until=SEND_AT + 5), THRESHOLDS, LEAD) == SEND_AT + 5  # taken over then

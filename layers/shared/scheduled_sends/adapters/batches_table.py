@@ -11,7 +11,6 @@ from __future__ import annotations
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from decimal import Decimal
 from typing import Any
 
 from boto3.dynamodb.conditions import Key
@@ -46,6 +45,12 @@ def _to_batch(item: dict[str, Any]) -> Batch:
         action_taken=item.get("action_taken"),
         status_at=optional_int(item.get("status_at")),
         version=int(item.get("version", 0)),
+        last_send_at=optional_int(item.get("last_send_at")),
+        held_since=optional_int(item.get("held_since")),
+        updated_at=optional_int(item.get("updated_at")),
+        lease_owner=item.get("lease_owner"),
+        lease_until=optional_int(item.get("lease_until")),
+        action_started_at=optional_int(item.get("action_started_at")),
     )
 
 
@@ -119,7 +124,7 @@ class BatchStore:
         raise ConcurrentChange(f"batch {batch_id} kept changing under us")
 
     def _write(self, batch: Batch, previous: Batch | None, due_at: int | None, now: int) -> Batch:
-        new = replace(batch, version=(previous.version if previous else 0) + 1)
+        new = replace(batch, version=(previous.version if previous else 0) + 1, updated_at=now)
         values: dict[str, Any] = {
             "owner": new.owner,
             "status": new.status,
@@ -129,12 +134,17 @@ class BatchStore:
             "warned": set(new.warned) or None,
             "action_taken": new.action_taken,
             "status_at": new.status_at,
+            "last_send_at": new.last_send_at,
+            "held_since": new.held_since,
+            "lease_owner": new.lease_owner,
+            "lease_until": new.lease_until,
+            "action_started_at": new.action_started_at,
             "version": new.version,
             "updated_at": now,
             "active_account": new.account if new.holds_slot else None,
             "due_shard": self._shard(new) if due_at is not None else None,
             "due_at": due_at,
-            "ttl": (new.send_at + EXPIRY_SECONDS + ROW_RETENTION_SECONDS) if new.send_at is not None else None,
+            "ttl": _expires_from_the_table_at(new),
         }
         names = {f"#{key}": key for key in values} | {"#created_at": "created_at"}
         set_parts = [f"#{key} = :{key}" for key, value in values.items() if value is not None]
@@ -163,53 +173,56 @@ class BatchStore:
     def _shard(self, batch: Batch) -> str:
         return f"due#{zlib.crc32(f'{batch.account}/{batch.batch_id}'.encode()) % self._due_shards}"
 
-    # -- scanner claims: a conditional write decides which of two overlapping runs does the work ---------
-    def claim_warning(self, batch: Batch, threshold: int) -> bool:
-        return self._conditional(
-            batch,
-            "ADD #warned :t",
-            "attribute_exists(#version) AND (attribute_not_exists(#warned) OR NOT contains(#warned, :n))",
-            {":t": {Decimal(threshold)}, ":n": Decimal(threshold)},
-            {"#warned": "warned"},
-        )
-
-    def release_warning(self, batch: Batch, threshold: int) -> None:
-        self._conditional(
-            batch, "DELETE #warned :t", "attribute_exists(#warned)", {":t": {Decimal(threshold)}}, {"#warned": "warned"}
-        )
-
-    def claim_action(self, batch: Batch, action: str) -> bool:
-        return self._conditional(
-            batch,
-            "SET #action_taken = :a",
-            "attribute_exists(#version) AND attribute_not_exists(#action_taken)",
-            {":a": action},
-            {"#action_taken": "action_taken"},
-        )
-
-    def release_action(self, batch: Batch) -> None:
-        self._conditional(
-            batch, "REMOVE #action_taken", "attribute_exists(#action_taken)", {}, {"#action_taken": "action_taken"}
-        )
-
-    def _conditional(
-        self, batch: Batch, update: str, condition: str, values: dict[str, Any], names: dict[str, str]
-    ) -> bool:
-        # Claims bump the version too, so a concurrent read-modify-write cannot overwrite them.
-        update += ", #version :one" if update.startswith("ADD ") else " ADD #version :one"
+    # -- scanner leases: a conditional write decides which of two overlapping runs does the work ---------
+    def take_lease(self, batch: Batch, owner: str, now: int, until: int) -> Batch | None:
+        """The row, now leased to `owner` until `until`, if it still has the status it was read with and no
+        other run holds a live lease on it; None otherwise. The condition is evaluated on the item as it is
+        (strongly consistent), whatever index the row was found through. The row moves in the due index to
+        `until`, so if this run dies the row is due again when the lease ends."""
+        leased = replace(batch, lease_owner=owner, lease_until=until)
         try:
-            self._table.update_item(
+            answer = self._table.update_item(
                 Key={"account": batch.account, "batch_id": batch.batch_id},
-                UpdateExpression=update,
-                ConditionExpression=condition,
-                ExpressionAttributeNames={**names, "#version": "version"},
-                ExpressionAttributeValues={**values, ":one": 1},
+                UpdateExpression=(
+                    "SET #lease_owner = :owner, #lease_until = :until, #due_at = :until, #due_shard = :shard"
+                    " ADD #version :one"
+                ),
+                ConditionExpression=(
+                    "attribute_exists(#version) AND #status = :status"
+                    " AND (attribute_not_exists(#lease_until) OR #lease_until <= :now)"
+                ),
+                ExpressionAttributeNames={
+                    "#lease_owner": "lease_owner",
+                    "#lease_until": "lease_until",
+                    "#due_at": "due_at",
+                    "#due_shard": "due_shard",
+                    "#version": "version",
+                    "#status": "status",
+                },
+                ExpressionAttributeValues={
+                    ":owner": owner,
+                    ":until": until,
+                    ":shard": self._shard(leased),
+                    ":one": 1,
+                    ":status": batch.status,
+                    ":now": now,
+                },
+                ReturnValues="ALL_NEW",
             )
         except ClientError as error:
             if conditional_failed(error):
-                return False
+                return None
             raise
-        return True
+        return _to_batch(answer["Attributes"])
+
+
+def _expires_from_the_table_at(batch: Batch) -> int | None:
+    """DynamoDB TTL: a week after the last mail can have expired, and only from the stated last_send_at (or
+    send_at): a row that may still own a held mail is never removed on a guess."""
+    last = batch.last_send_at if batch.last_send_at is not None else batch.send_at
+    if last is None or batch.holds_slot:
+        return None
+    return last + EXPIRY_SECONDS + ROW_RETENTION_SECONDS
 
 
 @singleton

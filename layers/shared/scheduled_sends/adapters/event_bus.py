@@ -14,6 +14,7 @@ EXPIRY_WARNING = "Scheduled Send Expiry Warning"
 EXPIRY_ACTION_TAKEN = "Scheduled Send Expiry Action Taken"
 EXPIRED = "Scheduled Send Expired"
 SLOT_RECLAIMED = "Scheduled Send Slot Reclaimed"
+SLOT_RECLAIMABLE = "Scheduled Send Slot Reclaimable"
 DRIFT = "Scheduled Send Drift"
 
 

@@ -6,15 +6,18 @@ The principal that creates (or, with UnknownBatchPolicy=claim, first touches) a 
 
 from __future__ import annotations
 
+import time
 from dataclasses import replace
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 
+from ..adapters.accounts import account_registry
 from ..adapters.batches_table import UNREAD, batch_store
 from ..adapters.sendgrid import UpstreamResponse, sendgrid_client
 from ..domain import rules
-from ..domain.errors import Forbidden
+from ..domain.backoff import full_jitter
+from ..domain.errors import Forbidden, StateUnavailable
 from ..domain.rules import Batch
 from ..runtime import clock
 from ..runtime.observability import logger, metrics
@@ -57,6 +60,12 @@ class Caller:
         return batch
 
     def forward(self, method: str, path: str, body: dict[str, Any] | None = None) -> UpstreamResponse:
+        """One SendGrid call for this account. Every account the service acts for is registered, so the
+        scanner's reconcile watches it (whoever acted: owner, claimer or admin)."""
+        try:
+            account_registry().remember(self.account)
+        except Exception:
+            state_write_failed("could not register the account for reconcile", account=self.account)
         return sendgrid_client().call(method, path, on_behalf_of=self.request.on_behalf_of, body=body)
 
     def record(self, batch_id: str, edit: Any, current: Batch | object | None = UNREAD) -> Batch | None:
@@ -67,6 +76,25 @@ class Caller:
         except Exception:
             state_write_failed("state write failed after SendGrid succeeded", batch_id=batch_id)
             return None
+
+    def record_or_fail(self, batch_id: str, edit: Any, attempts: int = 3) -> Batch:
+        """Write the first row of a batch SendGrid just made, retried with backoff within the request's
+        deadline; StateUnavailable (503) when it cannot be written."""
+        for attempt in range(attempts):
+            try:
+                return batch_store().change(self.account, batch_id, edit, clock.now(), None if attempt == 0 else UNREAD)
+            except Exception:
+                logger.exception("ownership record failed", extra={"batch_id": batch_id, "attempt": attempt + 1})
+            delay = full_jitter(attempt, 0.05, 0.5)
+            remaining = clock.remaining_seconds()
+            if attempt + 1 == attempts or (remaining is not None and remaining < delay + 1.0):
+                break
+            time.sleep(delay)
+        metrics.add_metric(name="StateWriteFailed", unit=MetricUnit.Count, value=1)
+        raise StateUnavailable(
+            "the batch id could not be recorded for you, so it was not handed out; nothing was scheduled or "
+            "changed, try again"
+        )
 
     def new_row(self, batch_id: str, current: Batch | None, creating: bool = False) -> Batch:
         """The row to edit: the current one, or one owned by the caller when it creates or claims the batch.

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from ..domain import rules
 from ..domain.rules import Batch
+
+_EVENT_NAMESPACE = uuid.UUID("5a0c6f0e-3f1e-4a53-9d2c-6b1f0d6f8a11")
 
 
 def detail_of(batch: Batch, **extra: Any) -> dict[str, Any]:
@@ -16,7 +19,17 @@ def detail_of(batch: Batch, **extra: Any) -> dict[str, Any]:
         "owner": batch.owner,
         "status": batch.status,
         "send_at": batch.send_at,
+        "last_send_at": batch.last_send_at,
         "expires_at": batch.expires_at,
+        "expires_at_basis": batch.expires_at_basis,
         "expiry_action": batch.expiry_action,
         **extra,
     }
+
+
+def event_id(detail_type: str, batch: Batch, *discriminators: object) -> str:
+    """The same id for the same event of the same episode of a batch, whichever run (re)publishes it, so
+    subscribers can drop duplicates (events are published at least once)."""
+    episode = batch.held_since if batch.held_since is not None else batch.send_at
+    name = "|".join(str(part) for part in (detail_type, batch.account, batch.batch_id, episode, *discriminators))
+    return str(uuid.uuid5(_EVENT_NAMESPACE, name))

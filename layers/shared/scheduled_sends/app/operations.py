@@ -15,21 +15,23 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
-from ..adapters.accounts import account_registry
 from ..adapters.batches_table import batch_store
 from ..adapters.sendgrid import UpstreamResponse, api_path
 from ..domain import rules, validation
 from ..domain.errors import BadRequest
 from ..domain.rules import Batch
 from ..runtime import clock
+from ..runtime.observability import logger
 from . import idempotency
-from .caller import Caller, state_write_failed
+from .caller import Caller
 from .contract import ApiRequest, ApiResponse
+from .reconcile import listed_statuses, repair_rows
 
-_CREATE_FIELDS = frozenset({"send_at", "expiry_action"})
-_PAUSE_FIELDS = frozenset({"batch_id", "status", "send_at", "expiry_action"})
+_SEND_TIMES = frozenset({"send_at", "last_send_at"})
+_CREATE_FIELDS = _SEND_TIMES | {"expiry_action"}
+_PAUSE_FIELDS = _SEND_TIMES | {"batch_id", "status", "expiry_action"}
 _PAUSE_REQUIRED = frozenset({"batch_id", "status"})
-_UPDATE_FIELDS = frozenset({"status", "expiry_action"})
+_UPDATE_FIELDS = _SEND_TIMES | {"status", "expiry_action"}
 _UPDATE_REQUIRED = frozenset({"status"})
 _LIMIT_MESSAGE = "max limit reached"
 _STATUS_EXISTS = "a status for this batch id exists"
@@ -51,7 +53,9 @@ def _extension(batch: Batch | None) -> dict[str, Any]:
     fields = {
         "owner": batch.owner,
         "send_at": batch.send_at,
+        "last_send_at": batch.last_send_at,
         "expires_at": batch.expires_at,
+        "expires_at_basis": batch.expires_at_basis,
         "expiry_action": batch.expiry_action,
     }
     return {key: value for key, value in fields.items() if value is not None or key == "owner"}
@@ -66,14 +70,38 @@ def _path_batch_id(request: ApiRequest) -> str:
     return validation.batch_id(request.path_parameters.get("batch_id"))
 
 
-def _new_send_at(document: dict[str, Any], now: int) -> int | None:
-    if "send_at" not in document:
+def _new_send_at(document: dict[str, Any], now: int, name: str = "send_at") -> int | None:
+    if name not in document:
         return None
-    value = validation.send_at(document["send_at"])
+    value = validation.send_at(document[name], field=name)
     problem = rules.send_at_problem(value, now)
     if problem:
-        raise BadRequest(problem, field="send_at")
+        raise BadRequest(problem.replace("send_at", name, 1), field=name)
     return value
+
+
+class _SendTimes:
+    """The owner's statement of when the batch sends, checked before anything is forwarded: `send_at` the
+    earliest, `last_send_at` the latest (a batch id may group several sends); each kept from the row when
+    the body leaves it out."""
+
+    def __init__(self, document: dict[str, Any], now: int) -> None:
+        self.send_at = _new_send_at(document, now)
+        self.last_send_at = _new_send_at(document, now, "last_send_at")
+        problem = rules.send_times_problem(self.send_at, self.last_send_at)
+        if problem:
+            raise BadRequest(problem, field="last_send_at")
+
+    def earliest(self, row: Batch | None) -> int | None:
+        return self.send_at if self.send_at is not None else (row.send_at if row else None)
+
+    def applied(self, batch: Batch) -> Batch:
+        send_at = self.earliest(batch)
+        last = self.last_send_at if self.last_send_at is not None else batch.last_send_at
+        problem = rules.send_times_problem(send_at, last)
+        if problem:  # a new send_at after the recorded last one: the recorded last one no longer holds
+            last = None
+        return replace(batch, send_at=send_at, last_send_at=last)
 
 
 def _action_edit(document: dict[str, Any]) -> Callable[[Batch], Batch]:
@@ -106,6 +134,24 @@ def _applied_by_an_earlier_attempt(
     return refusal
 
 
+def _held_per_sendgrid(caller: Caller, batch_id: str, held: list[Batch], now: int) -> list[Batch]:
+    """The table says every slot is held: ask SendGrid's own list before refusing (a lost answer or a change
+    made outside the service leaves the table behind), repair the rows it shows wrong, and return what holds
+    the account's slots now. A stale table can never refuse a pause on its own word."""
+    listed_at = clock.now()
+    answer = caller.forward("GET", api_path("user", "scheduled_sends"))
+    if answer.status != 200:
+        return held  # SendGrid cannot tell us: the table's word stands (SendGrid would refuse at 10 anyway)
+    upstream, _ = listed_statuses(answer.body, caller.account)
+    recorded = {b.batch_id: b for b in held}
+    for fixed in repair_rows(batch_store(), caller.account, recorded, upstream, listed_at, now):
+        logger.info(
+            "slot check repaired a row from SendGrid's list",
+            extra={"batch_id": fixed.row.batch_id, "kind": fixed.kind, "status": fixed.sendgrid_status},
+        )
+    return [b for b in batch_store().active(caller.account) if b.batch_id != batch_id and b.batch_id in upstream]
+
+
 def _limit_reached(caller: Caller, held: list[Batch], now: int) -> BadRequest:
     """SendGrid's 'max limit reached', saying which slots are held and which the service can reclaim."""
     own = [b for b in held if caller.may_see(b)]
@@ -129,10 +175,11 @@ def create_batch_id(request: ApiRequest) -> ApiResponse:
     """POST /v3/mail/batch — SendGrid takes no body; ours may carry send_at and expiry_action. With an
     Idempotency-Key header, a repeat (same account, owner and key) gets the first answer."""
     document = validation.json_object(request.body, allowed=_CREATE_FIELDS)
-    send_at = _new_send_at(document, clock.now())
+    times = _SendTimes(document, clock.now())
+    send_at, last_send_at = times.send_at, times.last_send_at
     action = validation.expiry_action(document.get("expiry_action"))
     if request.idempotency_key is None:
-        return _create(Caller(request), send_at, action)
+        return _create(Caller(request), send_at, last_send_at, action)
     caller = Caller(request)
     remembered = idempotency.once(
         _create_remembered,
@@ -144,6 +191,7 @@ def create_batch_id(request: ApiRequest) -> ApiResponse:
             "on_behalf_of": request.on_behalf_of,
             "principal": request.principal,
             "send_at": send_at,
+            "last_send_at": last_send_at,
             "expiry_action": action,
         },
     )
@@ -152,27 +200,28 @@ def create_batch_id(request: ApiRequest) -> ApiResponse:
 
 def _create_remembered(request: dict[str, Any]) -> dict[str, Any]:
     caller = Caller(ApiRequest("POST", {}, None, request["on_behalf_of"], request["principal"], request_id=""))
-    response = _create(caller, request["send_at"], request["expiry_action"])
+    response = _create(caller, request["send_at"], request.get("last_send_at"), request["expiry_action"])
     return {"status": response.status, "body": response.body, "headers": response.headers}
 
 
-def _create(caller: Caller, send_at: int | None, action: str | None) -> ApiResponse:
+def _create(caller: Caller, send_at: int | None, last_send_at: int | None, action: str | None) -> ApiResponse:
+    """Without its ownership record a batch id is of no use to its creator (with UnknownBatchPolicy=refuse
+    every later call on it is a 403), so the record is retried within the deadline and, if it still cannot
+    be written, the caller gets a 503 and no batch id (SendGrid's unused id holds nothing and costs nothing)."""
     upstream = caller.forward("POST", api_path("mail", "batch"))
     if upstream.status != 201:
         return _answer(upstream)
     created = json.loads(upstream.body)
     batch_id = validation.batch_id(created.get("batch_id"))
-    row = caller.record(
+    row = caller.record_or_fail(
         batch_id,
         lambda current: replace(
-            caller.new_row(batch_id, current, creating=True), send_at=send_at, expiry_action=action
+            caller.new_row(batch_id, current, creating=True),
+            send_at=send_at,
+            last_send_at=last_send_at,
+            expiry_action=action,
         ),
-        current=None,  # SendGrid just made this id: there is no row yet
     )
-    try:
-        account_registry().remember(caller.account)
-    except Exception:
-        state_write_failed("could not remember the account for reconcile", account=caller.account)
     return _answer(upstream, _with_extension(created, row))
 
 
@@ -212,15 +261,16 @@ def pause_or_cancel(request: ApiRequest) -> ApiResponse:
     document = validation.json_object(request.body, allowed=_PAUSE_FIELDS, required=_PAUSE_REQUIRED)
     batch_id = validation.batch_id(document["batch_id"])
     status = validation.status(document["status"])
-    new_send_at = _new_send_at(document, now)
+    times = _SendTimes(document, now)
     with_action = _action_edit(document)
     caller = Caller(request)
     row = caller.authorize(batch_id)
-    send_at = new_send_at if new_send_at is not None else (row.send_at if row else None)
-    _check_window(send_at, now)
+    _check_window(times.earliest(row), now)
     held = [b for b in batch_store().active(caller.account) if b.batch_id != batch_id]
     if len(held) >= rules.MAX_ACTIVE_BATCHES:
-        raise _limit_reached(caller, held, now)
+        held = _held_per_sendgrid(caller, batch_id, held, now)
+        if len(held) >= rules.MAX_ACTIVE_BATCHES:
+            raise _limit_reached(caller, held, now)
     upstream = caller.forward("POST", api_path("user", "scheduled_sends"), {"batch_id": batch_id, "status": status})
     if upstream.uncertain and upstream.status == 400 and _STATUS_EXISTS in upstream.body:
         upstream = _applied_by_an_earlier_attempt(caller, batch_id, status, upstream)
@@ -230,7 +280,7 @@ def pause_or_cancel(request: ApiRequest) -> ApiResponse:
         return _answer(upstream)
 
     def edit(current: Batch | None) -> Batch:
-        return with_action(replace(caller.new_row(batch_id, current), send_at=send_at).with_status(status, now))
+        return with_action(times.applied(caller.new_row(batch_id, current)).with_status(status, now))
 
     return _answer(upstream, _with_extension(json.loads(upstream.body), caller.record(batch_id, edit, row)))
 
@@ -247,19 +297,23 @@ def get_scheduled_send(request: ApiRequest) -> ApiResponse:
 
 
 def update_scheduled_send(request: ApiRequest) -> ApiResponse:
-    """PATCH /v3/user/scheduled_sends/{batch_id} with {"status"} (+ our expiry_action)."""
+    """PATCH /v3/user/scheduled_sends/{batch_id} with {"status"} (+ our expiry_action, send_at, last_send_at:
+    the owner may state or correct when the batch sends at any time it changes the status)."""
     now = clock.now()
     batch_id = _path_batch_id(request)
     document = validation.json_object(request.body, allowed=_UPDATE_FIELDS, required=_UPDATE_REQUIRED)
     status = validation.status(document["status"])
+    times = _SendTimes(document, now)
     with_action = _action_edit(document)
     caller = Caller(request)
     row = caller.authorize(batch_id)
-    _check_window(row.send_at if row else None, now)
+    _check_window(times.earliest(row), now)
     upstream = caller.forward("PATCH", api_path("user", "scheduled_sends", batch_id), {"status": status})
     if upstream.status == 204:
         caller.record(
-            batch_id, lambda current: with_action(caller.new_row(batch_id, current).with_status(status, now)), row
+            batch_id,
+            lambda current: with_action(times.applied(caller.new_row(batch_id, current)).with_status(status, now)),
+            row,
         )
     return _answer(upstream)
 

@@ -9,18 +9,80 @@ go into the scan summary.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ..adapters import event_bus as bus
+from ..adapters.batches_table import BatchStore
 from ..adapters.sendgrid import api_path
 from ..domain import rules, validation
 from ..domain.errors import BadRequest
 from ..domain.rules import Batch
+from ..runtime import clock
 from ..runtime.observability import logger
-from .event_detail import detail_of
+from .event_detail import detail_of, event_id
 
 if TYPE_CHECKING:
     from .scanner import Scanner, ScanSummary
+
+
+@dataclass(frozen=True)
+class Repair:
+    """One row written to agree with SendGrid (`row`: as written; `before`: the status it had)."""
+
+    row: Batch
+    kind: str  # untracked-at-sendgrid | status-differs | missing-at-sendgrid
+    sendgrid_status: str | None
+    before: str | None
+
+
+def listed_statuses(body: str, account: str) -> tuple[dict[str, str], int]:
+    """SendGrid's list answer as batch_id -> status, and how many entries (slots) it holds."""
+    upstream: dict[str, str] = {}
+    listed = json.loads(body)
+    for entry in listed:
+        try:
+            upstream[validation.batch_id(entry.get("batch_id"))] = validation.status(entry.get("status"))
+        except (BadRequest, AttributeError):
+            logger.warning("SendGrid listed an entry we cannot use", extra={"account": account})
+    return upstream, len(listed)
+
+
+def repair_rows(
+    store: BatchStore, account: str, recorded: dict[str, Batch], upstream: dict[str, str], listed_at: int, now: int
+) -> list[Repair]:
+    """Write the table's rows of `account` as SendGrid listed them at `listed_at`. `recorded` are the rows
+    holding a slot, read before the list. A row is repaired only if it is still the version that was read
+    and was not written since the list (an operation in flight is never undone), and never while a scanner
+    run holds its lease. Finished rows (expired, discarded) SendGrid still lists are left to the scanner."""
+    repairs: list[Repair] = []
+
+    def repair(batch_id: str, seen: Batch | None, status: str | None, kind: str) -> None:
+        if seen is not None and (seen.leased(now) or (seen.updated_at or 0) >= listed_at):
+            return
+        written: list[Batch] = []
+
+        def edit(current: Batch | None) -> Batch | None:
+            written.clear()
+            if (current is None) != (seen is None) or (current is not None and current.version != seen.version):
+                return None  # changed since it was read: the next reconcile looks again
+            base = current or Batch(account, batch_id, owner=None)
+            written.append(base.with_status(status, now))
+            return written[0]
+
+        store.change(account, batch_id, edit, now)
+        if written:
+            repairs.append(Repair(written[0], kind, status, seen.status if seen else None))
+
+    for batch_id, status in upstream.items():
+        row = recorded.get(batch_id) or store.get(account, batch_id)
+        if row is not None and (row.status == status or row.status in ("expired", "discarded")):
+            continue
+        repair(batch_id, row, status, "untracked-at-sendgrid" if row is None else "status-differs")
+    for batch_id, row in recorded.items():
+        if batch_id not in upstream:
+            repair(batch_id, row, None, "missing-at-sendgrid")
+    return repairs
 
 
 class Reconciler:
@@ -28,54 +90,39 @@ class Reconciler:
         self.scanner = scanner
 
     def reconcile(self, account: str, now: int, summary: ScanSummary) -> None:
-        # The table is read before SendGrid is listed, and a "missing" row is only changed if its version
-        # is still the one read, so an operation in flight between the two reads is never undone.
-        recorded = {b.batch_id: b for b in self.scanner.store.active(account)}
-        on_behalf_of = rules.on_behalf_of_of(account)
-        answer = self.scanner.client.call("GET", api_path("user", "scheduled_sends"), on_behalf_of=on_behalf_of)
+        store = self.scanner.store
+        recorded = {b.batch_id: b for b in store.active(account)}  # read before SendGrid is listed
+        listed_at = clock.now()
+        answer = self.scanner.client.call(
+            "GET", api_path("user", "scheduled_sends"), on_behalf_of=rules.on_behalf_of_of(account)
+        )
         if answer.status != 200:
             raise RuntimeError(f"SendGrid answered {answer.status} to the list")
-        upstream: dict[str, str] = {}
-        listed = json.loads(answer.body)
-        for entry in listed:
-            try:
-                upstream[validation.batch_id(entry.get("batch_id"))] = validation.status(entry.get("status"))
-            except (BadRequest, AttributeError):
-                logger.warning("SendGrid listed an entry we cannot use", extra={"account": account})
-        summary.slots_in_use[account] = len(listed)
+        upstream, slots = listed_statuses(answer.body, account)
+        summary.slots_in_use[account] = slots
         for row in recorded.values():
             if row.status == "pause":
                 summary.paused_by_expiry[rules.expiry_bucket(row.expires_at, now)] += 1
-        for batch_id, status in upstream.items():
-            row = recorded.get(batch_id) or self.scanner.store.get(account, batch_id)
-            if row is not None and row.status == status:
-                continue
-            if row is not None and row.status in ("expired", "discarded"):
+        for batch_id in upstream:
+            row = recorded.get(batch_id) or store.get(account, batch_id)
+            finished = row is not None and row.status in ("expired", "discarded") and not row.leased(now)
+            if finished and self.scanner.config.slot_reclaim == "auto":
+                assert row is not None
                 self.scanner.reclaim(row, f"{row.status} but still listed by SendGrid", summary)
-                continue
-            fixed = self.scanner.store.change(
-                account,
-                batch_id,
-                lambda cur, b=batch_id, s=status: (cur or Batch(account, b, owner=None)).with_status(s, now),
-                now,
+        for fixed in repair_rows(store, account, recorded, upstream, listed_at, now):
+            self.scanner.events.publish(
+                bus.DRIFT,
+                detail_of(
+                    fixed.row,
+                    event_id=event_id_of_drift(fixed),
+                    kind=fixed.kind,
+                    sendgrid_status=fixed.sendgrid_status,
+                    recorded_status=fixed.before,
+                ),
             )
-            kind = "untracked-at-sendgrid" if row is None else "status-differs"
-            self._drift(fixed, kind, status, row.status if row else None, summary)
-        for batch_id, row in recorded.items():
-            if batch_id in upstream:
-                continue
-            fixed = self.scanner.change(
-                row, lambda cur, seen=row.version: cur.with_status(None, now) if cur.version == seen else None, now
-            )
-            if fixed is not None and fixed.version != row.version:
-                self._drift(fixed, "missing-at-sendgrid", None, row.status, summary)
+            summary.drift += 1
 
-    def _drift(
-        self, batch: Batch | None, kind: str, sendgrid_status: str | None, recorded: str | None, summary: ScanSummary
-    ) -> None:
-        if batch is None:
-            return
-        self.scanner.events.publish(
-            bus.DRIFT, detail_of(batch, kind=kind, sendgrid_status=sendgrid_status, recorded_status=recorded)
-        )
-        summary.drift += 1
+
+def event_id_of_drift(fixed: Repair) -> str:
+    """A drift is one write (its row version): the same repair, republished, keeps its id."""
+    return event_id(bus.DRIFT, fixed.row, fixed.kind, fixed.row.version)

@@ -7,7 +7,9 @@ domain rule (`rules.next_due`); how often the scanner runs is the template's sch
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+import json
+import uuid
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 from ..adapters import event_bus as bus
@@ -20,7 +22,7 @@ from ..domain.rules import Batch
 from ..runtime import clock
 from ..runtime.observability import logger
 from ..runtime.settings import Settings, settings
-from .event_detail import detail_of
+from .event_detail import detail_of, event_id
 from .reconcile import Reconciler
 
 _GONE_OK = (204, 404)  # deleting an entry SendGrid no longer has is what we wanted anyway
@@ -45,6 +47,14 @@ class ScanSummary:
         return {f.name: getattr(self, f.name) for f in fields(self) if isinstance(getattr(self, f.name), int)}
 
 
+class LeaseLost(Exception):
+    """This run's lease on a batch ended and another run took the batch over: leave it to that run."""
+
+
+def _moved(batch: Batch, from_status: str, to_status: str, now: int) -> Batch:
+    return batch.with_status(to_status, now) if batch.status == from_status else batch
+
+
 class Scanner:
     def __init__(
         self,
@@ -57,6 +67,7 @@ class Scanner:
         self.store, self.events, self.client, self.config = store, events, client, config
         self.accounts = accounts or account_registry()
         self.reconciler = Reconciler(self)
+        self.run_id = uuid.uuid4().hex  # whose lease a row is under
 
     def run(self, now: int) -> ScanSummary:
         summary = ScanSummary()
@@ -81,39 +92,87 @@ class Scanner:
 
     # -- one due batch -----------------------------------------------------------------------------
     def _act_on(self, batch: Batch, now: int, summary: ScanSummary) -> None:
-        thresholds, lead = self.config.warning_thresholds_seconds, self.config.expiry_action_lead_seconds
-        plan = rules.plan(batch, now, thresholds, lead)
-        for threshold in plan.warn:
-            if self.store.claim_warning(batch, threshold):
-                try:
-                    self.events.publish(
-                        bus.EXPIRY_WARNING,
-                        detail_of(batch, threshold_seconds=threshold, seconds_left=batch.expires_at - now),
-                    )
-                except Exception:
-                    self.store.release_warning(batch, threshold)  # the next run announces it instead
-                    raise
+        """Do what is due on one row, under a lease: warnings, the expiry action, expiry and reclaim. Every step
+        is safe to repeat, so a run that dies anywhere is taken over when its lease ends: each event is
+        published at least once with a stable `event_id`, and SendGrid's state is checked before an action
+        that may already have been sent is sent again."""
+        plan = self._plan(batch, now)
+        stale_lease = batch.lease_until is not None and not batch.leased(now)
+        if plan == rules.Plan() and not stale_lease:
+            self.change(batch, lambda current: current, now)  # nothing due: move the row to its next due time
+            return
+        leased = self.store.take_lease(batch, self.run_id, now, now + self.config.scan_lease_seconds)
+        if leased is None:
+            return  # another run holds it, or its status changed since the index was read
+        try:
+            self._leased_work(leased, self._plan(leased, now), now, summary)  # planned again on the consistent row
+        except LeaseLost:
+            logger.warning("lost the lease on a batch", extra={"batch_id": batch.batch_id, "account": batch.account})
+        except Exception:
+            self._within_lease(leased, lambda current: current, now, release=True)  # retried by the next run
+            raise
+
+    def _plan(self, batch: Batch, now: int) -> rules.Plan:
+        return rules.plan(batch, now, self.config.warning_thresholds_seconds, self.config.expiry_action_lead_seconds)
+
+    def _leased_work(self, batch: Batch, plan: rules.Plan, now: int, summary: ScanSummary) -> None:
+        if plan.warn:
+            assert batch.expires_at is not None
+            for threshold in plan.warn:
+                self.events.publish(
+                    bus.EXPIRY_WARNING,
+                    detail_of(
+                        batch,
+                        event_id=event_id(bus.EXPIRY_WARNING, batch, threshold),
+                        threshold_seconds=threshold,
+                        seconds_left=batch.expires_at - now,
+                    ),
+                )
                 summary.warned += 1
-        if plan.act and self.store.claim_action(batch, plan.act):
-            try:
-                self._carry_out(batch, plan.act)
-            except Exception:
-                self.store.release_action(batch)
-                raise
-            status = None if plan.act == "resume" else "cancel"
-            done = self.change(batch, lambda cur: cur.with_status(status, now), now)
-            self.events.publish(bus.EXPIRY_ACTION_TAKEN, detail_of(done or batch, action=plan.act))
-            summary.actioned += 1
-        # The status change is the claim: of two overlapping runs only the one that made it publishes and
-        # frees the slot. If freeing fails, reconcile frees it later (SendGrid still lists a finished batch).
-        if plan.expire and (expired := self._transition(batch, "pause", "expired", now)):
-            self.events.publish(bus.EXPIRED, detail_of(expired))
+            crossed = set(plan.warn)
+            batch = self._within_lease(
+                batch, lambda current: replace(current, warned=tuple(sorted(set(current.warned) | crossed))), now
+            )
+        if plan.act:
+            batch = self._expiry_action(batch, plan.act, now, summary)
+        elif plan.expire:
+            self.events.publish(bus.EXPIRED, detail_of(batch, event_id=event_id(bus.EXPIRED, batch)))
             summary.expired += 1
-            self.reclaim(expired, "expired", summary)
-        if plan.reclaim and (discarded := self._transition(batch, "cancel", "discarded", now)):
-            self.reclaim(discarded, "cancelled and past send_at", summary)
-        # Whatever happened, move the row to its next due time (or out of the index).
-        self.change(batch, lambda cur: cur, now)
+            self._free_slot(batch, "expired", summary)
+            batch = self._within_lease(batch, lambda current: _moved(current, "pause", "expired", now), now)
+        elif plan.reclaim:
+            self._free_slot(batch, "cancelled and past the last send_at", summary)
+            batch = self._within_lease(batch, lambda current: _moved(current, "cancel", "discarded", now), now)
+        self._within_lease(batch, lambda current: current, now, release=True)
+
+    def _expiry_action(self, batch: Batch, action: str, now: int, summary: ScanSummary) -> Batch:
+        may_have_been_sent = batch.action_started_at is not None  # by a run that died before recording it
+        batch = self._within_lease(batch, lambda current: replace(current, action_started_at=now), now)
+        if not (may_have_been_sent and self._already_applied(batch, action)):
+            self._carry_out(batch, action)
+        self.events.publish(
+            bus.EXPIRY_ACTION_TAKEN, detail_of(batch, event_id=event_id(bus.EXPIRY_ACTION_TAKEN, batch), action=action)
+        )
+        summary.actioned += 1
+
+        def done(current: Batch) -> Batch:
+            if current.status != "pause":
+                return replace(current, action_started_at=None)  # a team changed it meanwhile: its change stands
+            applied = current.with_status(None if action == "resume" else "cancel", now)
+            return replace(applied, action_taken=action, action_started_at=None)
+
+        return self._within_lease(batch, done, now)
+
+    def _already_applied(self, batch: Batch, action: str) -> bool:
+        """What SendGrid holds now says whether an action sent by a run that died was applied."""
+        path = api_path("user", "scheduled_sends", batch.batch_id)
+        answer = self.client.call("GET", path, on_behalf_of=rules.on_behalf_of_of(batch.account))
+        if answer.status == 404:
+            return True  # no status: resumed (or removed by someone): there is nothing left to do either way
+        if answer.status != 200:
+            raise RuntimeError(f"SendGrid answered {answer.status} to a status read")
+        statuses = {entry.get("status") for entry in json.loads(answer.body) if isinstance(entry, dict)}
+        return action == "cancel" and statuses == {"cancel"}
 
     def _carry_out(self, batch: Batch, action: str) -> None:
         on_behalf_of = rules.on_behalf_of_of(batch.account)
@@ -123,32 +182,43 @@ class Scanner:
             ok = answer.status in _GONE_OK
         else:
             answer = self.client.call("PATCH", path, on_behalf_of=on_behalf_of, body={"status": "cancel"})
-            ok = answer.status == 204
+            ok = answer.status in (204, 404)  # 404: resumed meanwhile, so nothing is held to cancel
         if not ok:
             raise RuntimeError(f"SendGrid answered {answer.status} to the expiry action {action}")
+
+    def _free_slot(self, batch: Batch, reason: str, summary: ScanSummary) -> None:
+        """SlotReclaim=auto: delete SendGrid's entry, which no longer holds mail; notify: only say it could be."""
+        if self.config.slot_reclaim == "notify":
+            self.events.publish(
+                bus.SLOT_RECLAIMABLE, detail_of(batch, event_id=event_id(bus.SLOT_RECLAIMABLE, batch), reason=reason)
+            )
+            return
+        self.reclaim(batch, reason, summary)
 
     def reclaim(self, batch: Batch, reason: str, summary: ScanSummary) -> None:
         path = api_path("user", "scheduled_sends", batch.batch_id)
         answer = self.client.call("DELETE", path, on_behalf_of=rules.on_behalf_of_of(batch.account))
         if answer.status not in _GONE_OK:
             raise RuntimeError(f"SendGrid answered {answer.status} when freeing the slot")
-        self.events.publish(bus.SLOT_RECLAIMED, detail_of(batch, reason=reason))
+        self.events.publish(
+            bus.SLOT_RECLAIMED, detail_of(batch, event_id=event_id(bus.SLOT_RECLAIMED, batch), reason=reason)
+        )
         summary.reclaimed += 1
 
-    def _transition(self, batch: Batch, from_status: str, to_status: str, now: int) -> Batch | None:
-        """The row moved from `from_status` to `to_status` by this call, or None when it was not in
-        `from_status` any more (another run, or an operation, got there first)."""
-        moved: list[Batch] = []
+    def _within_lease(self, batch: Batch, edit: Any, now: int, release: bool = False) -> Batch:
+        """Write `edit` of the latest row while this run still holds its lease (`release`: and give the lease
+        up, which puts the row back at its next due time); LeaseLost when another run has taken it over."""
 
-        def edit(current: Batch) -> Batch | None:
-            moved.clear()
-            if current.status != from_status:
+        def guarded(current: Batch) -> Batch | None:
+            if current.lease_owner != self.run_id:
                 return None
-            moved.append(current.with_status(to_status, now))
-            return moved[0]
+            edited = edit(current)
+            return replace(edited, lease_owner=None, lease_until=None) if release else edited
 
-        self.change(batch, edit, now)
-        return moved[0] if moved else None
+        written = self.change(batch, guarded, now)
+        if written is None or written.lease_owner != (None if release else self.run_id):
+            raise LeaseLost(batch.batch_id)
+        return written
 
     def change(self, batch: Batch, edit: Any, now: int) -> Batch | None:
         """Edit the latest version of an existing row (`edit` returns None to leave it)."""

@@ -76,3 +76,9 @@ class KeyUnavailable(ServiceError):
     """The SendGrid key could not be read from Secrets Manager (missing secret, no permission, empty)."""
 
     status = 500
+
+
+class StateUnavailable(ServiceError):
+    """The service could not write its own record (DynamoDB) where answering without it would mislead."""
+
+    status = 503

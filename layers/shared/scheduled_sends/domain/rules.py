@@ -41,7 +41,7 @@ _BUCKET_LIMITS = (
 
 def expiry_bucket(expires_at: int | None, now: int) -> str:
     if expires_at is None:
-        return "unknown"  # created without send_at: the service cannot know when it expires
+        return "unknown"  # holds nothing the service knows of
     left = expires_at - now
     return next((name for limit, name in _BUCKET_LIMITS if left <= limit), "over-72h")
 
@@ -92,31 +92,90 @@ def send_at_problem(send_at: int, now: int) -> str | None:
     return None
 
 
+EXPIRES_AT_BASES = ("send_at", "earliest_possible")
+
+
+def earliest_possible_expiry(held_since: int) -> int:
+    """When SendGrid could discard, at the earliest, a mail held by a pause or cancel set at `held_since`
+    whose `send_at` nobody told us. A mail still held at `held_since` was not sent before: a pause is honoured
+    when set up to 10 minutes before `send_at` (and may be later), so `send_at` >= `held_since` - 10 minutes
+    and expiry (`send_at` + 72 h) >= `held_since` + 72 h - 10 minutes. The 10 minutes are subtracted: a
+    warning a little early is harmless, a late one is what this service exists to prevent."""
+    return held_since - CHANGE_WINDOW_SECONDS + EXPIRY_SECONDS
+
+
 @dataclass(frozen=True)
 class Batch:
-    """What the service knows of one batch (a row of the table)."""
+    """What the service knows of one batch (a row of the table).
+
+    `send_at` is the earliest send_at of the batch's mails as its owner stated it, `last_send_at` the latest
+    (a batch id may group several sends). Warnings and expiry actions are timed from the earliest expiry;
+    SendGrid's entry is only ever deleted (reclaimed) after the latest stated one, never on an estimate.
+    """
 
     account: str
     batch_id: str
     owner: str | None
-    status: str | None = None  # pause | cancel | None (no status at SendGrid) | expired | sent
+    status: str | None = None  # pause | cancel | None (no status at SendGrid) | expired | discarded
     send_at: int | None = None
     expiry_action: str | None = None
     warned: tuple[int, ...] = ()  # warning thresholds (seconds before expiry) already announced
     action_taken: str | None = None
     status_at: int | None = None  # when the status last changed
     version: int = 0
+    last_send_at: int | None = None  # the latest send_at of the batch, when its owner stated it
+    held_since: int | None = None  # since when SendGrid has held it (paused or cancelled without a break)
+    updated_at: int | None = None  # the row's last write (reconcile never repairs a row newer than its list)
+    lease_owner: str | None = None  # a scanner run working on this row ...
+    lease_until: int | None = None  # ... until then; after it, another run takes over
+    action_started_at: int | None = None  # an expiry action was sent to SendGrid (its answer may be lost)
 
     def with_status(self, status: str | None, now: int) -> Batch:
-        return self if status == self.status else replace(self, status=status, status_at=now)
+        """The row after its status changed at `now`. Becoming paused or cancelled from neither starts an
+        episode, watched afresh (its own warnings and expiry action); pause <-> cancel keeps the mail held
+        and so keeps the episode; leaving both ends it."""
+        if status == self.status:
+            return self
+        if status in ACTIVE_STATUSES and not (self.holds_slot and self.held_since is not None):
+            return replace(
+                self,
+                status=status,
+                status_at=now,
+                held_since=now,
+                warned=(),
+                action_taken=None,
+                action_started_at=None,
+            )
+        held_since = self.held_since if status in ACTIVE_STATUSES else None
+        return replace(self, status=status, status_at=now, held_since=held_since)
 
     @property
     def expires_at(self) -> int | None:
-        return None if self.send_at is None else expires_at(self.send_at)
+        """When SendGrid discards the batch's first held mail, at the earliest: from the stated send_at, else
+        from when it became held (`earliest_possible_expiry`); None when it holds nothing we know of."""
+        if self.send_at is not None:
+            return expires_at(self.send_at)
+        if self.held_since is not None:
+            return earliest_possible_expiry(self.held_since)
+        return None
+
+    @property
+    def expires_at_basis(self) -> str | None:
+        if self.send_at is not None:
+            return "send_at"
+        return "earliest_possible" if self.held_since is not None else None
+
+    @property
+    def last_expires_at(self) -> int | None:
+        """When SendGrid discards the batch's last mail: only from a stated `last_send_at`."""
+        return None if self.last_send_at is None else expires_at(self.last_send_at)
 
     @property
     def holds_slot(self) -> bool:
         return self.status in ACTIVE_STATUSES
+
+    def leased(self, now: int) -> bool:
+        return self.lease_until is not None and now < self.lease_until
 
 
 @dataclass(frozen=True)
@@ -125,20 +184,27 @@ class Plan:
 
     warn: tuple[int, ...] = ()  # thresholds newly crossed, largest first
     act: str | None = None  # the expiry_action to carry out now
-    expire: bool = False  # paused past expiry: mark expired and free the slot
-    reclaim: bool = False  # cancelled past send_at: the SendGrid entry no longer matters
+    expire: bool = False  # paused past the last mail's expiry: mark expired and free the slot
+    reclaim: bool = False  # cancelled past the last send_at: the SendGrid entry no longer matters
+
+    @property
+    def needs_lease(self) -> bool:
+        """Warnings and actions are leased work (at least once, each action once); expire and reclaim are
+        claimed by the status change itself."""
+        return bool(self.warn or self.act)
 
 
 def plan(batch: Batch, now: int, thresholds: Iterable[int], action_lead: int) -> Plan:
-    if batch.send_at is None or batch.expires_at is None:
-        return Plan()
     if batch.status == "cancel":
         return Plan(reclaim=reclaimable(batch, now))
     if batch.status != "pause":
         return Plan()
     if reclaimable(batch, now):
         return Plan(expire=True)
-    remaining = batch.expires_at - now
+    expiry = batch.expires_at
+    if expiry is None:
+        return Plan()
+    remaining = expiry - now
     warn = tuple(t for t in sorted(thresholds, reverse=True) if remaining <= t and t not in batch.warned)
     act = None
     if batch.expiry_action and batch.action_taken is None and remaining <= action_lead:
@@ -147,30 +213,44 @@ def plan(batch: Batch, now: int, thresholds: Iterable[int], action_lead: int) ->
 
 
 def next_due(batch: Batch, thresholds: Iterable[int], action_lead: int) -> int | None:
-    """When the scanner must next look at the batch; None takes it out of the due index."""
-    if batch.send_at is None or batch.expires_at is None:
-        return None
+    """When the scanner must next look at the batch; None takes it out of the due index. A leased row is
+    due when its lease ends, so a run that died is taken over."""
+    if batch.lease_until is not None:
+        return batch.lease_until
+    times: list[int] = []
     if batch.status == "cancel":
-        return _cancel_discarded_at(batch) + RECLAIM_GRACE_SECONDS
-    if batch.status != "pause":
-        return None
-    times = [batch.expires_at - t for t in thresholds if t not in batch.warned]
-    if batch.expiry_action and batch.action_taken is None:
-        times.append(batch.expires_at - action_lead)
-    times.append(batch.expires_at + RECLAIM_GRACE_SECONDS)
-    return min(times)
+        if batch.last_send_at is not None:
+            times.append(_cancel_discarded_at(batch) + RECLAIM_GRACE_SECONDS)
+    elif batch.status == "pause":
+        expiry = batch.expires_at
+        if expiry is not None:
+            times.extend(expiry - t for t in thresholds if t not in batch.warned)
+            if batch.expiry_action and batch.action_taken is None:
+                times.append(expiry - action_lead)
+        if batch.last_expires_at is not None:
+            times.append(batch.last_expires_at + RECLAIM_GRACE_SECONDS)
+    return min(times) if times else None
 
 
 def _cancel_discarded_at(batch: Batch) -> int:
-    """SendGrid discards a cancelled batch at send_at, or at once when the cancel came later."""
-    assert batch.send_at is not None
-    return max(batch.send_at, batch.status_at or 0)
+    """SendGrid discards a cancelled batch's last mail at last_send_at, or at once when the cancel came later."""
+    assert batch.last_send_at is not None
+    return max(batch.last_send_at, batch.status_at or 0)
 
 
 def reclaimable(batch: Batch, now: int) -> bool:
-    """The slot is held by a batch whose SendGrid entry no longer matters (the scanner will free it)."""
-    if batch.send_at is None or batch.expires_at is None:
+    """The slot is held by a batch whose SendGrid entry no longer matters (the scanner may free it). Only
+    ever from the owner's stated `last_send_at`: a batch may hold later sends than any estimate shows."""
+    if batch.last_send_at is None:
         return False
     if batch.status == "cancel":
         return now >= _cancel_discarded_at(batch) + RECLAIM_GRACE_SECONDS
-    return batch.status == "pause" and now >= batch.expires_at + RECLAIM_GRACE_SECONDS
+    last_expiry = batch.last_expires_at
+    return batch.status == "pause" and last_expiry is not None and now >= last_expiry + RECLAIM_GRACE_SECONDS
+
+
+def send_times_problem(send_at: int | None, last_send_at: int | None) -> str | None:
+    """Why the stated earliest and latest send_at cannot both hold, or None."""
+    if send_at is not None and last_send_at is not None and last_send_at < send_at:
+        return "last_send_at is before send_at; send_at is the batch's earliest send, last_send_at its latest"
+    return None

@@ -90,10 +90,10 @@ def json_object(body: str | None, allowed: frozenset[str], required: frozenset[s
     return document
 
 
-def send_at(value: Any) -> int:
-    """Unix seconds, as SendGrid's own `send_at`."""
+def send_at(value: Any, field: str = "send_at") -> int:
+    """Unix seconds, as SendGrid's own `send_at` (also `last_send_at`)."""
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise BadRequest("send_at must be a unix timestamp in seconds (an integer)", field="send_at")
+        raise BadRequest(f"{field} must be a unix timestamp in seconds (an integer)", field=field)
     return value
 
 

@@ -29,6 +29,8 @@ class Settings:
     event_bus_name: str
     idempotency_table_name: str
     idempotency_expiry_seconds: int
+    slot_reclaim: str = "auto"  # "auto": delete SendGrid's entry once it no longer matters | "notify": only say so
+    scan_lease_seconds: int = 600  # a scanner run's hold on a batch; longer than a run (the scanner's timeout)
 
 
 def _required(environ: Mapping[str, str], name: str) -> str:
@@ -68,6 +70,8 @@ def settings(container: Container) -> Settings:
         event_bus_name=env.get("EVENT_BUS_NAME", ""),
         idempotency_table_name=env.get("IDEMPOTENCY_TABLE_NAME", ""),
         idempotency_expiry_seconds=int(env.get("IDEMPOTENCY_EXPIRY_SECONDS", "86400")),
+        slot_reclaim=env.get("SLOT_RECLAIM", "auto"),
+        scan_lease_seconds=int(env.get("SCAN_LEASE_SECONDS", "600")),
     )
 
 
