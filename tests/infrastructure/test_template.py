@@ -24,11 +24,14 @@ ACTIVE_INDEX = {"Fn::Sub": "${BatchesTable.Arn}/index/active"}
 IDEMPOTENCY = {"Fn::GetAtt": ["IdempotencyTable", "Arn"]}
 # Least privilege: exactly these table actions per function (besides reading the secret).
 TABLE_ACCESS = {
-    "CreateBatchIdFunction": ({"dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:PutItem"}, [TABLE]),
+    "CreateBatchIdFunction": ({"dynamodb:GetItem", "dynamodb:UpdateItem"}, [TABLE]),
     "ValidateBatchIdFunction": ({"dynamodb:GetItem", "dynamodb:UpdateItem"}, [TABLE]),
-    "ListScheduledSendsFunction": ({"dynamodb:GetItem", "dynamodb:Query"}, [TABLE, ACTIVE_INDEX]),
+    "ListScheduledSendsFunction": (
+        {"dynamodb:GetItem", "dynamodb:Query", "dynamodb:UpdateItem"},
+        [TABLE, ACTIVE_INDEX],
+    ),
     "PauseOrCancelFunction": ({"dynamodb:GetItem", "dynamodb:Query", "dynamodb:UpdateItem"}, [TABLE, ACTIVE_INDEX]),
-    "GetScheduledSendFunction": ({"dynamodb:GetItem"}, [TABLE]),
+    "GetScheduledSendFunction": ({"dynamodb:GetItem", "dynamodb:UpdateItem"}, [TABLE]),
     "UpdateScheduledSendFunction": ({"dynamodb:GetItem", "dynamodb:UpdateItem"}, [TABLE]),
     "ResumeScheduledSendFunction": ({"dynamodb:GetItem", "dynamodb:UpdateItem"}, [TABLE]),
     SCANNER: ({"dynamodb:Query", "dynamodb:GetItem", "dynamodb:UpdateItem"}, [TABLE, DUE_INDEX, ACTIVE_INDEX]),

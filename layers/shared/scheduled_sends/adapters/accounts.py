@@ -27,7 +27,8 @@ class AccountRegistry:
     def remember(self, account: str) -> None:
         """Register an account for reconcile; once per container is enough (the write is idempotent)."""
         if account not in self._remembered:
-            self._table.put_item(Item={"account": ACCOUNTS_PARTITION, "batch_id": account})
+            # UpdateItem, not PutItem: every function may register, and none needs the right to overwrite rows.
+            self._table.update_item(Key={"account": ACCOUNTS_PARTITION, "batch_id": account})
             self._remembered.add(account)
 
     def all(self) -> list[str]:
