@@ -11,6 +11,7 @@ from typing import Any
 
 from boto3.dynamodb.conditions import Key
 
+from ..runtime import clock
 from ..runtime.container import Container, singleton
 from ..runtime.settings import settings
 from .aws import aws_resource
@@ -28,7 +29,12 @@ class AccountRegistry:
         """Register an account for reconcile; once per container is enough (the write is idempotent)."""
         if account not in self._remembered:
             # UpdateItem, not PutItem: every function may register, and none needs the right to overwrite rows.
-            self._table.update_item(Key={"account": ACCOUNTS_PARTITION, "batch_id": account})
+            self._table.update_item(
+                Key={"account": ACCOUNTS_PARTITION, "batch_id": account},
+                UpdateExpression="SET #registered_at = if_not_exists(#registered_at, :now)",
+                ExpressionAttributeNames={"#registered_at": "registered_at"},
+                ExpressionAttributeValues={":now": clock.now()},
+            )
             self._remembered.add(account)
 
     def all(self) -> list[str]:
