@@ -67,6 +67,18 @@ def test_an_admin_may_act_on_any_batch_without_taking_it_over(sandbox_sendgrid: 
     assert _pause(TEAM_A, batch)["statusCode"] == 201  # still team A's
 
 
+def test_an_admin_role_with_a_path_acts_as_admin_in_its_sessions(
+    sandbox_sendgrid: SendGridSandbox, clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ADMIN_PRINCIPALS", "arn:aws:iam::111122223333:role/ops/oncall")  # as IAM shows the role
+    batch = _create(TEAM_A)
+    session = "arn:aws:sts::111122223333:assumed-role/oncall/pager-duty"  # a session never shows the path
+
+    assert _pause(session, batch)["statusCode"] == 201
+    assert invoke("resume_scheduled_send", batch_id=batch, caller_arn=session)["statusCode"] == 204
+    assert sandbox_sendgrid.statuses() == {}
+
+
 def test_every_session_of_a_role_is_the_same_owner(sandbox_sendgrid: SendGridSandbox, clock) -> None:
     batch = _create(ROLE_SESSION_1)
     paused = _pause(ROLE_SESSION_2, batch)

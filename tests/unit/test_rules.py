@@ -33,6 +33,52 @@ def test_admins_may_act_on_any_batch_others_only_on_their_own() -> None:
     assert not rules.may_act("arn:aws:iam::1:user/b", None, admins)
 
 
+@pytest.mark.parametrize(
+    "principal",
+    [
+        "arn:aws:iam::1:role/oncall",
+        "arn:aws:iam::1:role/ops/oncall",  # a role with a path, as IAM shows its ARN
+        "arn:aws:iam::1:role/ops/team/oncall",
+        "arn:aws:sts::1:assumed-role/oncall/pager-duty",  # its sessions carry no path
+    ],
+)
+def test_a_role_is_one_owner_whatever_its_path_role_names_being_unique_in_an_account(principal: str) -> None:
+    assert rules.owner_of(principal) == "arn:aws:iam::1:role/oncall"
+
+
+def test_sso_roles_with_their_long_paths_match_their_sessions() -> None:
+    role = "arn:aws:iam::1:role/aws-reserved/sso.amazonaws.com/eu-west-1/AWSReservedSSO_Admin_0123abcd"
+    session = "arn:aws:sts::1:assumed-role/AWSReservedSSO_Admin_0123abcd/someone@example.com"
+    assert rules.owner_of(role) == rules.owner_of(session)
+    assert rules.is_admin(rules.owner_of(session), [role])
+
+
+def test_an_admin_role_listed_with_its_path_is_an_admin_in_every_session() -> None:
+    admins = ["arn:aws:iam::1:role/ops/oncall"]
+    assert rules.is_admin(rules.owner_of("arn:aws:sts::1:assumed-role/oncall/s1"), admins)
+    assert rules.may_act(rules.owner_of("arn:aws:sts::1:assumed-role/oncall/s2"), "arn:aws:iam::1:role/app", admins)
+    assert not rules.is_admin(rules.owner_of("arn:aws:sts::2:assumed-role/oncall/s1"), admins)  # another account
+    assert not rules.is_admin(rules.owner_of("arn:aws:sts::1:assumed-role/ops/s1"), admins)  # a path is no role
+
+
+@pytest.mark.parametrize(
+    "recorded",
+    [
+        "arn:aws:iam::1:role/app",  # how every row written so far records a role (from its sessions, no path)
+        "arn:aws:iam::1:role/teams/app",  # had a row ever recorded the path, it would match too
+    ],
+)
+def test_an_owner_recorded_in_either_form_keeps_its_batches(recorded: str) -> None:
+    for caller in ("arn:aws:sts::1:assumed-role/app/s1", "arn:aws:iam::1:role/teams/app"):
+        assert rules.may_act(rules.owner_of(caller), recorded, admins=())
+    assert not rules.may_act(rules.owner_of("arn:aws:sts::1:assumed-role/other/s1"), recorded, admins=())
+
+
+def test_users_are_not_rewritten() -> None:
+    assert rules.owner_of("arn:aws:iam::1:user/division/alice") == "arn:aws:iam::1:user/division/alice"
+    assert rules.owner_of("team:ops") == "team:ops"
+
+
 def test_accounts_are_the_parent_or_the_on_behalf_of_value() -> None:
     assert rules.account_key(None) == "parent"
     assert rules.account_key("sub-a") == "sub:sub-a"

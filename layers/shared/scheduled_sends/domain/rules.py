@@ -21,6 +21,8 @@ EXPIRY_ACTIONS = ("resume", "cancel")
 PARENT_ACCOUNT = "parent"
 
 _ASSUMED_ROLE = re.compile(r"arn:(?P<partition>[\w-]+):sts::(?P<account>\d+):assumed-role/(?P<role>[^/]+)/.+")
+# A role's ARN may carry a path (role/ops/oncall); its sessions' ARNs never do (assumed-role/oncall/...).
+_ROLE = re.compile(r"arn:(?P<partition>[\w-]+):iam::(?P<account>\d+):role/(?:[^/]+/)*(?P<role>[^/]+)")
 
 
 def account_key(on_behalf_of: str | None) -> str:
@@ -56,19 +58,27 @@ def on_behalf_of_of(account: str) -> str | None:
 
 
 def owner_of(principal: str) -> str:
-    """Every session of an assumed role is one owner: the role itself."""
-    found = _ASSUMED_ROLE.fullmatch(principal)
+    """Every session of an assumed role is one owner: the role itself, written without its path
+    (`arn:aws:iam::1:role/<name>`). Role names are unique in an account whatever the path, and a session's ARN
+    carries none, so an admin or owner written as `role/ops/oncall` is the same principal as the sessions of
+    `oncall`. Rows recorded before paths were dropped already hold this form (they come from sessions)."""
+    found = _ASSUMED_ROLE.fullmatch(principal) or _ROLE.fullmatch(principal)
     if found:
         return f"arn:{found['partition']}:iam::{found['account']}:role/{found['role']}"
     return principal
 
 
 def is_admin(owner: str, admins: Iterable[str]) -> bool:
-    return owner in {owner_of(admin) for admin in admins}
+    return owner_of(owner) in {owner_of(admin) for admin in admins}
+
+
+def same_owner(a: str | None, b: str | None) -> bool:
+    """Two recorded or calling principals are one owner (both normalised the same way)."""
+    return a is not None and b is not None and owner_of(a) == owner_of(b)
 
 
 def may_act(owner: str, batch_owner: str | None, admins: Iterable[str]) -> bool:
-    return is_admin(owner, admins) or (batch_owner is not None and batch_owner == owner)
+    return is_admin(owner, admins) or same_owner(batch_owner, owner)
 
 
 def expires_at(send_at: int) -> int:
