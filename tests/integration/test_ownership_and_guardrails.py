@@ -211,6 +211,37 @@ def test_pause_or_cancel_within_ten_minutes_of_send_at_is_refused_with_when_the_
     assert invoke("resume_scheduled_send", batch_id=batch, caller_arn=TEAM_A)["statusCode"] == 204  # resume is fine
 
 
+def test_restating_a_later_send_at_cannot_step_round_a_closed_window(sandbox_sendgrid: SendGridSandbox, clock):
+    send_at = clock.now + 30 * 60
+    batch = _create(TEAM_A, send_at=send_at)
+    clock.now = send_at - 9 * 60  # the recorded window closed a minute ago
+    sent = len(sandbox_sendgrid.requests)
+
+    refused = _pause(TEAM_A, batch, send_at=clock.now + 2 * HOUR)
+
+    assert refused["statusCode"] == 400
+    error = error_of(refused)
+    assert error["field"] == "send_at"
+    closed = datetime.fromtimestamp(send_at - 600, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert f"window closed at {closed}" in error["message"]
+    assert "moves send_at later" in error["message"]
+    assert len(sandbox_sendgrid.requests) == sent  # nothing reached SendGrid
+    assert sandbox_sendgrid.statuses() == {}
+
+
+def test_a_later_send_at_is_a_correction_while_the_recorded_window_is_open(sandbox_sendgrid: SendGridSandbox, clock):
+    send_at = clock.now + 30 * 60
+    batch = _create(TEAM_A, send_at=send_at)
+    clock.now = send_at - 11 * 60
+    corrected = clock.now + 2 * HOUR
+
+    paused = _pause(TEAM_A, batch, send_at=corrected)
+
+    assert paused["statusCode"] == 201
+    assert json.loads(paused["body"])["send_at"] == corrected
+    assert sandbox_sendgrid.statuses() == {batch: "pause"}
+
+
 def test_the_eleventh_batch_is_refused_from_the_table_naming_the_slots_without_calling_sendgrid(
     sandbox_sendgrid: SendGridSandbox, clock
 ) -> None:

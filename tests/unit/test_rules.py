@@ -93,6 +93,23 @@ def test_the_change_window_closes_ten_minutes_before_send_at() -> None:
     assert rules.window_closes_at(SEND_AT) == SEND_AT - 600
 
 
+@pytest.mark.parametrize(
+    ("restated", "now", "refused"),
+    [
+        (SEND_AT + HOUR, SEND_AT - 601, False),  # later, while the recorded window is open: a correction
+        (SEND_AT + HOUR, SEND_AT - 600, False),
+        (SEND_AT + HOUR, SEND_AT - 599, True),  # later, once the recorded window has closed: refused
+        (SEND_AT + 1, SEND_AT + HOUR, True),
+        (SEND_AT, SEND_AT - 60, False),  # the same send_at: the ordinary window rule decides
+        (SEND_AT - HOUR, SEND_AT - 60, False),  # earlier: its own (earlier) window decides
+        (None, SEND_AT - 60, False),  # not restated
+    ],
+)
+def test_send_at_moves_later_only_while_the_recorded_window_is_open(restated, now, refused: bool) -> None:
+    assert rules.restated_send_at_reopens_window(SEND_AT, restated, now) is refused
+    assert not rules.restated_send_at_reopens_window(None, restated, now)  # nothing recorded: nothing to step round
+
+
 def test_send_at_must_be_within_72_hours_either_side_of_now() -> None:
     now = SEND_AT
     assert rules.send_at_problem(now + 72 * HOUR, now) is None

@@ -216,7 +216,16 @@ def pause_or_cancel(request: ApiRequest) -> ApiResponse:
     with_action = _action_edit(document)
     caller = Caller(request)
     row = caller.authorize(batch_id)
-    send_at = new_send_at if new_send_at is not None else (row.send_at if row else None)
+    recorded = row.send_at if row else None
+    if rules.restated_send_at_reopens_window(recorded, new_send_at, now):
+        assert recorded is not None
+        raise BadRequest(
+            f"too late to pause or cancel: send_at is recorded as {_iso(recorded)} and its window closed at "
+            f"{_iso(rules.window_closes_at(recorded))}; a correction that moves send_at later is accepted only "
+            "while the recorded window is open, because SendGrid may already be sending",
+            field="send_at",
+        )
+    send_at = new_send_at if new_send_at is not None else recorded
     _check_window(send_at, now)
     held = [b for b in batch_store().active(caller.account) if b.batch_id != batch_id]
     if len(held) >= rules.MAX_ACTIVE_BATCHES:

@@ -93,6 +93,16 @@ def change_window_open(send_at: int | None, now: int) -> bool:
     return send_at is None or now <= window_closes_at(send_at)
 
 
+def restated_send_at_reopens_window(recorded: int | None, restated: int | None, now: int) -> bool:
+    """A pause or cancel that restates `send_at` later than the recorded one is a correction only while the
+    recorded window is open; once it has closed, a later `send_at` would step round the 10-minute rule (SendGrid
+    may already be sending at the recorded time), so it is refused. An earlier or equal `send_at` is judged by
+    its own window."""
+    if recorded is None or restated is None or restated <= recorded:
+        return False
+    return not change_window_open(recorded, now)
+
+
 def send_at_problem(send_at: int, now: int) -> str | None:
     """Why `send_at` cannot belong to a batch being scheduled now, or None when it can."""
     if send_at > now + MAX_SCHEDULE_AHEAD_SECONDS:
