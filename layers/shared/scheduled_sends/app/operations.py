@@ -19,7 +19,7 @@ from ..adapters.accounts import account_registry
 from ..adapters.batches_table import batch_store
 from ..adapters.sendgrid import UpstreamResponse, api_path
 from ..domain import rules, validation
-from ..domain.errors import BadRequest
+from ..domain.errors import BadRequest, UpstreamUnavailable
 from ..domain.rules import Batch
 from ..runtime import clock
 from . import idempotency
@@ -156,12 +156,20 @@ def _create_remembered(request: dict[str, Any]) -> dict[str, Any]:
     return {"status": response.status, "body": response.body, "headers": response.headers}
 
 
+def _batch_id_from_sendgrid(created: Any) -> str:
+    """The batch id SendGrid created; one we cannot use is SendGrid's fault (502), not a caller's mistake."""
+    try:
+        return validation.batch_id(created.get("batch_id") if isinstance(created, dict) else None)
+    except BadRequest:
+        raise UpstreamUnavailable("SendGrid answered a batch id this service cannot use; try again later") from None
+
+
 def _create(caller: Caller, send_at: int | None, action: str | None) -> ApiResponse:
     upstream = caller.forward("POST", api_path("mail", "batch"))
     if upstream.status != 201:
         return _answer(upstream)
     created = json.loads(upstream.body)
-    batch_id = validation.batch_id(created.get("batch_id"))
+    batch_id = _batch_id_from_sendgrid(created)
     row = caller.record(
         batch_id,
         lambda current: replace(
