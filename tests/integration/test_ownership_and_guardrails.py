@@ -246,11 +246,13 @@ def test_the_eleventh_batch_is_refused_from_the_table_naming_the_slots_without_c
     sandbox_sendgrid: SendGridSandbox, clock
 ) -> None:
     team_a = [_create(TEAM_A, send_at=clock.now + HOUR) for _ in range(4)]
-    team_b = [_create(TEAM_B) for _ in range(6)]
+    team_b = [_create(TEAM_B) for _ in range(5)]
     for batch in team_a:
         _pause(TEAM_A, batch, "cancel")
     for batch in team_b:
         _pause(TEAM_B, batch)
+    admins = [_create(ADMIN)]  # the tenth slot: non-admins hold at most nine together
+    assert _pause(ADMIN, admins[0])["statusCode"] == 201
     eleventh = _create(TEAM_A)
     clock.now += HOUR + 15 * 60  # team A's cancels are past send_at: the scanner may reclaim them
     sent = len(sandbox_sendgrid.requests)
@@ -263,13 +265,59 @@ def test_the_eleventh_batch_is_refused_from_the_table_naming_the_slots_without_c
     assert refused["statusCode"] == 400
     assert body["errors"][0]["message"].startswith("max limit reached: 10 of SendGrid's 10")
     assert "6 held by other teams" in body["errors"][0]["message"]
+    assert body["rule"] == "sendgrid-limit"
     assert {s["batch_id"] for s in body["slots"]} == set(team_a)
     assert all(s["reclaimable"] for s in body["slots"])
     assert body["slots_held_by_others"] == 6
     assert not any(b in refused["body"] for b in team_b)  # other teams' batch ids are not shown
     admin_body = json.loads(as_admin["body"])
-    assert {s["batch_id"] for s in admin_body["slots"]} == set(team_a) | set(team_b)
+    assert {s["batch_id"] for s in admin_body["slots"]} == set(team_a) | set(team_b) | set(admins)
     assert admin_body["slots_held_by_others"] == 0
+
+
+def _refusal(response: dict) -> tuple[str, str]:
+    assert response["statusCode"] == 400, response
+    document = json.loads(response["body"])
+    return document["rule"], document["errors"][0]["message"]
+
+
+def test_slots_are_shared_fairly_a_team_quota_and_one_kept_for_admins(sandbox_sendgrid: SendGridSandbox, clock):
+    team_a = [_create(TEAM_A) for _ in range(9)]
+    team_b = [_create(TEAM_B) for _ in range(2)]
+    admin_session = "arn:aws:sts::111122223333:assumed-role/ops/pager-duty"
+    admin = [_create(admin_session) for _ in range(2)]
+    for batch in team_a[:8]:
+        assert _pause(TEAM_A, batch)["statusCode"] == 201
+
+    sent = len(sandbox_sendgrid.requests)
+    rule, message = _refusal(_pause(TEAM_A, team_a[8]))  # team A holds its 8 (SlotsPerTeam)
+    assert rule == "team-quota"
+    assert message.startswith("max limit reached: ")  # SendGrid's text first: callers match it
+    assert "you hold 8 of the 8" in message and "team quota" in message
+
+    assert _pause(TEAM_B, team_b[0])["statusCode"] == 201  # 9 held: the quota left room for team B
+    rule, message = _refusal(_pause(TEAM_B, team_b[1]))  # the 10th is kept for admins
+    assert rule == "admin-reserve"
+    assert message.startswith("max limit reached: 9 of SendGrid's 10") and "kept for admins" in message
+    assert len(sandbox_sendgrid.requests) == sent + 1  # only team B's first pause reached SendGrid
+
+    assert _pause(admin_session, admin[0])["statusCode"] == 201  # an emergency stop is always possible
+    rule, message = _refusal(_pause(admin_session, admin[1]))
+    assert rule == "sendgrid-limit"
+    assert message.startswith("max limit reached: 10 of SendGrid's 10")
+    assert len(sandbox_sendgrid.statuses()) == 10
+
+
+def test_the_team_quota_is_the_slots_per_team_setting(
+    sandbox_sendgrid: SendGridSandbox, clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SLOTS_PER_TEAM", "2")  # the template's SlotsPerTeam parameter
+    batches = [_create(TEAM_A) for _ in range(3)]
+    assert [_pause(TEAM_A, b)["statusCode"] for b in batches[:2]] == [201, 201]
+    rule, message = _refusal(_pause(TEAM_A, batches[2]))
+    assert rule == "team-quota" and "you hold 2 of the 2" in message
+    assert invoke("resume_scheduled_send", batch_id=batches[0], caller_arn=TEAM_A)["statusCode"] == 204
+    assert _pause(TEAM_A, batches[2])["statusCode"] == 201  # a freed slot is the team's again
 
 
 def test_a_failed_table_write_after_sendgrid_succeeded_still_answers_sendgrids_success(

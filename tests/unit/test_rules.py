@@ -170,3 +170,32 @@ def test_next_due_is_the_earliest_pending_step_and_none_when_nothing_is_left() -
     assert rules.next_due(Batch("parent", "b", "o", status="pause"), THRESHOLDS, LEAD) is None  # no send_at known
     assert rules.next_due(Batch("parent", "b", "o", status=None, send_at=SEND_AT), THRESHOLDS, LEAD) is None
     assert rules.next_due(Batch("parent", "b", "o", status="expired", send_at=SEND_AT), THRESHOLDS, LEAD) is None
+
+
+A, B = "arn:aws:iam::1:role/team-a", "arn:aws:iam::1:role/team-b"
+
+
+@pytest.mark.parametrize(
+    ("held", "owner", "is_admin", "refused_by"),
+    [
+        ([], A, False, None),
+        ([A] * 7, A, False, None),
+        ([A] * 8, A, False, rules.TEAM_QUOTA),  # a principal holds at most SlotsPerTeam (8) in an account
+        ([A] * 8, B, False, None),  # ... which leaves room for the others
+        ([A] * 8 + [B], B, False, rules.ADMIN_RESERVE),  # non-admins hold at most 9 together
+        ([A] * 4 + [B] * 4 + [None], B, False, rules.ADMIN_RESERVE),  # unowned slots count toward the total
+        ([A] * 8 + [B], "arn:aws:iam::1:role/ops", True, None),  # the 10th: an emergency stop is always possible
+        ([A] * 8 + [B] * 2, "arn:aws:iam::1:role/ops", True, rules.SENDGRID_LIMIT),  # admins: only SendGrid's 10
+        ([A] * 8 + [B] * 2, B, False, rules.SENDGRID_LIMIT),  # SendGrid's 10 is named first: nobody can get one
+        (["arn:aws:iam::1:role/teams/team-a"] * 8, "arn:aws:sts::1:assumed-role/team-a/s1", False, rules.TEAM_QUOTA),
+    ],
+)
+def test_which_rule_refuses_one_more_slot(held, owner: str, is_admin: bool, refused_by: str | None) -> None:
+    assert rules.slot_refusal(held, rules.owner_of(owner), is_admin, slots_per_team=8) == refused_by
+
+
+def test_the_team_quota_is_a_setting_and_the_admin_reserve_still_applies_above_it() -> None:
+    assert rules.slot_refusal([A] * 3, A, False, slots_per_team=3) == rules.TEAM_QUOTA
+    assert rules.slot_refusal([A] * 2, A, False, slots_per_team=3) is None
+    assert rules.slot_refusal([A] * 9, A, False, slots_per_team=10) == rules.ADMIN_RESERVE
+    assert rules.MAX_ACTIVE_BATCHES - rules.ADMIN_RESERVED_SLOTS == 9

@@ -22,6 +22,7 @@ from ..domain import rules, validation
 from ..domain.errors import BadRequest, UpstreamUnavailable
 from ..domain.rules import Batch
 from ..runtime import clock
+from ..runtime.settings import settings
 from . import idempotency
 from .caller import Caller, state_write_failed
 from .contract import ApiRequest, ApiResponse
@@ -106,8 +107,32 @@ def _applied_by_an_earlier_attempt(
     return refusal
 
 
-def _limit_reached(caller: Caller, held: list[Batch], now: int) -> BadRequest:
-    """SendGrid's 'max limit reached', saying which slots are held and which the service can reclaim."""
+def _which_limit(rule: str, caller: Caller, held: list[Batch]) -> str:
+    """What refused, after SendGrid's own "max limit reached" (which callers match, so it stays first)."""
+    limit = rules.MAX_ACTIVE_BATCHES
+    if rule == rules.TEAM_QUOTA:
+        quota = settings().slots_per_team
+        own = rules.slots_held_by(caller.owner, (b.owner for b in held))
+        return (
+            f"you hold {own} of the {quota} pause/cancel slots one team may hold in this account "
+            f"({len(held)} of SendGrid's {limit} are held; rule: team quota, SlotsPerTeam)"
+        )
+    if rule == rules.ADMIN_RESERVE:
+        return (
+            f"{len(held)} of SendGrid's {limit} pause/cancel slots are held in this account and the last "
+            f"{rules.ADMIN_RESERVED_SLOTS} is kept for admins (rule: admin reserve, so an emergency stop always fits)"
+        )
+    if len(held) >= limit:
+        return f"{len(held)} of SendGrid's {limit} pause/cancel slots are held in this account (rule: SendGrid's limit)"
+    return (
+        f"SendGrid refused: all {limit} of its pause/cancel slots are held in this account, {len(held)} of them "
+        "known to this service (rule: SendGrid's limit)"
+    )
+
+
+def _limit_reached(caller: Caller, held: list[Batch], now: int, rule: str) -> BadRequest:
+    """SendGrid's 'max limit reached', saying which rule refused, which slots are held and which the service
+    can reclaim."""
     own = [b for b in held if caller.may_see(b)]
     others = len(held) - len(own)
     slots = [
@@ -116,13 +141,12 @@ def _limit_reached(caller: Caller, held: list[Batch], now: int) -> BadRequest:
     ]
     named = ", ".join(f"{s['batch_id']} ({s['status']}{', reclaimable' if s['reclaimable'] else ''})" for s in slots)
     message = (
-        f"{_LIMIT_MESSAGE}: {len(held)} of SendGrid's {rules.MAX_ACTIVE_BATCHES} pause/cancel slots are held "
-        f"in this account"
+        f"{_LIMIT_MESSAGE}: {_which_limit(rule, caller, held)}"
         + (f"; visible to you: {named}" if named else "")
         + (f"; {others} held by other teams" if others else "")
         + "; resume (DELETE) or wait for the scanner to reclaim one"
     )
-    return BadRequest(message, extra={"slots": slots, "slots_held_by_others": others})
+    return BadRequest(message, extra={"rule": rule, "slots": slots, "slots_held_by_others": others})
 
 
 def create_batch_id(request: ApiRequest) -> ApiResponse:
@@ -236,13 +260,14 @@ def pause_or_cancel(request: ApiRequest) -> ApiResponse:
     send_at = new_send_at if new_send_at is not None else recorded
     _check_window(send_at, now)
     held = [b for b in batch_store().active(caller.account) if b.batch_id != batch_id]
-    if len(held) >= rules.MAX_ACTIVE_BATCHES:
-        raise _limit_reached(caller, held, now)
+    refused_by = rules.slot_refusal((b.owner for b in held), caller.owner, caller.is_admin, settings().slots_per_team)
+    if refused_by is not None:
+        raise _limit_reached(caller, held, now, refused_by)
     upstream = caller.forward("POST", api_path("user", "scheduled_sends"), {"batch_id": batch_id, "status": status})
     if upstream.uncertain and upstream.status == 400 and _STATUS_EXISTS in upstream.body:
         upstream = _applied_by_an_earlier_attempt(caller, batch_id, status, upstream)
     if upstream.status == 400 and _LIMIT_MESSAGE in upstream.body:
-        raise _limit_reached(caller, held, now)
+        raise _limit_reached(caller, held, now, rules.SENDGRID_LIMIT)
     if upstream.status != 201:
         return _answer(upstream)
 

@@ -10,6 +10,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
 MAX_ACTIVE_BATCHES = 10  # SendGrid: at most 10 different batches paused or cancelled at one time
+# Of those 10 slots per account, non-admins together hold at most 9: an admin's emergency stop always fits.
+ADMIN_RESERVED_SLOTS = 1
+DEFAULT_SLOTS_PER_TEAM = 8  # one principal's share of an account's slots (the template's SlotsPerTeam)
+# Which rule refused one more slot (the "rule" of a `max limit reached` answer).
+SENDGRID_LIMIT = "sendgrid-limit"
+TEAM_QUOTA = "team-quota"
+ADMIN_RESERVE = "admin-reserve"
 CHANGE_WINDOW_SECONDS = 10 * 60  # a pause/cancel later than 10 minutes before send_at is not guaranteed
 EXPIRY_SECONDS = 72 * 3600  # a paused batch is discarded as Expired 72 hours after send_at
 MAX_SCHEDULE_AHEAD_SECONDS = 72 * 3600  # send_at is at most 72 hours ahead
@@ -79,6 +86,29 @@ def same_owner(a: str | None, b: str | None) -> bool:
 
 def may_act(owner: str, batch_owner: str | None, admins: Iterable[str]) -> bool:
     return is_admin(owner, admins) or same_owner(batch_owner, owner)
+
+
+def slots_held_by(owner: str, held_owners: Iterable[str | None]) -> int:
+    return sum(1 for held in held_owners if same_owner(held, owner))
+
+
+def slot_refusal(held_owners: Iterable[str | None], owner: str, is_admin: bool, slots_per_team: int) -> str | None:
+    """The rule that refuses `owner` one more pause/cancel slot in an account, or None. `held_owners` are the
+    owners of the slots held there now (None: unowned), the batch being paused not among them.
+
+    SendGrid's 10 is named first (no one can get a slot then); admins are bound by nothing else. A non-admin
+    holds at most `slots_per_team` (its own quota, named first: freeing one of its own is what helps), and all
+    non-admins together leave the last slot to admins, so an emergency stop is always possible."""
+    owners = list(held_owners)
+    if len(owners) >= MAX_ACTIVE_BATCHES:
+        return SENDGRID_LIMIT
+    if is_admin:
+        return None
+    if slots_held_by(owner, owners) >= slots_per_team:
+        return TEAM_QUOTA
+    if len(owners) >= MAX_ACTIVE_BATCHES - ADMIN_RESERVED_SLOTS:
+        return ADMIN_RESERVE
+    return None
 
 
 def expires_at(send_at: int) -> int:
