@@ -119,8 +119,8 @@ def _which_limit(rule: str, caller: Caller, held: list[Batch]) -> str:
         )
     if rule == rules.ADMIN_RESERVE:
         return (
-            f"{len(held)} of SendGrid's {limit} pause/cancel slots are held in this account and the last "
-            f"{rules.ADMIN_RESERVED_SLOTS} is kept for admins (rule: admin reserve, so an emergency stop always fits)"
+            f"{len(held)} of SendGrid's {limit} pause/cancel slots are held in this account and the last slot is "
+            "kept for admins (rule: admin reserve, so an emergency stop always fits)"
         )
     if len(held) >= limit:
         return f"{len(held)} of SendGrid's {limit} pause/cancel slots are held in this account (rule: SendGrid's limit)"
