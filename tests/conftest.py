@@ -75,12 +75,21 @@ def fake_sendgrid(httpserver: HTTPServer, monkeypatch: pytest.MonkeyPatch, secre
     return httpserver
 
 
+class _Utf8Stream(io.StringIO):
+    """A stream that, like Lambda's stdout, takes only text that encodes as UTF-8: a line that does not is lost
+    (logging reports the error on stderr and goes on)."""
+
+    def write(self, text: str) -> int:
+        text.encode("utf-8")
+        return super().write(text)
+
+
 @pytest.fixture
 def json_logs() -> Iterator[io.StringIO]:
-    """Every structured log line the service writes, formatted exactly as in Lambda."""
+    """Every structured log line the service writes, formatted and encoded exactly as in Lambda."""
     from scheduled_sends.runtime.observability import logger
 
-    stream = io.StringIO()
+    stream = _Utf8Stream()
     handler = logging.StreamHandler(stream)
     handler.setFormatter(logger.registered_handler.formatter)
     logger._logger.addHandler(handler)

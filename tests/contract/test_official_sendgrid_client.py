@@ -107,8 +107,9 @@ def test_for_an_admin_a_batch_sendgrid_never_issued_is_sendgrids_400_and_404(adm
         sg.user.scheduled_sends._("never-issued").delete()
 
 
-def test_the_eleventh_paused_batch_is_refused_with_max_limit_reached(local_service: LocalService) -> None:
-    sg = _client(local_service).client
+def test_the_eleventh_paused_batch_is_refused_with_max_limit_reached(admin_service: LocalService) -> None:
+    # An admin: others hold at most SlotsPerTeam (8) of the 10, and all non-admins together at most 9.
+    sg = _client(admin_service).client
     batches = [sg.mail.batch.post().to_dict["batch_id"] for _ in range(11)]
     for batch in batches[:10]:
         sg.user.scheduled_sends.post(request_body={"batch_id": batch, "status": "pause"})
@@ -117,7 +118,20 @@ def test_the_eleventh_paused_batch_is_refused_with_max_limit_reached(local_servi
     message = _errors(refused.value)[0]["message"]
     assert message.startswith("max limit reached: 10 of SendGrid's 10 pause/cancel slots are held")
     assert all(batch in message for batch in batches[:10])  # all ten are the caller's own, so all are named
-    assert local_service.sandbox.statuses().keys() == set(batches[:10])
+    assert admin_service.sandbox.statuses().keys() == set(batches[:10])
+
+
+def test_a_team_over_its_quota_is_refused_with_max_limit_reached_naming_the_rule(local_service: LocalService) -> None:
+    sg = _client(local_service).client
+    batches = [sg.mail.batch.post().to_dict["batch_id"] for _ in range(9)]
+    for batch in batches[:8]:
+        sg.user.scheduled_sends.post(request_body={"batch_id": batch, "status": "pause"})
+    with pytest.raises(BadRequestsError) as refused:
+        sg.user.scheduled_sends.post(request_body={"batch_id": batches[8], "status": "pause"})
+    body = json.loads(refused.value.body)
+    assert body["errors"][0]["message"].startswith("max limit reached: you hold 8 of the 8")
+    assert body["rule"] == "team-quota"
+    assert local_service.sandbox.statuses().keys() == set(batches[:8])
 
 
 def test_a_second_pause_says_try_patch(local_service: LocalService) -> None:

@@ -269,6 +269,19 @@ def test_region_parameter_selects_the_sendgrid_host(region: str, host: str) -> N
     assert env["SENDGRID_API_BASE_URL"] == host
 
 
+def test_slots_per_team_reaches_every_function_with_a_default_that_leaves_room_for_others() -> None:
+    template = cfn.load_template()
+    parameter = template["Parameters"]["SlotsPerTeam"]
+    assert (parameter["Type"], parameter["Default"], parameter["MinValue"], parameter["MaxValue"]) == (
+        "Number",
+        8,
+        1,
+        9,  # non-admins hold at most 9 of SendGrid's 10 together, so more would mean nothing
+    )
+    assert cfn.function_environment(template, LOCAL_REFS)["SLOTS_PER_TEAM"] == "8"
+    assert cfn.function_environment(template, {**LOCAL_REFS, "SlotsPerTeam": "5"})["SLOTS_PER_TEAM"] == "5"
+
+
 def test_api_gateways_own_errors_have_sendgrids_shape() -> None:
     responses = cfn.load_template()["Resources"]["ScheduledSendsApi"]["Properties"]["GatewayResponses"]
     for response in responses.values():

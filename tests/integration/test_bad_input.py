@@ -115,3 +115,15 @@ def test_on_behalf_of_given_twice_is_refused(fake_sendgrid: HTTPServer) -> None:
     headers = [("on-behalf-of", "sub-a"), ("On-Behalf-Of", "sub-b")]
     response = invoke("list_scheduled_sends", headers=headers)
     _assert_refused(response, fake_sendgrid, field="on-behalf-of")
+
+
+def test_a_refusal_is_logged_even_when_caller_data_cannot_be_encoded(fake_sendgrid: HTTPServer, json_logs) -> None:
+    # A JSON body may name a key with a lone surrogate (valid JSON text, not encodable as UTF-8).
+    response = invoke("pause_or_cancel", body='{"batch_id": "%s", "status": "pause", "\\ud800": 1}' % GOOD)
+
+    _assert_refused(response, fake_sendgrid, field="\ud800")
+    lines = [json.loads(line) for line in json_logs.getvalue().splitlines()]
+    refused = [line for line in lines if line["message"] == "request refused"]
+    assert len(refused) == 1, lines  # the refusal leaves its trace
+    assert refused[0]["field"] == "\ud800"  # escaped in the line, the same value once the JSON is read
+    assert [line["status"] for line in lines if line["message"] == "request answered"] == [400]

@@ -18,6 +18,8 @@ from scheduled_sends.domain.rules import CHANGE_WINDOW_SECONDS, EXPIRY_SECONDS
 from tests.support import error_of, invoke, load_handler
 
 TEAM = "arn:aws:iam::111122223333:user/team-a"
+OTHER_TEAM = "arn:aws:iam::111122223333:user/team-b"
+ADMIN = "arn:aws:iam::111122223333:role/ops"
 HOUR = 3600
 LEASE = 600  # SCAN_LEASE_SECONDS' default
 
@@ -192,30 +194,30 @@ def test_lost_resumes_in_an_account_reached_only_by_claims_never_block_a_pause(
     sandbox_sendgrid: SendGridSandbox, clock, monkeypatch: pytest.MonkeyPatch, published_events
 ) -> None:
     monkeypatch.setenv("UNKNOWN_BATCH_POLICY", "claim")
+    monkeypatch.setenv("ADMIN_PRINCIPALS", ADMIN)
     headers = {"Authorization": f"Bearer {sandbox_sendgrid.api_key}", "on-behalf-of": "acme"}
     batches = [
         requests.post(f"{sandbox_sendgrid.url}/v3/mail/batch", headers=headers).json()["batch_id"] for _ in range(11)
     ]
     as_acme = [("Content-Type", "application/json"), ("on-behalf-of", "acme")]
-    for batch in batches[:10]:  # claimed by their first pause through the service; never created through it
-        paused = invoke(
-            "pause_or_cancel", body={"batch_id": batch, "status": "pause"}, headers=as_acme, caller_arn=TEAM
-        )
-        assert paused["statusCode"] == 201
+    # Claimed by their first pause through the service (never created through it): 8 by one team (its quota),
+    # one by another, the last by an admin (the slot kept for admins).
+    for batch, who in zip(batches[:10], [TEAM] * 8 + [OTHER_TEAM, ADMIN], strict=True):
+        paused = invoke("pause_or_cancel", body={"batch_id": batch, "status": "pause"}, headers=as_acme, caller_arn=who)
+        assert paused["statusCode"] == 201, paused
     sandbox_sendgrid.inject("drop", times=1000, paths=("/v3/user/scheduled_sends/",))
-    for batch in batches[:10]:  # SendGrid applies each resume; every answer is lost
-        lost = invoke("resume_scheduled_send", batch_id=batch, headers=as_acme, caller_arn=TEAM)
+    for batch in batches[:10]:  # an admin resumes them all; SendGrid applies each, every answer is lost
+        lost = invoke("resume_scheduled_send", batch_id=batch, headers=as_acme, caller_arn=ADMIN)
         assert lost["statusCode"] >= 500
     sandbox_sendgrid.clear_faults()
     assert sandbox_sendgrid.statuses("acme") == {}
     assert len(batch_store().active("sub:acme")) == 10  # ten phantom slots in the table
     clock.now += 60
 
-    eleventh = invoke(
-        "pause_or_cancel", body={"batch_id": batches[10], "status": "pause"}, headers=as_acme, caller_arn=TEAM
-    )
+    body = {"batch_id": batches[10], "status": "pause"}
+    eleventh = invoke("pause_or_cancel", body=body, headers=as_acme, caller_arn=TEAM)
 
-    assert eleventh["statusCode"] == 201  # SendGrid's own list was asked before refusing, and disagreed
+    assert eleventh["statusCode"] == 201, eleventh  # SendGrid's own list was asked before refusing, and disagreed
     assert [b.batch_id for b in batch_store().active("sub:acme")] == [batches[10]]
     clock.now += 60
     scan()  # and the account is watched: reconcile covers it

@@ -179,6 +179,15 @@ class ExpiryWatch(RuleBasedStateMachine):
             self.intents[batch].changes.append((self.clock.now, None))
         self._step()
 
+    @rule(batch=batches)
+    def resume_outside_the_service(self, batch: str) -> None:
+        """A team removes a pause or cancel at SendGrid directly (the table does not know): drift."""
+        headers = {"Authorization": f"Bearer {self.sandbox.api_key}"}
+        removed = requests.delete(f"{self.sandbox.url}/v3/user/scheduled_sends/{batch}", headers=headers, timeout=5)
+        if removed.status_code == 204:
+            self.intents[batch].changes.append((self.clock.now, None))
+        self._step()
+
     # -- the scanner's side ------------------------------------------------------------------------
     @rule(crash=st.sampled_from(CRASH_POINTS))
     def scan(self, crash: str | None) -> None:

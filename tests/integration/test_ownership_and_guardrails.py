@@ -67,6 +67,18 @@ def test_an_admin_may_act_on_any_batch_without_taking_it_over(sandbox_sendgrid: 
     assert _pause(TEAM_A, batch)["statusCode"] == 201  # still team A's
 
 
+def test_an_admin_role_with_a_path_acts_as_admin_in_its_sessions(
+    sandbox_sendgrid: SendGridSandbox, clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ADMIN_PRINCIPALS", "arn:aws:iam::111122223333:role/ops/oncall")  # as IAM shows the role
+    batch = _create(TEAM_A)
+    session = "arn:aws:sts::111122223333:assumed-role/oncall/pager-duty"  # a session never shows the path
+
+    assert _pause(session, batch)["statusCode"] == 201
+    assert invoke("resume_scheduled_send", batch_id=batch, caller_arn=session)["statusCode"] == 204
+    assert sandbox_sendgrid.statuses() == {}
+
+
 def test_every_session_of_a_role_is_the_same_owner(sandbox_sendgrid: SendGridSandbox, clock) -> None:
     batch = _create(ROLE_SESSION_1)
     paused = _pause(ROLE_SESSION_2, batch)
@@ -207,15 +219,48 @@ def test_pause_or_cancel_within_ten_minutes_of_send_at_is_refused_with_when_the_
     assert invoke("resume_scheduled_send", batch_id=batch, caller_arn=TEAM_A)["statusCode"] == 204  # resume is fine
 
 
+def test_restating_a_later_send_at_cannot_step_round_a_closed_window(sandbox_sendgrid: SendGridSandbox, clock):
+    send_at = clock.now + 30 * 60
+    batch = _create(TEAM_A, send_at=send_at)
+    clock.now = send_at - 9 * 60  # the recorded window closed a minute ago
+    sent = len(sandbox_sendgrid.requests)
+
+    refused = _pause(TEAM_A, batch, send_at=clock.now + 2 * HOUR)
+
+    assert refused["statusCode"] == 400
+    error = error_of(refused)
+    assert error["field"] == "send_at"
+    closed = datetime.fromtimestamp(send_at - 600, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert f"window closed at {closed}" in error["message"]
+    assert "moves send_at later" in error["message"]
+    assert len(sandbox_sendgrid.requests) == sent  # nothing reached SendGrid
+    assert sandbox_sendgrid.statuses() == {}
+
+
+def test_a_later_send_at_is_a_correction_while_the_recorded_window_is_open(sandbox_sendgrid: SendGridSandbox, clock):
+    send_at = clock.now + 30 * 60
+    batch = _create(TEAM_A, send_at=send_at)
+    clock.now = send_at - 11 * 60
+    corrected = clock.now + 2 * HOUR
+
+    paused = _pause(TEAM_A, batch, send_at=corrected)
+
+    assert paused["statusCode"] == 201
+    assert json.loads(paused["body"])["send_at"] == corrected
+    assert sandbox_sendgrid.statuses() == {batch: "pause"}
+
+
 def test_the_eleventh_batch_is_refused_naming_the_slots_once_sendgrids_own_list_agrees(
     sandbox_sendgrid: SendGridSandbox, clock
 ) -> None:
     team_a = [_create(TEAM_A, send_at=clock.now + HOUR, last_send_at=clock.now + HOUR) for _ in range(4)]
-    team_b = [_create(TEAM_B) for _ in range(6)]
+    team_b = [_create(TEAM_B) for _ in range(5)]
     for batch in team_a:
         _pause(TEAM_A, batch, "cancel")
     for batch in team_b:
         _pause(TEAM_B, batch)
+    admins = [_create(ADMIN)]  # the tenth slot: non-admins hold at most nine together
+    assert _pause(ADMIN, admins[0])["statusCode"] == 201
     eleventh = _create(TEAM_A)
     clock.now += HOUR + 15 * 60  # team A's cancels are past send_at: the scanner may reclaim them
     sent = len(sandbox_sendgrid.requests)
@@ -229,13 +274,61 @@ def test_the_eleventh_batch_is_refused_naming_the_slots_once_sendgrids_own_list_
     assert refused["statusCode"] == 400
     assert body["errors"][0]["message"].startswith("max limit reached: 10 of SendGrid's 10")
     assert "6 held by other teams" in body["errors"][0]["message"]
+    assert body["rule"] == "sendgrid-limit"
     assert {s["batch_id"] for s in body["slots"]} == set(team_a)
     assert all(s["reclaimable"] for s in body["slots"])
     assert body["slots_held_by_others"] == 6
     assert not any(b in refused["body"] for b in team_b)  # other teams' batch ids are not shown
     admin_body = json.loads(as_admin["body"])
-    assert {s["batch_id"] for s in admin_body["slots"]} == set(team_a) | set(team_b)
+    assert {s["batch_id"] for s in admin_body["slots"]} == set(team_a) | set(team_b) | set(admins)
     assert admin_body["slots_held_by_others"] == 0
+
+
+def _refusal(response: dict) -> tuple[str, str]:
+    assert response["statusCode"] == 400, response
+    document = json.loads(response["body"])
+    return document["rule"], document["errors"][0]["message"]
+
+
+def test_slots_are_shared_fairly_a_team_quota_and_one_kept_for_admins(sandbox_sendgrid: SendGridSandbox, clock):
+    team_a = [_create(TEAM_A) for _ in range(9)]
+    team_b = [_create(TEAM_B) for _ in range(2)]
+    admin_session = "arn:aws:sts::111122223333:assumed-role/ops/pager-duty"
+    admin = [_create(admin_session) for _ in range(2)]
+    for batch in team_a[:8]:
+        assert _pause(TEAM_A, batch)["statusCode"] == 201
+
+    sent = len(sandbox_sendgrid.requests)
+    rule, message = _refusal(_pause(TEAM_A, team_a[8]))  # team A holds its 8 (SlotsPerTeam)
+    assert rule == "team-quota"
+    assert message.startswith("max limit reached: ")  # SendGrid's text first: callers match it
+    assert "you hold 8 of the 8" in message and "team quota" in message
+
+    assert _pause(TEAM_B, team_b[0])["statusCode"] == 201  # 9 held: the quota left room for team B
+    rule, message = _refusal(_pause(TEAM_B, team_b[1]))  # the 10th is kept for admins
+    assert rule == "admin-reserve"
+    assert message.startswith("max limit reached: 9 of SendGrid's 10") and "kept for admins" in message
+    # Only team B's first pause changed anything at SendGrid; each refusal first asked SendGrid's own list.
+    listed, paused = ("GET", "/v3/user/scheduled_sends"), ("POST", "/v3/user/scheduled_sends")
+    assert [(r.method, r.path) for r in sandbox_sendgrid.requests[sent:]] == [listed, paused, listed]
+
+    assert _pause(admin_session, admin[0])["statusCode"] == 201  # an emergency stop is always possible
+    rule, message = _refusal(_pause(admin_session, admin[1]))
+    assert rule == "sendgrid-limit"
+    assert message.startswith("max limit reached: 10 of SendGrid's 10")
+    assert len(sandbox_sendgrid.statuses()) == 10
+
+
+def test_the_team_quota_is_the_slots_per_team_setting(
+    sandbox_sendgrid: SendGridSandbox, clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SLOTS_PER_TEAM", "2")  # the template's SlotsPerTeam parameter
+    batches = [_create(TEAM_A) for _ in range(3)]
+    assert [_pause(TEAM_A, b)["statusCode"] for b in batches[:2]] == [201, 201]
+    rule, message = _refusal(_pause(TEAM_A, batches[2]))
+    assert rule == "team-quota" and "you hold 2 of the 2" in message
+    assert invoke("resume_scheduled_send", batch_id=batches[0], caller_arn=TEAM_A)["statusCode"] == 204
+    assert _pause(TEAM_A, batches[2])["statusCode"] == 201  # a freed slot is the team's again
 
 
 def test_a_failed_table_write_after_sendgrid_succeeded_still_answers_sendgrids_success(

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pytest
 
 from local.events import proxy_event
-from scheduled_sends.domain.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
+from scheduled_sends.domain import tokens
+from scheduled_sends.domain.errors import BadRequest, Forbidden, PayloadTooLarge, UnsupportedMediaType
 from scheduled_sends.entry.api import ApiResponse, error_body, parse_request, to_proxy_response
+from scheduled_sends.entry.authorizer import policy_for
 
 
 @pytest.fixture(autouse=True)
@@ -87,3 +90,45 @@ def test_proxy_response_sets_json_content_type_only_with_a_body() -> None:
         "body": "[]",
         "isBase64Encoded": False,
     }
+
+
+class _OneToken:
+    """A token table holding one record, for the authorizer."""
+
+    def __init__(self, record: tokens.TeamToken) -> None:
+        self.record = record
+
+    def get(self, token_id: str) -> tokens.TeamToken | None:
+        return self.record if token_id == self.record.token_id else None
+
+
+def _through_the_authorizer(subusers: tuple[str, ...], on_behalf_of: str | None):
+    """The request the handler sees after the real authorizer answered for a token limited to `subusers`
+    (the record is built directly: records issued before a rule existed are still in the table)."""
+    token, record = tokens.new_token("payments", [], now=0)
+    record = replace(record, subusers=subusers)
+    event = _event(headers=[("on-behalf-of", on_behalf_of)] if on_behalf_of else [])
+    event["headers"] = {**(event["headers"] or {}), "Authorization": f"Bearer {token}"}
+    event["methodArn"] = "arn:aws:execute-api:us-east-1:1:api/v3/POST/mail/batch"
+    answer = policy_for(event, _OneToken(record))
+    # API Gateway hands the integration the principal and the context, as strings.
+    event["requestContext"]["authorizer"] = {"principalId": answer["principalId"], **answer["context"]}
+    return parse_request(event)
+
+
+def test_a_tokens_subusers_reach_the_handler_exactly_as_issued() -> None:
+    assert _through_the_authorizer(("acme", "globex"), "globex").subusers == ("acme", "globex")
+    assert _through_the_authorizer((), None).subusers == ()
+
+
+@pytest.mark.parametrize("on_behalf_of", ["a", "b"])
+def test_a_token_for_one_subuser_whose_name_has_a_comma_acts_for_no_other(on_behalf_of: str) -> None:
+    with pytest.raises(Forbidden):
+        _through_the_authorizer(("a,b",), on_behalf_of)
+
+
+@pytest.mark.parametrize(("legacy", "expected"), [("acme,globex", ("acme", "globex")), ("acme", ("acme",)), ("", ())])
+def test_the_comma_form_of_an_authorizer_answer_cached_before_a_deploy_is_still_read(legacy: str, expected) -> None:
+    event = _event(headers=[("on-behalf-of", "acme")])
+    event["requestContext"]["authorizer"] = {"principalId": "team:payments", "team": "payments", "subusers": legacy}
+    assert parse_request(event).subusers == expected

@@ -35,6 +35,52 @@ def test_admins_may_act_on_any_batch_others_only_on_their_own() -> None:
     assert not rules.may_act("arn:aws:iam::1:user/b", None, admins)
 
 
+@pytest.mark.parametrize(
+    "principal",
+    [
+        "arn:aws:iam::1:role/oncall",
+        "arn:aws:iam::1:role/ops/oncall",  # a role with a path, as IAM shows its ARN
+        "arn:aws:iam::1:role/ops/team/oncall",
+        "arn:aws:sts::1:assumed-role/oncall/pager-duty",  # its sessions carry no path
+    ],
+)
+def test_a_role_is_one_owner_whatever_its_path_role_names_being_unique_in_an_account(principal: str) -> None:
+    assert rules.owner_of(principal) == "arn:aws:iam::1:role/oncall"
+
+
+def test_sso_roles_with_their_long_paths_match_their_sessions() -> None:
+    role = "arn:aws:iam::1:role/aws-reserved/sso.amazonaws.com/eu-west-1/AWSReservedSSO_Admin_0123abcd"
+    session = "arn:aws:sts::1:assumed-role/AWSReservedSSO_Admin_0123abcd/someone@example.com"
+    assert rules.owner_of(role) == rules.owner_of(session)
+    assert rules.is_admin(rules.owner_of(session), [role])
+
+
+def test_an_admin_role_listed_with_its_path_is_an_admin_in_every_session() -> None:
+    admins = ["arn:aws:iam::1:role/ops/oncall"]
+    assert rules.is_admin(rules.owner_of("arn:aws:sts::1:assumed-role/oncall/s1"), admins)
+    assert rules.may_act(rules.owner_of("arn:aws:sts::1:assumed-role/oncall/s2"), "arn:aws:iam::1:role/app", admins)
+    assert not rules.is_admin(rules.owner_of("arn:aws:sts::2:assumed-role/oncall/s1"), admins)  # another account
+    assert not rules.is_admin(rules.owner_of("arn:aws:sts::1:assumed-role/ops/s1"), admins)  # a path is no role
+
+
+@pytest.mark.parametrize(
+    "recorded",
+    [
+        "arn:aws:iam::1:role/app",  # how every row written so far records a role (from its sessions, no path)
+        "arn:aws:iam::1:role/teams/app",  # had a row ever recorded the path, it would match too
+    ],
+)
+def test_an_owner_recorded_in_either_form_keeps_its_batches(recorded: str) -> None:
+    for caller in ("arn:aws:sts::1:assumed-role/app/s1", "arn:aws:iam::1:role/teams/app"):
+        assert rules.may_act(rules.owner_of(caller), recorded, admins=())
+    assert not rules.may_act(rules.owner_of("arn:aws:sts::1:assumed-role/other/s1"), recorded, admins=())
+
+
+def test_users_are_not_rewritten() -> None:
+    assert rules.owner_of("arn:aws:iam::1:user/division/alice") == "arn:aws:iam::1:user/division/alice"
+    assert rules.owner_of("team:ops") == "team:ops"
+
+
 def test_accounts_are_the_parent_or_the_on_behalf_of_value() -> None:
     assert rules.account_key(None) == "parent"
     assert rules.account_key("sub-a") == "sub:sub-a"
@@ -47,6 +93,23 @@ def test_the_change_window_closes_ten_minutes_before_send_at() -> None:
     assert rules.change_window_open(SEND_AT, SEND_AT - 600)
     assert not rules.change_window_open(SEND_AT, SEND_AT - 599)
     assert rules.window_closes_at(SEND_AT) == SEND_AT - 600
+
+
+@pytest.mark.parametrize(
+    ("restated", "now", "refused"),
+    [
+        (SEND_AT + HOUR, SEND_AT - 601, False),  # later, while the recorded window is open: a correction
+        (SEND_AT + HOUR, SEND_AT - 600, False),
+        (SEND_AT + HOUR, SEND_AT - 599, True),  # later, once the recorded window has closed: refused
+        (SEND_AT + 1, SEND_AT + HOUR, True),
+        (SEND_AT, SEND_AT - 60, False),  # the same send_at: the ordinary window rule decides
+        (SEND_AT - HOUR, SEND_AT - 60, False),  # earlier: its own (earlier) window decides
+        (None, SEND_AT - 60, False),  # not restated
+    ],
+)
+def test_send_at_moves_later_only_while_the_recorded_window_is_open(restated, now, refused: bool) -> None:
+    assert rules.restated_send_at_reopens_window(SEND_AT, restated, now) is refused
+    assert not rules.restated_send_at_reopens_window(None, restated, now)  # nothing recorded: nothing to step round
 
 
 def test_send_at_must_be_within_72_hours_either_side_of_now() -> None:
@@ -142,3 +205,32 @@ def test_next_due_is_the_earliest_pending_step_and_none_when_nothing_is_left() -
     assert rules.next_due(Batch("parent", "b", "o", status=None, send_at=SEND_AT), THRESHOLDS, LEAD) is None
     assert rules.next_due(Batch("parent", "b", "o", status="expired", send_at=SEND_AT), THRESHOLDS, LEAD) is None
     assert rules.next_due(_paused(lease_until=SEND_AT + 5), THRESHOLDS, LEAD) == SEND_AT + 5  # taken over then
+
+
+A, B = "arn:aws:iam::1:role/team-a", "arn:aws:iam::1:role/team-b"
+
+
+@pytest.mark.parametrize(
+    ("held", "owner", "is_admin", "refused_by"),
+    [
+        ([], A, False, None),
+        ([A] * 7, A, False, None),
+        ([A] * 8, A, False, rules.TEAM_QUOTA),  # a principal holds at most SlotsPerTeam (8) in an account
+        ([A] * 8, B, False, None),  # ... which leaves room for the others
+        ([A] * 8 + [B], B, False, rules.ADMIN_RESERVE),  # non-admins hold at most 9 together
+        ([A] * 4 + [B] * 4 + [None], B, False, rules.ADMIN_RESERVE),  # unowned slots count toward the total
+        ([A] * 8 + [B], "arn:aws:iam::1:role/ops", True, None),  # the 10th: an emergency stop is always possible
+        ([A] * 8 + [B] * 2, "arn:aws:iam::1:role/ops", True, rules.SENDGRID_LIMIT),  # admins: only SendGrid's 10
+        ([A] * 8 + [B] * 2, B, False, rules.SENDGRID_LIMIT),  # SendGrid's 10 is named first: nobody can get one
+        (["arn:aws:iam::1:role/teams/team-a"] * 8, "arn:aws:sts::1:assumed-role/team-a/s1", False, rules.TEAM_QUOTA),
+    ],
+)
+def test_which_rule_refuses_one_more_slot(held, owner: str, is_admin: bool, refused_by: str | None) -> None:
+    assert rules.slot_refusal(held, rules.owner_of(owner), is_admin, slots_per_team=8) == refused_by
+
+
+def test_the_team_quota_is_a_setting_and_the_admin_reserve_still_applies_above_it() -> None:
+    assert rules.slot_refusal([A] * 3, A, False, slots_per_team=3) == rules.TEAM_QUOTA
+    assert rules.slot_refusal([A] * 2, A, False, slots_per_team=3) is None
+    assert rules.slot_refusal([A] * 9, A, False, slots_per_team=10) == rules.ADMIN_RESERVE
+    assert rules.MAX_ACTIVE_BATCHES - rules.ADMIN_RESERVED_SLOTS == 9

@@ -53,3 +53,25 @@ def test_the_canary_check_finds_a_leak_anywhere_in_the_collected_texts() -> None
     assert leaked(["", json.dumps({"body": f"oops {CANARY_KEY}"})])
     assert not leaked(["nothing here", REDACTED])
     assert logging.getLogger("scheduled-sends").filters  # the redaction filter is installed
+
+
+def test_a_line_with_caller_data_that_utf8_cannot_hold_is_still_written(json_logs: io.StringIO) -> None:
+    logger.info("request refused", extra={"field": "\ud800", "key": "a\udcffb"})
+
+    (line,) = json_logs.getvalue().splitlines()
+    assert "\\ud800" in line and "\\udcff" in line  # escaped, so the line encodes
+    assert json.loads(line)["field"] == "\ud800"  # and reads back as what the caller sent
+
+
+class _Unprintable:
+    def __str__(self) -> str:
+        raise RuntimeError("no text")
+
+
+def test_a_line_that_cannot_be_formatted_is_replaced_not_lost(json_logs: io.StringIO) -> None:
+    logger.info("request refused", extra={"field": _Unprintable()})
+
+    (line,) = json_logs.getvalue().splitlines()
+    document = json.loads(line)
+    assert document["message"] == "request refused"
+    assert "no text" in document["log_format_error"]

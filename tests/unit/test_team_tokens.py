@@ -68,6 +68,13 @@ def test_subusers_are_checked_like_on_behalf_of_and_deduplicated() -> None:
         tokens.new_token("payments", ["bad\x00subuser"], now=0)
 
 
+@pytest.mark.parametrize("subuser", ["acme,globex", "acme, globex", ","])
+def test_a_subuser_with_a_comma_is_refused_at_issue(subuser: str) -> None:
+    # A comma is how repeated headers are folded, so it can never name one subuser in on-behalf-of.
+    with pytest.raises(tokens.InvalidTokenRequest, match="comma"):
+        tokens.new_token("payments", [subuser], now=0)
+
+
 @pytest.mark.parametrize(
     ("allowed", "on_behalf_of", "permitted"),
     [

@@ -35,7 +35,9 @@ def test_on_behalf_of_accepts_subusers_and_account_ids() -> None:
     assert validation.on_behalf_of([" padded "]) == "padded"
 
 
-@pytest.mark.parametrize("values", [["a\r\nb"], ["a\x00"], ["a\x7f"], ["é"], ["x" * 257], [""], ["a", "b"]])
+@pytest.mark.parametrize(
+    "values", [["a\r\nb"], ["a\x00"], ["a\x7f"], ["é"], ["x" * 257], [""], ["a", "b"], ["a,b"], ["a, b"]]
+)
 def test_on_behalf_of_refuses_control_characters_repeats_and_overlong(values: list[str]) -> None:
     with pytest.raises(BadRequest) as refused:
         validation.on_behalf_of(values)

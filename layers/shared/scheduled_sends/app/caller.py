@@ -17,7 +17,7 @@ from ..adapters.batches_table import UNREAD, batch_store
 from ..adapters.sendgrid import UpstreamResponse, sendgrid_client
 from ..domain import rules
 from ..domain.backoff import full_jitter
-from ..domain.errors import Forbidden, StateUnavailable
+from ..domain.errors import Forbidden, ServiceError, StateUnavailable
 from ..domain.rules import Batch
 from ..runtime import clock
 from ..runtime.observability import logger, metrics
@@ -70,9 +70,28 @@ class Caller:
 
     def record(self, batch_id: str, edit: Any, current: Batch | object | None = UNREAD) -> Batch | None:
         """Write the outcome after SendGrid succeeded; never turn a table failure into the caller's error.
-        `current` is the row read by `authorize` (None: known not to exist), which saves a read."""
+        `current` is the row read by `authorize` (None: known not to exist), which saves a read.
+
+        Every check of the caller's input runs before SendGrid is called, so `edit` only applies checked values.
+        Should a caller's mistake (a 4xx) still surface here, it is a bug of ours and is answered, never
+        swallowed as a failed write: the caller hears of the mistake and that SendGrid had applied the request."""
         try:
             return batch_store().change(self.account, batch_id, edit, clock.now(), current)
+        except ServiceError as error:
+            if error.status >= 500:
+                state_write_failed("state write failed after SendGrid succeeded", batch_id=batch_id)
+                return None
+            logger.exception(
+                "a caller's mistake was found after SendGrid applied the request", extra={"batch_id": batch_id}
+            )
+            metrics.add_metric(name="ValidationAfterSideEffect", unit=MetricUnit.Count, value=1)
+            raise type(error)(
+                f"{error.message}; note: SendGrid had already applied this request, and this service did not record "
+                "it (its scanner reconciles the status with SendGrid)",
+                field=error.field,
+                extra=error.extra,
+                headers=error.headers,
+            ) from None
         except Exception:
             state_write_failed("state write failed after SendGrid succeeded", batch_id=batch_id)
             return None

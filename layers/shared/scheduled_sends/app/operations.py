@@ -18,10 +18,11 @@ from typing import Any
 from ..adapters.batches_table import batch_store
 from ..adapters.sendgrid import UpstreamResponse, api_path
 from ..domain import rules, validation
-from ..domain.errors import BadRequest
+from ..domain.errors import BadRequest, UpstreamUnavailable
 from ..domain.rules import Batch
 from ..runtime import clock
 from ..runtime.observability import logger
+from ..runtime.settings import settings
 from . import idempotency
 from .caller import Caller
 from .contract import ApiRequest, ApiResponse
@@ -123,6 +124,21 @@ def _check_window(send_at: int | None, now: int) -> None:
         )
 
 
+def _check_windows(row: Batch | None, times: _SendTimes, now: int) -> None:
+    """A status change must come before the 10-minute window of the batch's send_at closes; a restated later
+    send_at cannot reopen a window the recorded one has closed (SendGrid may already be sending)."""
+    recorded = row.send_at if row else None
+    if rules.restated_send_at_reopens_window(recorded, times.send_at, now):
+        assert recorded is not None
+        raise BadRequest(
+            f"too late to pause or cancel: send_at is recorded as {_iso(recorded)} and its window closed at "
+            f"{_iso(rules.window_closes_at(recorded))}; a correction that moves send_at later is accepted only "
+            "while the recorded window is open, because SendGrid may already be sending",
+            field="send_at",
+        )
+    _check_window(times.earliest(row), now)
+
+
 def _applied_by_an_earlier_attempt(
     caller: Caller, batch_id: str, status: str, refusal: UpstreamResponse
 ) -> UpstreamResponse:
@@ -152,8 +168,36 @@ def _held_per_sendgrid(caller: Caller, batch_id: str, held: list[Batch], now: in
     return [b for b in batch_store().active(caller.account) if b.batch_id != batch_id and b.batch_id in upstream]
 
 
-def _limit_reached(caller: Caller, held: list[Batch], now: int) -> BadRequest:
-    """SendGrid's 'max limit reached', saying which slots are held and which the service can reclaim."""
+def _slot_refusal(caller: Caller, held: list[Batch]) -> str | None:
+    return rules.slot_refusal((b.owner for b in held), caller.owner, caller.is_admin, settings().slots_per_team)
+
+
+def _which_limit(rule: str, caller: Caller, held: list[Batch]) -> str:
+    """What refused, after SendGrid's own "max limit reached" (which callers match, so it stays first)."""
+    limit = rules.MAX_ACTIVE_BATCHES
+    if rule == rules.TEAM_QUOTA:
+        quota = settings().slots_per_team
+        own = rules.slots_held_by(caller.owner, (b.owner for b in held))
+        return (
+            f"you hold {own} of the {quota} pause/cancel slots one team may hold in this account "
+            f"({len(held)} of SendGrid's {limit} are held; rule: team quota, SlotsPerTeam)"
+        )
+    if rule == rules.ADMIN_RESERVE:
+        return (
+            f"{len(held)} of SendGrid's {limit} pause/cancel slots are held in this account and the last slot is "
+            "kept for admins (rule: admin reserve, so an emergency stop always fits)"
+        )
+    if len(held) >= limit:
+        return f"{len(held)} of SendGrid's {limit} pause/cancel slots are held in this account (rule: SendGrid's limit)"
+    return (
+        f"SendGrid refused: all {limit} of its pause/cancel slots are held in this account, {len(held)} of them "
+        "known to this service (rule: SendGrid's limit)"
+    )
+
+
+def _limit_reached(caller: Caller, held: list[Batch], now: int, rule: str) -> BadRequest:
+    """SendGrid's 'max limit reached', saying which rule refused, which slots are held and which the service
+    can reclaim."""
     own = [b for b in held if caller.may_see(b)]
     others = len(held) - len(own)
     slots = [
@@ -162,13 +206,12 @@ def _limit_reached(caller: Caller, held: list[Batch], now: int) -> BadRequest:
     ]
     named = ", ".join(f"{s['batch_id']} ({s['status']}{', reclaimable' if s['reclaimable'] else ''})" for s in slots)
     message = (
-        f"{_LIMIT_MESSAGE}: {len(held)} of SendGrid's {rules.MAX_ACTIVE_BATCHES} pause/cancel slots are held "
-        f"in this account"
+        f"{_LIMIT_MESSAGE}: {_which_limit(rule, caller, held)}"
         + (f"; visible to you: {named}" if named else "")
         + (f"; {others} held by other teams" if others else "")
         + "; resume (DELETE) or wait for the scanner to reclaim one"
     )
-    return BadRequest(message, extra={"slots": slots, "slots_held_by_others": others})
+    return BadRequest(message, extra={"rule": rule, "slots": slots, "slots_held_by_others": others})
 
 
 def create_batch_id(request: ApiRequest) -> ApiResponse:
@@ -204,6 +247,14 @@ def _create_remembered(request: dict[str, Any]) -> dict[str, Any]:
     return {"status": response.status, "body": response.body, "headers": response.headers}
 
 
+def _batch_id_from_sendgrid(created: Any) -> str:
+    """The batch id SendGrid created; one we cannot use is SendGrid's fault (502), not a caller's mistake."""
+    try:
+        return validation.batch_id(created.get("batch_id") if isinstance(created, dict) else None)
+    except BadRequest:
+        raise UpstreamUnavailable("SendGrid answered a batch id this service cannot use; try again later") from None
+
+
 def _create(caller: Caller, send_at: int | None, last_send_at: int | None, action: str | None) -> ApiResponse:
     """Without its ownership record a batch id is of no use to its creator (with UnknownBatchPolicy=refuse
     every later call on it is a 403), so the record is retried within the deadline and, if it still cannot
@@ -212,7 +263,7 @@ def _create(caller: Caller, send_at: int | None, last_send_at: int | None, actio
     if upstream.status != 201:
         return _answer(upstream)
     created = json.loads(upstream.body)
-    batch_id = validation.batch_id(created.get("batch_id"))
+    batch_id = _batch_id_from_sendgrid(created)
     row = caller.record_or_fail(
         batch_id,
         lambda current: replace(
@@ -265,17 +316,18 @@ def pause_or_cancel(request: ApiRequest) -> ApiResponse:
     with_action = _action_edit(document)
     caller = Caller(request)
     row = caller.authorize(batch_id)
-    _check_window(times.earliest(row), now)
+    _check_windows(row, times, now)
     held = [b for b in batch_store().active(caller.account) if b.batch_id != batch_id]
-    if len(held) >= rules.MAX_ACTIVE_BATCHES:
+    if _slot_refusal(caller, held) is not None:  # the table's word alone never refuses: SendGrid is asked
         held = _held_per_sendgrid(caller, batch_id, held, now)
-        if len(held) >= rules.MAX_ACTIVE_BATCHES:
-            raise _limit_reached(caller, held, now)
+        refused_by = _slot_refusal(caller, held)
+        if refused_by is not None:
+            raise _limit_reached(caller, held, now, refused_by)
     upstream = caller.forward("POST", api_path("user", "scheduled_sends"), {"batch_id": batch_id, "status": status})
     if upstream.uncertain and upstream.status == 400 and _STATUS_EXISTS in upstream.body:
         upstream = _applied_by_an_earlier_attempt(caller, batch_id, status, upstream)
     if upstream.status == 400 and _LIMIT_MESSAGE in upstream.body:
-        raise _limit_reached(caller, held, now)
+        raise _limit_reached(caller, held, now, rules.SENDGRID_LIMIT)
     if upstream.status != 201:
         return _answer(upstream)
 
@@ -307,7 +359,7 @@ def update_scheduled_send(request: ApiRequest) -> ApiResponse:
     with_action = _action_edit(document)
     caller = Caller(request)
     row = caller.authorize(batch_id)
-    _check_window(times.earliest(row), now)
+    _check_windows(row, times, now)
     upstream = caller.forward("PATCH", api_path("user", "scheduled_sends", batch_id), {"status": status})
     if upstream.status == 204:
         caller.record(

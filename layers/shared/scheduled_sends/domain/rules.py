@@ -10,6 +10,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
 MAX_ACTIVE_BATCHES = 10  # SendGrid: at most 10 different batches paused or cancelled at one time
+# Of those 10 slots per account, non-admins together hold at most 9: an admin's emergency stop always fits.
+ADMIN_RESERVED_SLOTS = 1
+DEFAULT_SLOTS_PER_TEAM = 8  # one principal's share of an account's slots (the template's SlotsPerTeam)
+# Which rule refused one more slot (the "rule" of a `max limit reached` answer).
+SENDGRID_LIMIT = "sendgrid-limit"
+TEAM_QUOTA = "team-quota"
+ADMIN_RESERVE = "admin-reserve"
 CHANGE_WINDOW_SECONDS = 10 * 60  # a pause/cancel later than 10 minutes before send_at is not guaranteed
 EXPIRY_SECONDS = 72 * 3600  # a paused batch is discarded as Expired 72 hours after send_at
 MAX_SCHEDULE_AHEAD_SECONDS = 72 * 3600  # send_at is at most 72 hours ahead
@@ -21,6 +28,8 @@ EXPIRY_ACTIONS = ("resume", "cancel")
 PARENT_ACCOUNT = "parent"
 
 _ASSUMED_ROLE = re.compile(r"arn:(?P<partition>[\w-]+):sts::(?P<account>\d+):assumed-role/(?P<role>[^/]+)/.+")
+# A role's ARN may carry a path (role/ops/oncall); its sessions' ARNs never do (assumed-role/oncall/...).
+_ROLE = re.compile(r"arn:(?P<partition>[\w-]+):iam::(?P<account>\d+):role/(?:[^/]+/)*(?P<role>[^/]+)")
 
 
 def account_key(on_behalf_of: str | None) -> str:
@@ -56,19 +65,50 @@ def on_behalf_of_of(account: str) -> str | None:
 
 
 def owner_of(principal: str) -> str:
-    """Every session of an assumed role is one owner: the role itself."""
-    found = _ASSUMED_ROLE.fullmatch(principal)
+    """Every session of an assumed role is one owner: the role itself, written without its path
+    (`arn:aws:iam::1:role/<name>`). Role names are unique in an account whatever the path, and a session's ARN
+    carries none, so an admin or owner written as `role/ops/oncall` is the same principal as the sessions of
+    `oncall`. Rows recorded before paths were dropped already hold this form (they come from sessions)."""
+    found = _ASSUMED_ROLE.fullmatch(principal) or _ROLE.fullmatch(principal)
     if found:
         return f"arn:{found['partition']}:iam::{found['account']}:role/{found['role']}"
     return principal
 
 
 def is_admin(owner: str, admins: Iterable[str]) -> bool:
-    return owner in {owner_of(admin) for admin in admins}
+    return owner_of(owner) in {owner_of(admin) for admin in admins}
+
+
+def same_owner(a: str | None, b: str | None) -> bool:
+    """Two recorded or calling principals are one owner (both normalised the same way)."""
+    return a is not None and b is not None and owner_of(a) == owner_of(b)
 
 
 def may_act(owner: str, batch_owner: str | None, admins: Iterable[str]) -> bool:
-    return is_admin(owner, admins) or (batch_owner is not None and batch_owner == owner)
+    return is_admin(owner, admins) or same_owner(batch_owner, owner)
+
+
+def slots_held_by(owner: str, held_owners: Iterable[str | None]) -> int:
+    return sum(1 for held in held_owners if same_owner(held, owner))
+
+
+def slot_refusal(held_owners: Iterable[str | None], owner: str, is_admin: bool, slots_per_team: int) -> str | None:
+    """The rule that refuses `owner` one more pause/cancel slot in an account, or None. `held_owners` are the
+    owners of the slots held there now (None: unowned), the batch being paused not among them.
+
+    SendGrid's 10 is named first (no one can get a slot then); admins are bound by nothing else. A non-admin
+    holds at most `slots_per_team` (its own quota, named first: freeing one of its own is what helps), and all
+    non-admins together leave the last slot to admins, so an emergency stop is always possible."""
+    owners = list(held_owners)
+    if len(owners) >= MAX_ACTIVE_BATCHES:
+        return SENDGRID_LIMIT
+    if is_admin:
+        return None
+    if slots_held_by(owner, owners) >= slots_per_team:
+        return TEAM_QUOTA
+    if len(owners) >= MAX_ACTIVE_BATCHES - ADMIN_RESERVED_SLOTS:
+        return ADMIN_RESERVE
+    return None
 
 
 def expires_at(send_at: int) -> int:
@@ -81,6 +121,16 @@ def window_closes_at(send_at: int) -> int:
 
 def change_window_open(send_at: int | None, now: int) -> bool:
     return send_at is None or now <= window_closes_at(send_at)
+
+
+def restated_send_at_reopens_window(recorded: int | None, restated: int | None, now: int) -> bool:
+    """A pause or cancel that restates `send_at` later than the recorded one is a correction only while the
+    recorded window is open; once it has closed, a later `send_at` would step round the 10-minute rule (SendGrid
+    may already be sending at the recorded time), so it is refused. An earlier or equal `send_at` is judged by
+    its own window."""
+    if recorded is None or restated is None or restated <= recorded:
+        return False
+    return not change_window_open(recorded, now)
 
 
 def send_at_problem(send_at: int, now: int) -> str | None:

@@ -34,7 +34,7 @@ def status(value: Any) -> str:
 
 
 def on_behalf_of(values: list[str]) -> str | None:
-    """The `on-behalf-of` header, checked: at most one value, printable ASCII, bounded length."""
+    """The `on-behalf-of` header, checked: at most one value, printable ASCII without a comma, bounded length."""
     if not values:
         return None
     if len(values) > 1:
@@ -43,6 +43,14 @@ def on_behalf_of(values: list[str]) -> str | None:
     if not _ON_BEHALF_OF.fullmatch(value):
         raise BadRequest(
             f"on-behalf-of must be 1-{ON_BEHALF_OF_MAX_LENGTH} printable ASCII characters",
+            field="on-behalf-of",
+        )
+    if "," in value:
+        # HTTP joins repeated header lines with commas (RFC 9110, section 5.3): "a,b" cannot be told from two
+        # headers, and SendGrid takes one subuser username (or "account-id <id>") here.
+        raise BadRequest(
+            "on-behalf-of names one subuser or account-id; a comma is how repeated headers are joined, "
+            "so it cannot be part of one",
             field="on-behalf-of",
         )
     return value

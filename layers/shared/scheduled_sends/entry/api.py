@@ -45,8 +45,20 @@ def _principal(event: dict[str, Any]) -> str:
 
 
 def _subusers(event: dict[str, Any]) -> tuple[str, ...]:
-    listed = ((event.get("requestContext") or {}).get("authorizer") or {}).get("subusers") or ""
-    return tuple(part for part in str(listed).split(",") if part)
+    """The subusers a team token is limited to (empty: any account), from our authorizer's context: a JSON list
+    (`subusers_json`), or the comma form of an answer API Gateway cached before the JSON form existed (kept for
+    up to TokenCacheSeconds after that deploy; no subuser issued since can hold a comma)."""
+    context = (event.get("requestContext") or {}).get("authorizer") or {}
+    if "subusers_json" in context:
+        try:
+            listed = json.loads(context["subusers_json"])
+        except (TypeError, ValueError):
+            listed = None
+        if not isinstance(listed, list) or not all(isinstance(name, str) and name for name in listed):
+            raise Forbidden("this team token's subuser limit could not be read", field="on-behalf-of")
+        return tuple(listed)
+    legacy = context.get("subusers") or ""
+    return tuple(part for part in str(legacy).split(",") if part)
 
 
 def _body(event: dict[str, Any], method: str) -> str | None:

@@ -8,6 +8,7 @@ batches, its subusers) is decided by the operations from the context returned he
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
@@ -65,8 +66,15 @@ def policy_for(event: dict[str, Any], store: TokenStore) -> dict[str, Any]:
                 {"Action": "execute-api:Invoke", "Effect": "Allow", "Resource": _stage_arn(event.get("methodArn", ""))}
             ],
         },
-        # Context values must be strings, numbers or booleans; "" = any account.
-        "context": {"team": record.team, "token_id": record.token_id, "subusers": ",".join(record.subusers)},
+        # Context values must be strings, numbers or booleans. The subusers go as a JSON list ("[]" = any
+        # account), exact whatever a name holds. "subusers" is the comma form that handlers of the previous release
+        # read while a deploy rolls out (without it they would read "any account"); drop it a release later.
+        "context": {
+            "team": record.team,
+            "token_id": record.token_id,
+            "subusers_json": json.dumps(list(record.subusers)),
+            "subusers": ",".join(record.subusers),
+        },
     }
 
 

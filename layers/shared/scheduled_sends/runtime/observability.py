@@ -7,6 +7,7 @@ or a team token (sst_…) never reaches a log line, whatever a caller or a libra
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import warnings
@@ -54,11 +55,24 @@ class _RedactSecretKeys(logging.Filter):
         return True
 
 
+def encodable(text: str) -> str:
+    """`text` as it can be written to a UTF-8 stream: a lone surrogate (valid in a JSON string a caller sent,
+    not in UTF-8) becomes its escape `\\udXXX`, which is the same character again once a JSON line is read."""
+    return text.encode("utf-8", errors="backslashreplace").decode("utf-8")
+
+
 class _RedactingFormatter(LambdaPowertoolsFormatter):
-    """The final JSON line, exceptions and stack traces included, without Bearer tokens or SendGrid keys."""
+    """The final JSON line, exceptions and stack traces included, without Bearer tokens or SendGrid keys, and
+    always writable: caller data never makes a line fail to encode or format (the line would be lost)."""
 
     def format(self, record: logging.LogRecord) -> str:
-        return redact(super().format(record))
+        try:
+            line = super().format(record)
+        except Exception as problem:  # a line of ours must never be lost to what a caller sent
+            line = json.dumps(
+                {"level": record.levelname, "message": str(record.msg), "log_format_error": repr(problem)}
+            )
+        return encodable(redact(line))
 
 
 logger = Logger(logger_formatter=_RedactingFormatter())

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from ..domain.rules import DEFAULT_SLOTS_PER_TEAM
 from .container import Container, singleton
 
 
@@ -23,6 +24,7 @@ class Settings:
     batches_table_name: str
     admin_principals: tuple[str, ...]
     unknown_batch_policy: str  # "refuse" | "claim"
+    slots_per_team: int  # one principal's share of SendGrid's 10 slots per account (admins: no quota)
     due_shards: int
     warning_thresholds_seconds: tuple[int, ...]
     expiry_action_lead_seconds: int
@@ -62,6 +64,7 @@ def settings(container: Container) -> Settings:
         batches_table_name=env.get("BATCHES_TABLE_NAME", ""),
         admin_principals=_csv(env.get("ADMIN_PRINCIPALS", "")),
         unknown_batch_policy=env.get("UNKNOWN_BATCH_POLICY", "refuse"),
+        slots_per_team=int(env.get("SLOTS_PER_TEAM", str(DEFAULT_SLOTS_PER_TEAM))),
         due_shards=int(env.get("DUE_SHARDS", "8")),
         warning_thresholds_seconds=tuple(
             int(v) for v in _csv(env.get("WARNING_THRESHOLDS_SECONDS", "86400,21600,3600"))
