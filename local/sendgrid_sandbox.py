@@ -5,6 +5,15 @@ batches paused/cancelled per account; a second POST for a batch with a status is
 PATCH changes a status; DELETE removes it; `on-behalf-of` scopes everything to that account;
 a wrong Bearer key is 401; every answer carries X-RateLimit-* headers. Never deployed.
 
+Regions: one sandbox is one SendGrid host (`region` "global" = api.sendgrid.com, "eu" = api.eu.sendgrid.com).
+It knows the parent account's subusers and their regions (`subusers`, e.g. {"acme": "global", "eurocorp":
+"eu"}; a "*" entry gives every other name that region, as if it had been created there) and serves only the
+accounts of its own region: the parent and customer accounts ("account-id <id>") where the parent lives
+(`parent_region`), each subuser at its region's host. A call on behalf of any other account is refused with
+403 `access forbidden` (SendGrid does not document this answer; a 403 makes a misrouted call loud: the service
+reports SendGrid rejecting its key), so a call that reaches the wrong host is visible. The host of the parent
+lists the subusers: `GET /v3/subusers` (`include_region`, `username`, `region`, `limit`, `offset`), as SendGrid.
+
 Faults can be switched on for tests and local experiments (`inject`): 429 with rate-limit headers,
 500/503, a slow answer past the client's timeout, or a dropped connection; "slow" and "drop" apply the
 operation first, so the caller loses an answer to a change that did happen.
@@ -17,13 +26,19 @@ import re
 import secrets
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 from .http import DropConnection, LoopbackServer
 
 MAX_ACTIVE_BATCHES = 10
 RATE_LIMIT = 600
+REGIONS = ("global", "eu")
+EVERY_OTHER_SUBUSER = "*"
+SUBUSERS_PATH = "/v3/subusers"
+DEFAULT_PAGE_SIZE = 100  # SendGrid documents that a default exists, not its value
 _BATCH = r"(?P<batch_id>[^/]+)"
 _ROUTES = [
     ("POST", re.compile(r"/v3/mail/batch"), "create_batch"),
@@ -71,10 +86,26 @@ class _Refusal(Exception):
 class SendGridSandbox:
     """Start with `start()`; `url` is its base URL; `requests` records what reached it."""
 
-    def __init__(self, api_key: str, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(
+        self,
+        api_key: str,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        region: str = "global",
+        subusers: Mapping[str, str] | None = None,
+        parent_region: str = "global",
+    ) -> None:
+        """`subusers`: name -> region of the parent's subusers ("*": every other name); by default every name is
+        a global subuser, so a sandbox on its own behaves as one global host that accepts any subuser."""
         self.api_key = api_key
+        self.region = _region(region)
+        self.parent_region = _region(parent_region)
+        self.subusers = dict({EVERY_OTHER_SUBUSER: "global"} if subusers is None else subusers)
+        for where in self.subusers.values():
+            _region(where)
         self._lock = threading.Lock()
         self._accounts: dict[str, _Account] = {}
+        self._seen_subusers: list[str] = []  # names the "*" entry made subusers, in the order they appeared
         self.requests: list[RecordedRequest] = []
         self._faults: list[Fault] = []
         self._server = LoopbackServer(host, port, self.respond, name="sendgrid-sandbox")
@@ -93,6 +124,7 @@ class SendGridSandbox:
     def reset(self) -> None:
         with self._lock:
             self._accounts.clear()
+            self._seen_subusers.clear()
             self.requests.clear()
             self._faults.clear()
 
@@ -134,6 +166,69 @@ class SendGridSandbox:
     def statuses(self, account: str = "") -> dict[str, str]:
         with self._lock:
             return dict(self._account(account).statuses)
+
+    @property
+    def api_requests(self) -> list[RecordedRequest]:
+        """What reached the Cancel Scheduled Sends API: every request but the subuser list's."""
+        return [r for r in self.requests if not r.path.startswith(SUBUSERS_PATH)]
+
+    def subuser_list_requests(self) -> list[RecordedRequest]:
+        return [r for r in self.requests if r.path.split("?", 1)[0] == SUBUSERS_PATH]
+
+    # -- regions -----------------------------------------------------------------------------------
+    def region_of(self, on_behalf_of: str) -> str | None:
+        """Where the account lives: the parent's region for "account-id <id>", a subuser's own region, None when
+        the parent has no such subuser."""
+        if on_behalf_of.startswith("account-id "):
+            return self.parent_region
+        return self.subusers.get(on_behalf_of, self.subusers.get(EVERY_OTHER_SUBUSER))
+
+    def _serves(self, on_behalf_of: str) -> bool:
+        if not on_behalf_of:
+            return self.region == self.parent_region
+        where = self.region_of(on_behalf_of)
+        if where is not None and on_behalf_of not in self.subusers and not on_behalf_of.startswith("account-id "):
+            self._saw_subuser(on_behalf_of)
+        return where == self.region
+
+    def _saw_subuser(self, name: str) -> None:
+        if name not in self._seen_subusers:
+            self._seen_subusers.append(name)
+
+    def _all_subusers(self) -> list[tuple[str, str]]:
+        named = [(name, where) for name, where in self.subusers.items() if name != EVERY_OTHER_SUBUSER]
+        other = self.subusers.get(EVERY_OTHER_SUBUSER)
+        return named + ([(name, other) for name in self._seen_subusers] if other else [])
+
+    def list_subusers(self, query: str) -> tuple[int, Any]:
+        """GET /v3/subusers, as SendGrid pages it (`limit` items from `offset`), filtered by `username` (exact
+        here; SendGrid does not say) and `region`; each entry has `region` only with include_region=true. Only the
+        parent's host answers it (`handle` refuses the parent's calls elsewhere)."""
+        params = {key: values[-1] for key, values in parse_qs(query, keep_blank_values=True).items()}
+        limit = _whole_number(params.get("limit"), "limit", DEFAULT_PAGE_SIZE, minimum=1)
+        offset = _whole_number(params.get("offset"), "offset", 0, minimum=0)
+        wanted_region = params.get("region", "all")
+        if wanted_region not in ("all", *REGIONS):
+            raise _Refusal(400, "region must be one of all, global, eu", "region")
+        username = params.get("username")
+        if username is not None and self.region_of(username) is not None and username not in self.subusers:
+            self._saw_subuser(username)  # "*": a name asked for is a subuser created there
+        entries = [
+            (name, where)
+            for name, where in self._all_subusers()
+            if (username is None or name == username) and wanted_region in ("all", where)
+        ]
+        with_region = params.get("include_region", "false").lower() == "true"
+        return 200, [
+            {
+                "disabled": False,
+                "email": f"{name}@example.com",
+                "id": 1000 + number,
+                "username": name,
+                **({"region": where} if with_region else {}),
+            }
+            for number, (name, where) in enumerate(entries)
+        ][offset : offset + limit]
 
     # -- the rules -------------------------------------------------------------------------------
     def _account(self, name: str) -> _Account:
@@ -192,6 +287,12 @@ class SendGridSandbox:
             lowered = {key.lower(): value for key, value in headers.items()}
             if lowered.get("authorization") != f"Bearer {self.api_key}":
                 raise _Refusal(401, "authorization required")
+            on_behalf_of = lowered.get("on-behalf-of", "")
+            if not self._serves(on_behalf_of):
+                raise _Refusal(403, "access forbidden")  # an account this host does not have
+            parts = urlsplit(path)
+            if method == "GET" and parts.path == SUBUSERS_PATH and not on_behalf_of:
+                return self.list_subusers(parts.query)
             for route_method, pattern, operation in _ROUTES:
                 found = pattern.fullmatch(path.split("?", 1)[0])
                 if found and route_method == method:
@@ -199,7 +300,7 @@ class SendGridSandbox:
                         body = json.loads(raw_body) if raw_body.strip() else None
                     except ValueError:
                         raise _Refusal(400, "request body is invalid JSON") from None
-                    account = self._account(lowered.get("on-behalf-of", ""))
+                    account = self._account(on_behalf_of)
                     return getattr(self, operation)(account, body, **found.groupdict())
             if any(pattern.fullmatch(path) for _, pattern, _ in _ROUTES):
                 raise _Refusal(405, "method not allowed")
@@ -247,3 +348,32 @@ class SendGridSandbox:
         if payload is None:
             return status, answer_headers, b""
         return status, {**answer_headers, "Content-Type": "application/json"}, json.dumps(payload).encode()
+
+
+def _region(value: str) -> str:
+    if value not in REGIONS:
+        raise ValueError(f"a SendGrid region is one of {', '.join(REGIONS)}, not {value!r}")
+    return value
+
+
+def _whole_number(value: str | None, name: str, default: int, minimum: int) -> int:
+    if value is None:
+        return default
+    if not value.isdigit() or int(value) < minimum:
+        raise _Refusal(400, f"{name} must be an integer of at least {minimum}", name)
+    return int(value)
+
+
+def parse_subusers(text: str) -> dict[str, str]:
+    """ "acme:global,eurocorp:eu,*:global" -> {"acme": "global", "eurocorp": "eu", "*": "global"}."""
+    found: dict[str, str] = {}
+    for part in text.split(","):
+        if not part.strip():
+            continue
+        name, colon, where = part.strip().rpartition(":")
+        if not colon or not name.strip() or where.strip() not in REGIONS:
+            raise ValueError(
+                f"a local subuser is name:global or name:eu (or *:<region> for every other name), not {part!r}"
+            )
+        found[name.strip()] = where.strip()
+    return found

@@ -58,6 +58,7 @@ def test_a_paused_batch_gets_exactly_one_warning_per_threshold(
     assert warnings[0] | {"seconds_left": 0} == {
         "account": "parent",
         "on_behalf_of": None,
+        "region": "global",
         "batch_id": batch,
         "owner": TEAM,
         "status": "pause",
