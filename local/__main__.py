@@ -61,7 +61,7 @@ def main() -> int:
     os.environ.update(service.powertools_environment())
     service.start()
     upstream = (
-        f"embedded sandboxes, global host at {service.sendgrid_url}, EU host at {service.sendgrid_eu_url}\n"
+        f"embedded SendGrid sandboxes, global host at {service.sendgrid_url}, EU host at {service.sendgrid_eu_url}\n"
         f"  Subusers (LOCAL_SUBUSERS): {service.subusers_label()}; parent account: {service.sendgrid_region}"
         if service.sandbox
         else f"SendGrid-compatible server at {service.sendgrid_url}, EU subusers at {service.sendgrid_eu_url}"

@@ -104,7 +104,9 @@ def test_python_m_local_serves_until_ctrl_c_and_stops_cleanly() -> None:
     try:
         assert f"http://127.0.0.1:{port}/v3" in text, text
         assert "SigV4 is NOT verified locally" in text
-        assert "embedded SendGrid sandbox" in text
+        assert "embedded SendGrid sandboxes, global host at http://127.0.0.1:" in text
+        assert "EU host at http://127.0.0.1:" in text
+        assert "Subusers (LOCAL_SUBUSERS): acme (global), eurocorp (eu), any other name (global)" in text
         created = requests.post(f"http://127.0.0.1:{port}/v3/mail/batch", timeout=10)
         assert created.status_code == 201
         process.send_signal(signal.SIGINT)
