@@ -172,7 +172,9 @@ class SendGridSandbox:
         """What reached the Cancel Scheduled Sends API: every request but the subuser list's."""
         return [r for r in self.requests if not r.path.startswith(SUBUSERS_PATH)]
 
+    @property
     def subuser_list_requests(self) -> list[RecordedRequest]:
+        """The service's reads of the subuser list (`GET /v3/subusers`)."""
         return [r for r in self.requests if r.path.split("?", 1)[0] == SUBUSERS_PATH]
 
     # -- regions -----------------------------------------------------------------------------------
