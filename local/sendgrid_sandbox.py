@@ -7,7 +7,8 @@ a wrong Bearer key is 401; every answer carries X-RateLimit-* headers. Never dep
 
 Regions: one sandbox is one SendGrid host (`region` "global" = api.sendgrid.com, "eu" = api.eu.sendgrid.com).
 It knows the parent account's subusers and their regions (`subusers`, e.g. {"acme": "global", "eurocorp":
-"eu"}; a "*" entry gives every other name that region, as if it had been created there) and serves only the
+"eu"}; a "*" entry gives every other name that region, as if it had been created there; an "account-id <id>"
+entry places a customer account, which otherwise lives with the parent) and serves only the
 accounts of its own region: the parent and customer accounts ("account-id <id>") where the parent lives
 (`parent_region`), each subuser at its region's host. A call on behalf of any other account is refused with
 403 `access forbidden` (SendGrid does not document this answer; a 403 makes a misrouted call loud: the service
@@ -179,26 +180,32 @@ class SendGridSandbox:
 
     # -- regions -----------------------------------------------------------------------------------
     def region_of(self, on_behalf_of: str) -> str | None:
-        """Where the account lives: the parent's region for "account-id <id>", a subuser's own region, None when
-        the parent has no such subuser."""
-        if on_behalf_of.startswith("account-id "):
+        """Where the account lives: as `subusers` names it, else the parent's region for a customer account
+        ("account-id <id>") or the "*" region for a subuser; None when the parent has no such subuser."""
+        if on_behalf_of in self.subusers:
+            return self.subusers[on_behalf_of]
+        if _is_customer_account(on_behalf_of):
             return self.parent_region
-        return self.subusers.get(on_behalf_of, self.subusers.get(EVERY_OTHER_SUBUSER))
+        return self.subusers.get(EVERY_OTHER_SUBUSER)
 
     def _serves(self, on_behalf_of: str) -> bool:
         if not on_behalf_of:
             return self.region == self.parent_region
-        where = self.region_of(on_behalf_of)
-        if where is not None and on_behalf_of not in self.subusers and not on_behalf_of.startswith("account-id "):
-            self._saw_subuser(on_behalf_of)
-        return where == self.region
+        self._saw(on_behalf_of)
+        return self.region_of(on_behalf_of) == self.region
 
-    def _saw_subuser(self, name: str) -> None:
-        if name not in self._seen_subusers:
+    def _saw(self, name: str) -> None:
+        """A name the "*" entry covers becomes a subuser the first time it is named (a call or a look-up)."""
+        undeclared = name not in self.subusers and not _is_customer_account(name)
+        if undeclared and self.region_of(name) is not None and name not in self._seen_subusers:
             self._seen_subusers.append(name)
 
     def _all_subusers(self) -> list[tuple[str, str]]:
-        named = [(name, where) for name, where in self.subusers.items() if name != EVERY_OTHER_SUBUSER]
+        named = [
+            (name, where)
+            for name, where in self.subusers.items()
+            if name != EVERY_OTHER_SUBUSER and not _is_customer_account(name)
+        ]
         other = self.subusers.get(EVERY_OTHER_SUBUSER)
         return named + ([(name, other) for name in self._seen_subusers] if other else [])
 
@@ -213,8 +220,8 @@ class SendGridSandbox:
         if wanted_region not in ("all", *REGIONS):
             raise _Refusal(400, "region must be one of all, global, eu", "region")
         username = params.get("username")
-        if username is not None and self.region_of(username) is not None and username not in self.subusers:
-            self._saw_subuser(username)  # "*": a name asked for is a subuser created there
+        if username is not None:
+            self._saw(username)
         entries = [
             (name, where)
             for name, where in self._all_subusers()
@@ -350,6 +357,10 @@ class SendGridSandbox:
         if payload is None:
             return status, answer_headers, b""
         return status, {**answer_headers, "Content-Type": "application/json"}, json.dumps(payload).encode()
+
+
+def _is_customer_account(on_behalf_of: str) -> bool:
+    return on_behalf_of.startswith("account-id ")
 
 
 def _region(value: str) -> str:

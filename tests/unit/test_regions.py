@@ -68,7 +68,7 @@ def test_listed_regions_keeps_only_entries_with_a_known_region() -> None:
     assert listed_regions(page) == {"acme": "global", "eurocorp": "eu"}
     assert listed_regions([]) == {}
     for broken in ({"username": "acme"}, ["acme"], None):
-        with pytest.raises(ValueError):
+        with pytest.raises(ValueError, match="subuser list"):
             listed_regions(broken)
 
 

@@ -2,10 +2,10 @@
 
 SendGrid's subuser list (`GET /v3/subusers?include_region=true`, pages of `limit` from `offset`) is read with
 the parent's key at the stack's region host, and trusted for the refresh period (`SubuserRegionRefreshSeconds`).
-A subuser the list does not name is looked up once by name (`?username=`: one created since the last read;
-SendGrid's list may also leave out what its filter finds), then remembered either way: a region is fixed at creation, so a known subuser keeps its region even while the
-list cannot be read. What cannot be known raises `RegionUnknown` (503); a failed read is not retried for a
-minute, so a failing list or a stream of unknown names never hammers SendGrid.
+A subuser the list does not name is looked up once by name (`?username=`: one created since the last read),
+then remembered either way. A region is fixed at creation, so a known subuser keeps its region even while the
+list cannot be read. What cannot be known raises `RegionUnknown` (503); a failed read, or a name SendGrid does
+not list, is believed for a minute, so a failing list or a stream of unknown names never hammers SendGrid.
 """
 
 from __future__ import annotations
