@@ -101,8 +101,11 @@ class SendGridSandbox:
         self.api_key = api_key
         self.region = _region(region)
         self.parent_region = _region(parent_region)
-        self.subusers = dict({EVERY_OTHER_SUBUSER: "global"} if subusers is None else subusers)
-        for where in self.subusers.values():
+        declared = dict({EVERY_OTHER_SUBUSER: "global"} if subusers is None else subusers)
+        # Every other name's region, if any ("*" as an on-behalf-of value is then just another name).
+        self.other_subusers: str | None = declared.pop(EVERY_OTHER_SUBUSER, None)
+        self.subusers = declared  # the named ones (tests may add or remove some: created or deleted at SendGrid)
+        for where in [*self.subusers.values(), *([self.other_subusers] if self.other_subusers else [])]:
             _region(where)
         self._lock = threading.Lock()
         self._accounts: dict[str, _Account] = {}
@@ -186,7 +189,7 @@ class SendGridSandbox:
             return self.subusers[on_behalf_of]
         if _is_customer_account(on_behalf_of):
             return self.parent_region
-        return self.subusers.get(EVERY_OTHER_SUBUSER)
+        return self.other_subusers
 
     def _serves(self, on_behalf_of: str) -> bool:
         if not on_behalf_of:
@@ -201,12 +204,8 @@ class SendGridSandbox:
             self._seen_subusers.append(name)
 
     def _all_subusers(self) -> list[tuple[str, str]]:
-        named = [
-            (name, where)
-            for name, where in self.subusers.items()
-            if name != EVERY_OTHER_SUBUSER and not _is_customer_account(name)
-        ]
-        other = self.subusers.get(EVERY_OTHER_SUBUSER)
+        named = [(name, where) for name, where in self.subusers.items() if not _is_customer_account(name)]
+        other = self.other_subusers
         return named + ([(name, other) for name in self._seen_subusers] if other else [])
 
     def list_subusers(self, query: str) -> tuple[int, Any]:

@@ -218,3 +218,13 @@ def test_with_a_star_every_other_name_is_a_subuser_of_that_region_once_named(ses
         ]
     finally:
         sandbox.stop()
+
+
+def test_a_subuser_named_like_the_star_is_just_another_name(session: requests.Session) -> None:
+    sandbox = SendGridSandbox(KEY).start()  # every name is a global subuser
+    try:
+        assert session.get(f"{sandbox.url}/v3/user/scheduled_sends", headers={"on-behalf-of": "*"}).ok
+        named = session.get(f"{sandbox.url}/v3/subusers", params={"username": "*", "include_region": "true"})
+        assert [(e["username"], e["region"]) for e in named.json()] == [("*", "global")]
+    finally:
+        sandbox.stop()
