@@ -288,3 +288,30 @@ def test_an_account_whose_region_cannot_be_known_fails_for_the_run_and_the_other
     assert regional_sandboxes["eu"].statuses("eurocorp") == {}  # the other account's resume went out
     assert [t["batch_id"] for t in _of_type(published_events(), bus.EXPIRY_ACTION_TAKEN)] == [eu_batch]
     assert batch_store().get("sub:leaver", batch).action_taken is None  # released: the next run tries again
+
+
+def test_the_whole_list_is_read_page_by_page(regional_sandboxes: Sandboxes, clock) -> None:
+    many = {f"sub-{i:03}": ("eu" if i % 2 else "global") for i in range(250)}
+    for sandbox in regional_sandboxes.values():
+        sandbox.subusers.update(many)
+    for name in ("sub-249", "sub-000", "eurocorp"):
+        assert invoke("list_scheduled_sends", headers=_as(name), caller_arn=TEAM)["statusCode"] == 200
+    paths = [r.path for r in regional_sandboxes["global"].subuser_list_requests]
+    assert [p.split("offset=")[1] for p in paths] == ["0", "100", "200"]  # 252 subusers, pages of 100
+    assert _on_behalf_of(regional_sandboxes["eu"]) == ["sub-249", "eurocorp"]
+    assert _on_behalf_of(regional_sandboxes["global"]) == ["sub-000"]
+
+
+def test_an_idempotent_create_refused_for_an_unknown_region_can_be_retried_with_the_same_key(
+    regional_sandboxes: Sandboxes, clock
+) -> None:
+    headers = [*_as("newco"), ("Idempotency-Key", "create-1")]
+    refused = invoke("create_batch_id", headers=headers, caller_arn=TEAM)
+    assert refused["statusCode"] == 503
+    for sandbox in regional_sandboxes.values():
+        sandbox.subusers["newco"] = "eu"
+    clock.now += RETRY_AFTER_SECONDS
+    created = invoke("create_batch_id", headers=headers, caller_arn=TEAM)
+    assert created["statusCode"] == 201
+    assert invoke("create_batch_id", headers=headers, caller_arn=TEAM)["body"] == created["body"]
+    assert _on_behalf_of(regional_sandboxes["eu"]) == ["newco"]
