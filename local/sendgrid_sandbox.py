@@ -221,22 +221,19 @@ class SendGridSandbox:
         username = params.get("username")
         if username is not None:
             self._saw(username)
-        entries = [
-            (name, where)
-            for name, where in self._all_subusers()
-            if (username is None or name == username) and wanted_region in ("all", where)
-        ]
         with_region = params.get("include_region", "false").lower() == "true"
-        return 200, [
+        entries = [
             {
                 "disabled": False,
                 "email": f"{name}@example.com",
-                "id": 1000 + number,
+                "id": 1000 + number,  # stable: the subuser's place among all of them
                 "username": name,
                 **({"region": where} if with_region else {}),
             }
-            for number, (name, where) in enumerate(entries)
-        ][offset : offset + limit]
+            for number, (name, where) in enumerate(self._all_subusers())
+            if (username is None or name == username) and wanted_region in ("all", where)
+        ]
+        return 200, entries[offset : offset + limit]
 
     # -- the rules -------------------------------------------------------------------------------
     def _account(self, name: str) -> _Account:
