@@ -8,7 +8,7 @@ import signal
 import sys
 import threading
 
-from .server import CALLER_HEADER, DEFAULT_CALLER_ARN, LocalService
+from .server import CALLER_HEADER, DEFAULT_CALLER_ARN, DEFAULT_LOCAL_SUBUSERS, LocalService
 
 
 def main() -> int:
@@ -17,6 +17,12 @@ def main() -> int:
     parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "3000")))
     parser.add_argument("--caller-arn", default=os.environ.get("LOCAL_CALLER_ARN", DEFAULT_CALLER_ARN))
     parser.add_argument("--scan-seconds", type=float, default=float(os.environ.get("LOCAL_SCAN_SECONDS", "30")))
+    parser.add_argument(
+        "--subusers",
+        default=os.environ.get("LOCAL_SUBUSERS", DEFAULT_LOCAL_SUBUSERS),
+        metavar="NAME:REGION,...",
+        help="the parent's subusers the local SendGrid knows, each global or eu; *:REGION for every other name",
+    )
     parser.add_argument(
         "--parameter",
         action="append",
@@ -38,6 +44,9 @@ def main() -> int:
             caller_arn=options.caller_arn,
             sendgrid_base_url=os.environ.get("SENDGRID_API_BASE_URL") or None,
             sendgrid_api_key=os.environ.get("SENDGRID_API_KEY") or None,
+            sendgrid_eu_base_url=os.environ.get("SENDGRID_EU_API_BASE_URL") or None,
+            sendgrid_eu_api_key=os.environ.get("SENDGRID_EU_API_KEY") or None,
+            subusers=options.subusers,
             log=lambda line: print(line, flush=True),
             scan_seconds=options.scan_seconds,
             parameters=parameters,
@@ -52,9 +61,10 @@ def main() -> int:
     os.environ.update(service.powertools_environment())
     service.start()
     upstream = (
-        "embedded SendGrid sandbox at " + service.sendgrid_url
+        f"embedded SendGrid sandboxes, global host at {service.sendgrid_url}, EU host at {service.sendgrid_eu_url}\n"
+        f"  Subusers (LOCAL_SUBUSERS): {service.subusers_label()}; parent account: {service.sendgrid_region}"
         if service.sandbox
-        else ("SendGrid-compatible server at " + service.sendgrid_url)
+        else f"SendGrid-compatible server at {service.sendgrid_url}, EU subusers at {service.sendgrid_eu_url}"
     )
     print(
         f"Scheduled sends API on {service.url}/v3  (e.g. curl {service.url}/v3/user/scheduled_sends)\n"
@@ -70,7 +80,8 @@ def main() -> int:
         )
         + f"  OpenAPI: {service.url}/openapi.yaml\n"
         + (
-            f'  Faults: curl -X POST {service.sendgrid_url}/sandbox/faults -d \'{{"mode": "503", "times": 3}}\'\n'
+            f'  Faults: curl -X POST {service.sendgrid_url}/sandbox/faults -d \'{{"mode": "503", "times": 3}}\''
+            " (the EU host's URL for EU subusers)\n"
             if service.sandbox
             else ""
         )

@@ -13,6 +13,16 @@ cancel, expired 72 h after `send_at`). `mails()` (and `GET /sandbox/mails`) repo
 scheduled, delivered, discarded or expired. SendGrid does not accept `on-behalf-of` on mail send (a subuser
 sends with its own key); the sandbox takes it there as that key would, to keep one key per sandbox.
 
+Regions: one sandbox is one SendGrid host (`region` "global" = api.sendgrid.com, "eu" = api.eu.sendgrid.com).
+It knows the parent account's subusers and their regions (`subusers`, e.g. {"acme": "global", "eurocorp":
+"eu"}; a "*" entry gives every other name that region, as if it had been created there; an "account-id <id>"
+entry places a customer account, which otherwise lives with the parent) and serves only the
+accounts of its own region: the parent and customer accounts ("account-id <id>") where the parent lives
+(`parent_region`), each subuser at its region's host. A call on behalf of any other account is refused with
+403 `access forbidden` (SendGrid does not document this answer; a 403 makes a misrouted call loud: the service
+reports SendGrid rejecting its key), so a call that reaches the wrong host is visible. The host of the parent
+lists the subusers: `GET /v3/subusers` (`include_region`, `username`, `region`, `limit`, `offset`), as SendGrid.
+
 Faults can be switched on for tests and local experiments (`inject`): 429 with rate-limit headers,
 500/503, a slow answer, or a dropped connection; "slow" and "drop" apply the operation first, so the
 caller loses an answer to a change that did happen. A slow answer is held for `delay_seconds` and sent
@@ -28,9 +38,10 @@ import re
 import secrets
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 from .http import DropConnection, HoldAnswer, LoopbackServer
 
@@ -40,6 +51,10 @@ MAX_SCHEDULE_AHEAD_SECONDS = 72 * 3600
 FATES = ("scheduled", "delivered", "discarded", "expired")
 MAILS_PATH = "/sandbox/mails"  # GET: every mail and its fate (local experiments)
 RATE_LIMIT = 600
+REGIONS = ("global", "eu")
+EVERY_OTHER_SUBUSER = "*"
+SUBUSERS_PATH = "/v3/subusers"
+DEFAULT_PAGE_SIZE = 100  # SendGrid documents that a default exists, not its value
 _BATCH = r"(?P<batch_id>[^/]+)"
 _ROUTES = [
     ("POST", re.compile(r"/v3/mail/send"), "send_mail"),
@@ -121,12 +136,30 @@ class SendGridSandbox:
     """Start with `start()`; `url` is its base URL; `requests` records what reached it."""
 
     def __init__(
-        self, api_key: str, host: str = "127.0.0.1", port: int = 0, clock: Callable[[], int] | None = None
+        self,
+        api_key: str,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        region: str = "global",
+        subusers: Mapping[str, str] | None = None,
+        parent_region: str = "global",
+        clock: Callable[[], int] | None = None,
     ) -> None:
+        """`subusers`: name -> region of the parent's subusers ("*": every other name); by default every name is
+        a global subuser, so a sandbox on its own behaves as one global host that accepts any subuser."""
         self.api_key = api_key
         self.clock: Callable[[], int] = clock or (lambda: int(time.time()))  # tests and `make run` move it
+        self.region = _region(region)
+        self.parent_region = _region(parent_region)
+        declared = dict({EVERY_OTHER_SUBUSER: "global"} if subusers is None else subusers)
+        # Every other name's region, if any ("*" as an on-behalf-of value is then just another name).
+        self.other_subusers: str | None = declared.pop(EVERY_OTHER_SUBUSER, None)
+        self.subusers = declared  # the named ones (tests may add or remove some: created or deleted at SendGrid)
+        for where in [*self.subusers.values(), *([self.other_subusers] if self.other_subusers else [])]:
+            _region(where)
         self._lock = threading.Lock()
         self._accounts: dict[str, _Account] = {}
+        self._seen_subusers: list[str] = []  # names the "*" entry made subusers, in the order they appeared
         self.requests: list[RecordedRequest] = []
         self._faults: list[Fault] = []
         self._server = LoopbackServer(host, port, self.respond, name="sendgrid-sandbox")
@@ -145,6 +178,7 @@ class SendGridSandbox:
     def reset(self) -> None:
         with self._lock:
             self._accounts.clear()
+            self._seen_subusers.clear()
             self.requests.clear()
             self._faults.clear()
 
@@ -206,6 +240,70 @@ class SendGridSandbox:
         """The batch ids this sandbox created for `account` (whether or not their creator heard of them)."""
         with self._lock:
             return set(self._account(account).batches)
+
+    @property
+    def api_requests(self) -> list[RecordedRequest]:
+        """What reached the Cancel Scheduled Sends API: every request but the subuser list's."""
+        return [r for r in self.requests if not r.path.startswith(SUBUSERS_PATH)]
+
+    @property
+    def subuser_list_requests(self) -> list[RecordedRequest]:
+        """The service's reads of the subuser list (`GET /v3/subusers`)."""
+        return [r for r in self.requests if r.path.split("?", 1)[0] == SUBUSERS_PATH]
+
+    # -- regions -----------------------------------------------------------------------------------
+    def region_of(self, on_behalf_of: str) -> str | None:
+        """Where the account lives: as `subusers` names it, else the parent's region for a customer account
+        ("account-id <id>") or the "*" region for a subuser; None when the parent has no such subuser."""
+        if on_behalf_of in self.subusers:
+            return self.subusers[on_behalf_of]
+        if _is_customer_account(on_behalf_of):
+            return self.parent_region
+        return self.other_subusers
+
+    def _serves(self, on_behalf_of: str) -> bool:
+        if not on_behalf_of:
+            return self.region == self.parent_region
+        self._saw(on_behalf_of)
+        return self.region_of(on_behalf_of) == self.region
+
+    def _saw(self, name: str) -> None:
+        """A name the "*" entry covers becomes a subuser the first time it is named (a call or a look-up)."""
+        undeclared = name not in self.subusers and not _is_customer_account(name)
+        if undeclared and self.region_of(name) is not None and name not in self._seen_subusers:
+            self._seen_subusers.append(name)
+
+    def _all_subusers(self) -> list[tuple[str, str]]:
+        named = [(name, where) for name, where in self.subusers.items() if not _is_customer_account(name)]
+        other = self.other_subusers
+        return named + ([(name, other) for name in self._seen_subusers] if other else [])
+
+    def list_subusers(self, query: str) -> tuple[int, Any]:
+        """GET /v3/subusers, as SendGrid pages it (`limit` items from `offset`), filtered by `username` (exact
+        here; SendGrid does not say) and `region`; each entry has `region` only with include_region=true. Only the
+        parent's host answers it (`handle` refuses the parent's calls elsewhere)."""
+        params = {key: values[-1] for key, values in parse_qs(query, keep_blank_values=True).items()}
+        limit = _whole_number(params.get("limit"), "limit", DEFAULT_PAGE_SIZE, minimum=1)
+        offset = _whole_number(params.get("offset"), "offset", 0, minimum=0)
+        wanted_region = params.get("region", "all")
+        if wanted_region not in ("all", *REGIONS):
+            raise _Refusal(400, "region must be one of all, global, eu", "region")
+        username = params.get("username")
+        if username is not None:
+            self._saw(username)
+        with_region = params.get("include_region", "false").lower() == "true"
+        entries = [
+            {
+                "disabled": False,
+                "email": f"{name}@example.com",
+                "id": 1000 + number,  # stable: the subuser's place among all of them
+                "username": name,
+                **({"region": where} if with_region else {}),
+            }
+            for number, (name, where) in enumerate(self._all_subusers())
+            if (username is None or name == username) and wanted_region in ("all", where)
+        ]
+        return 200, entries[offset : offset + limit]
 
     # -- the rules -------------------------------------------------------------------------------
     def _account(self, name: str) -> _Account:
@@ -279,6 +377,12 @@ class SendGridSandbox:
             lowered = {key.lower(): value for key, value in headers.items()}
             if lowered.get("authorization") != f"Bearer {self.api_key}":
                 raise _Refusal(401, "authorization required")
+            on_behalf_of = lowered.get("on-behalf-of", "")
+            if not self._serves(on_behalf_of):
+                raise _Refusal(403, "access forbidden")  # an account this host does not have
+            parts = urlsplit(path)
+            if method == "GET" and parts.path == SUBUSERS_PATH and not on_behalf_of:
+                return self.list_subusers(parts.query)
             for route_method, pattern, operation in _ROUTES:
                 found = pattern.fullmatch(path.split("?", 1)[0])
                 if found and route_method == method:
@@ -286,7 +390,7 @@ class SendGridSandbox:
                         body = json.loads(raw_body) if raw_body.strip() else None
                     except ValueError:
                         raise _Refusal(400, "request body is invalid JSON") from None
-                    account = self._account(lowered.get("on-behalf-of", ""))
+                    account = self._account(on_behalf_of)
                     account.settle(self.clock())  # what the statuses did to mail until now
                     answer = getattr(self, operation)(account, body, **found.groupdict())
                     account.settle(self.clock())  # e.g. a deleted pause delivers its held mail now
@@ -341,3 +445,36 @@ class SendGridSandbox:
         if fault is not None and fault.mode == "slow":
             raise HoldAnswer(answer, fault.delay_seconds)  # applied; answered only if the caller still waits
         return answer
+
+
+def _is_customer_account(on_behalf_of: str) -> bool:
+    return on_behalf_of.startswith("account-id ")
+
+
+def _region(value: str) -> str:
+    if value not in REGIONS:
+        raise ValueError(f"a SendGrid region is one of {', '.join(REGIONS)}, not {value!r}")
+    return value
+
+
+def _whole_number(value: str | None, name: str, default: int, minimum: int) -> int:
+    if value is None:
+        return default
+    if not value.isdigit() or int(value) < minimum:
+        raise _Refusal(400, f"{name} must be an integer of at least {minimum}", name)
+    return int(value)
+
+
+def parse_subusers(text: str) -> dict[str, str]:
+    """ "acme:global,eurocorp:eu,*:global" -> {"acme": "global", "eurocorp": "eu", "*": "global"}."""
+    found: dict[str, str] = {}
+    for part in text.split(","):
+        if not part.strip():
+            continue
+        name, colon, where = part.strip().rpartition(":")
+        if not colon or not name.strip() or where.strip() not in REGIONS:
+            raise ValueError(
+                f"a local subuser is name:global or name:eu (or *:<region> for every other name), not {part!r}"
+            )
+        found[name.strip()] = where.strip()
+    return found

@@ -25,7 +25,7 @@ from .authorizer import Refusal, authorize, method_arn
 from .events import STAGE, LocalLambdaContext, proxy_event
 from .http import LoopbackServer
 from .redaction import redact, request_label
-from .sendgrid_sandbox import SendGridSandbox
+from .sendgrid_sandbox import EVERY_OTHER_SUBUSER, SendGridSandbox, parse_subusers
 
 DEFAULT_CALLER_ARN = "arn:aws:iam::000000000000:user/local-developer"
 # Local only: lets one developer act as several principals. Nothing deployed reads it.
@@ -35,6 +35,9 @@ LOCAL_REGION = "us-east-1"
 OPENAPI_PATH = cfn.ROOT / "openapi" / "scheduled-sends.yaml"
 # What `python -m team_tokens --local` reads to find the local stack's tables (like describe-stacks).
 STACK_PATH = "/_local/stack"
+# The parent's subusers the local SendGrid sandboxes know (LOCAL_SUBUSERS): one global, one EU, and every other
+# name a global subuser, so any `on-behalf-of` works locally as before while "eurocorp" shows EU routing.
+DEFAULT_LOCAL_SUBUSERS = "acme:global,eurocorp:eu,*:global"
 
 Handler = Callable[[dict[str, Any], Any], Any]
 
@@ -81,11 +84,22 @@ class LocalService:
         log: Callable[[str], None] = print,
         scan_seconds: float = 30.0,
         parameters: dict[str, str] | None = None,
+        subusers: str | dict[str, str] = DEFAULT_LOCAL_SUBUSERS,
+        sendgrid_eu_base_url: str | None = None,
+        sendgrid_eu_api_key: str | None = None,
     ) -> None:
+        """SendGrid is two embedded sandboxes, the global host and the EU host, each serving the accounts of its
+        region among `subusers` ("name:region,...", "*" for every other name) - unless `sendgrid_base_url`
+        names a SendGrid-compatible server (then `sendgrid_eu_base_url`, else SendGrid's EU host, serves EU
+        subusers). `sendgrid_eu_api_key` gives the EU host a key of its own: the local secret then holds
+        {"global": ..., "eu": ...}."""
         self.host, self.port, self.caller_arn = host, port, caller_arn
         self.parameters = dict(parameters or {})  # template parameter overrides, e.g. {"AuthMode": "TOKEN"}
         self._sendgrid_base_url = sendgrid_base_url
+        self._sendgrid_eu_base_url = sendgrid_eu_base_url
+        self.subusers = parse_subusers(subusers) if isinstance(subusers, str) else dict(subusers)
         self.api_key = sendgrid_api_key or f"SG.local-sandbox.{secrets.token_urlsafe(16)}"
+        self.eu_api_key = sendgrid_eu_api_key or self.api_key
         self._log = lambda line: log(redact(line))  # every line the service prints
         self.template = cfn.load_template()
         declared = self.template.get("Parameters", {})
@@ -95,7 +109,8 @@ class LocalService:
             allowed = declared[name].get("AllowedValues")
             if allowed and value not in allowed:
                 raise ValueError(f"{name} must be one of {', '.join(allowed)}, not {value!r}")
-        self.sandbox: SendGridSandbox | None = None
+        self.sandbox: SendGridSandbox | None = None  # the global host (api.sendgrid.com)
+        self.eu_sandbox: SendGridSandbox | None = None  # the EU host (api.eu.sendgrid.com)
         self._moto: ThreadedMotoServer | None = None
         self._server: LoopbackServer | None = None
         self._containers: dict[str, Any] = {}
@@ -114,7 +129,39 @@ class LocalService:
 
     @property
     def sendgrid_url(self) -> str:
+        """The global host the functions call."""
         return self.sandbox.url if self.sandbox else str(self._sendgrid_base_url)
+
+    @property
+    def sendgrid_eu_url(self) -> str:
+        """The EU host the functions call."""
+        if self.eu_sandbox:
+            return self.eu_sandbox.url
+        return self._sendgrid_eu_base_url or cfn.resolve(
+            {"Fn::FindInMap": ["SendGridRegions", "eu", "BaseUrl"]}, self.template, {}
+        )
+
+    @property
+    def sandboxes(self) -> dict[str, SendGridSandbox]:
+        """region -> the embedded sandbox serving it (empty with an outside SendGrid)."""
+        return {r: s for r, s in (("global", self.sandbox), ("eu", self.eu_sandbox)) if s is not None}
+
+    @property
+    def sendgrid_region(self) -> str:
+        """The stack's region (SendGridRegion): where the parent and customer accounts live."""
+        return str(cfn.resolve({"Ref": "SendGridRegion"}, self.template, {**self._pseudo_refs(), **self.parameters}))
+
+    def subusers_label(self) -> str:
+        """The local subusers, as the banner shows them."""
+        named = [f"{name} ({where})" for name, where in self.subusers.items() if name != EVERY_OTHER_SUBUSER]
+        other = self.subusers.get(EVERY_OTHER_SUBUSER)
+        return ", ".join(named + ([f"any other name ({other})"] if other else [])) or "none"
+
+    def secret_string(self) -> str:
+        """What the local secret holds: one key for both hosts, or one per region."""
+        if self.eu_api_key == self.api_key:
+            return self.api_key
+        return json.dumps({"global": self.api_key, "eu": self.eu_api_key})
 
     def lambda_environment(self, function: str) -> dict[str, str]:
         """What Lambda itself sets for `function` (region, credentials; here moto's endpoint)."""
@@ -136,6 +183,8 @@ class LocalService:
         }
         if "SENDGRID_API_BASE_URL" in environment:
             environment["SENDGRID_API_BASE_URL"] = self.sendgrid_url
+        if "SENDGRID_EU_API_BASE_URL" in environment:
+            environment["SENDGRID_EU_API_BASE_URL"] = self.sendgrid_eu_url
         return environment
 
     def powertools_environment(self) -> dict[str, str]:
@@ -181,7 +230,13 @@ class LocalService:
         # moto's backends are per process: start from an empty account even if a server ran here before.
         requests.post(f"{self.aws_endpoint_url}/moto-api/reset", timeout=10).raise_for_status()
         if not self._sendgrid_base_url:
-            self.sandbox = SendGridSandbox(self.api_key).start()
+            parent = self.sendgrid_region
+            self.sandbox = SendGridSandbox(self.api_key, region="global", subusers=self.subusers, parent_region=parent)
+            self.eu_sandbox = SendGridSandbox(
+                self.eu_api_key, region="eu", subusers=self.subusers, parent_region=parent
+            )
+            self.sandbox.start()
+            self.eu_sandbox.start()
         self.refs = {**self._pseudo_refs(), **self.parameters}
         self.refs.update(self._create_resources())
         for layer in cfn.layer_dirs(self.template):  # Lambda's /opt/python: the layer on the import path
@@ -254,7 +309,9 @@ class LocalService:
                 continue
             if resource["Type"] == "AWS::SecretsManager::Secret":
                 secret_name = cfn.resolve(properties["Name"], self.template, stack)
-                refs[name] = client("secretsmanager").create_secret(Name=secret_name, SecretString=self.api_key)["ARN"]
+                refs[name] = client("secretsmanager").create_secret(
+                    Name=secret_name, SecretString=self.secret_string()
+                )["ARN"]
             elif resource["Type"] == "AWS::DynamoDB::Table":
                 table_name = f"{LOCAL_STACK_NAME}-{name}"
                 cfn.create_table(client("dynamodb"), table_name, properties)
@@ -273,8 +330,8 @@ class LocalService:
             self._scan_thread.join(timeout=30)
         if self._server:
             self._server.stop()
-        if self.sandbox:
-            self.sandbox.stop()
+        for sandbox in self.sandboxes.values():
+            sandbox.stop()
         if self._moto:
             self._moto.stop()
 

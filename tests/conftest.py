@@ -70,8 +70,10 @@ def secret_arn(aws: None, monkeypatch: pytest.MonkeyPatch, api_key: str) -> str:
 
 @pytest.fixture
 def fake_sendgrid(httpserver: HTTPServer, monkeypatch: pytest.MonkeyPatch, secret_arn: str) -> HTTPServer:
-    """A scripted SendGrid on loopback (real HTTP); the handlers point at it, the key is in moto."""
+    """A scripted SendGrid on loopback (real HTTP); the handlers point at it, the key is in moto. It answers only
+    what a test scripts, so every subuser is pinned global (GlobalSubusers=*: the subuser list is never read)."""
     monkeypatch.setenv("SENDGRID_API_BASE_URL", httpserver.url_for("/").rstrip("/"))
+    monkeypatch.setenv("GLOBAL_SUBUSERS", "*")
     return httpserver
 
 
@@ -135,6 +137,27 @@ def sandbox_sendgrid(secret_arn: str, api_key: str, monkeypatch: pytest.MonkeyPa
     monkeypatch.setenv("SENDGRID_API_BASE_URL", sandbox.url)
     yield sandbox
     sandbox.stop()
+
+
+# The parent's subusers of the two-region tests: one of each region.
+REGIONAL_SUBUSERS = {"acme": "global", "eurocorp": "eu"}
+
+
+@pytest.fixture
+def regional_sandboxes(
+    secret_arn: str, api_key: str, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[dict[str, SendGridSandbox]]:
+    """Both SendGrid hosts, each a sandbox serving only its region's accounts (REGIONAL_SUBUSERS; the parent is
+    global), holding the same key as the moto secret; the handlers point at both."""
+    sandboxes = {
+        region: SendGridSandbox(api_key, region=region, subusers=REGIONAL_SUBUSERS).start()
+        for region in ("global", "eu")
+    }
+    monkeypatch.setenv("SENDGRID_API_BASE_URL", sandboxes["global"].url)
+    monkeypatch.setenv("SENDGRID_EU_API_BASE_URL", sandboxes["eu"].url)
+    yield sandboxes
+    for sandbox in sandboxes.values():
+        sandbox.stop()
 
 
 class Clock:

@@ -77,8 +77,8 @@ def test_impersonate_subuser_scopes_batches_to_that_subuser(local_service: Local
     ]
     assert as_parent.user.scheduled_sends.get().to_dict == []
     assert local_service.sandbox.statuses("team-sub") == {batch: "pause"}
-    assert local_service.sandbox.requests[-1].headers.get("on-behalf-of") is None
-    assert {r.headers.get("on-behalf-of") for r in local_service.sandbox.requests[:3]} == {"team-sub"}
+    assert local_service.sandbox.api_requests[-1].headers.get("on-behalf-of") is None
+    assert {r.headers.get("on-behalf-of") for r in local_service.sandbox.api_requests[:3]} == {"team-sub"}
 
 
 @pytest.mark.parametrize("bad", ["a%2Fb", "bad.id", "x" * 200])

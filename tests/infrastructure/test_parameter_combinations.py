@@ -32,7 +32,14 @@ COMBINATIONS = {
         "SendGridRegion": "eu",
         "TokenCacheSeconds": "0",
     },
-    "iam-domain-zone-claim": {**DOMAIN, **ZONE, "UnknownBatchPolicy": "claim"},
+    "iam-domain-zone-claim-pins": {
+        **DOMAIN,
+        **ZONE,
+        "UnknownBatchPolicy": "claim",
+        "EuSubusers": "eurocorp,account-id 7",
+        "GlobalSubusers": "*",
+        "SubuserRegionRefreshSeconds": "600",
+    },
     "token-existing-secret-topic": {"AuthMode": "TOKEN", **SECRET, **TOPIC},
 }
 OPTIONAL = {

@@ -260,13 +260,16 @@ def test_an_existing_secret_arn_creates_no_secret() -> None:
     assert template["Resources"]["SendGridApiKeySecret"]["Condition"] == "CreateSecret"
 
 
-@pytest.mark.parametrize(
-    ("region", "host"), [("global", "https://api.sendgrid.com"), ("eu", "https://api.eu.sendgrid.com")]
-)
-def test_region_parameter_selects_the_sendgrid_host(region: str, host: str) -> None:
+@pytest.mark.parametrize("region", ["global", "eu"])
+def test_every_function_knows_both_hosts_and_the_region_parameter_names_the_parents(region: str) -> None:
     template = cfn.load_template()
     env = cfn.function_environment(template, {**LOCAL_REFS, "SendGridRegion": region})
-    assert env["SENDGRID_API_BASE_URL"] == host
+    assert env["SENDGRID_REGION"] == region
+    assert env["SENDGRID_API_BASE_URL"] == "https://api.sendgrid.com"
+    assert env["SENDGRID_EU_API_BASE_URL"] == "https://api.eu.sendgrid.com"
+    assert (env["EU_SUBUSERS"], env["GLOBAL_SUBUSERS"], env["SUBUSER_REGION_REFRESH_SECONDS"]) == ("", "", "3600")
+    pinned = cfn.function_environment(template, {**LOCAL_REFS, "EuSubusers": "eurocorp,account-id 7"})
+    assert pinned["EU_SUBUSERS"] == "eurocorp,account-id 7"
 
 
 def test_slots_per_team_reaches_every_function_with_a_default_that_leaves_room_for_others() -> None:

@@ -63,6 +63,7 @@ def test_a_paused_batch_gets_exactly_one_warning_per_threshold(
     assert warnings[0] | {"seconds_left": 0, "event_id": None} == {
         "account": "parent",
         "on_behalf_of": None,
+        "region": "global",
         "batch_id": batch,
         "owner": TEAM,
         "status": "pause",

@@ -165,7 +165,7 @@ def test_a_subuser_limited_token_acts_only_for_its_subusers(
         "list_scheduled_sends", headers=[("on-behalf-of", "acme")], authorizer=_team("payments", "acme,initech")
     )
     assert allowed["statusCode"] == 200
-    assert [r.headers.get("on-behalf-of") for r in sandbox_sendgrid.requests] == ["acme"]
+    assert [r.headers.get("on-behalf-of") for r in sandbox_sendgrid.api_requests] == ["acme"]
 
 
 def test_a_teams_batches_are_watched_and_announced_under_its_team_principal(

@@ -63,7 +63,7 @@ def test_hostile_on_behalf_of(local_service: LocalService, header: bytes) -> Non
         # which is never forwarded; the call must not carry X-Injected upstream.
         assert status == 200
         assert all("X-Injected" not in r.headers for r in local_service.sandbox.requests)
-        assert all(r.headers.get("on-behalf-of") == "sub" for r in local_service.sandbox.requests)
+        assert all(r.headers.get("on-behalf-of") == "sub" for r in local_service.sandbox.api_requests)
         return
     assert status == 400
     assert json.loads(body)["errors"][0]["field"] == "on-behalf-of"

@@ -5,6 +5,8 @@ from __future__ import annotations
 import http.client
 import json
 import signal
+import subprocess
+import sys
 from pathlib import Path
 from urllib.parse import quote
 
@@ -14,7 +16,7 @@ from local import template as cfn
 from local.events import proxy_event
 from local.redaction import request_label
 from local.server import CALLER_HEADER, LocalService
-from tests.support import CANARY_KEY, OPERATIONS, start_python_m_local
+from tests.support import CANARY_KEY, OPERATIONS, ROOT, start_python_m_local
 
 SAM_SAMPLE = json.loads((Path(__file__).parents[1] / "fixtures" / "sam-generated-aws-proxy.json").read_text())
 
@@ -104,7 +106,9 @@ def test_python_m_local_serves_until_ctrl_c_and_stops_cleanly() -> None:
     try:
         assert f"http://127.0.0.1:{port}/v3" in text, text
         assert "SigV4 is NOT verified locally" in text
-        assert "embedded SendGrid sandbox" in text
+        assert "embedded SendGrid sandboxes, global host at http://127.0.0.1:" in text
+        assert "EU host at http://127.0.0.1:" in text
+        assert "Subusers (LOCAL_SUBUSERS): acme (global), eurocorp (eu), any other name (global)" in text
         created = requests.post(f"http://127.0.0.1:{port}/v3/mail/batch", timeout=10)
         assert created.status_code == 201
         process.send_signal(signal.SIGINT)
@@ -152,3 +156,30 @@ def test_request_labels_cut_the_query_redact_the_path_and_escape_control_charact
     assert request_label("GET", "/v3/a/Bearer%20abc.def") == "GET /v3/a/Bearer%20[REDACTED]"
     assert request_label("G\x1bT", "/v3/\x1b[31mred\r\n") == "G%1BT /v3/%1B[31mred%0D%0A"
     assert request_label("GET", "/v3/mail/batch/a%2Fb") == "GET /v3/mail/batch/a%2Fb"  # escapes kept as sent
+
+
+def test_make_run_declares_the_local_subusers_of_each_region_and_routes_them(monkeypatch) -> None:
+    monkeypatch.setenv("LOCAL_SUBUSERS", "zeta:eu,acme:global")  # no "*": any other name is unknown
+    process, port, banner = start_python_m_local("--scan-seconds", "0")
+    try:
+        assert "Subusers (LOCAL_SUBUSERS): zeta (eu), acme (global); parent account: global" in banner, banner
+        url = f"http://127.0.0.1:{port}/v3/mail/batch"
+        assert requests.post(url, headers={"on-behalf-of": "zeta"}, timeout=10).status_code == 201
+        assert requests.post(url, headers={"on-behalf-of": "acme"}, timeout=10).status_code == 201
+        unknown = requests.post(url, headers={"on-behalf-of": "other"}, timeout=10)
+        assert unknown.status_code == 503 and unknown.json()["errors"][0]["field"] == "on-behalf-of"
+    finally:
+        process.kill()
+        process.communicate(timeout=15)
+
+
+def test_bad_local_subusers_stop_make_run_with_a_clear_message() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "local", "--port", "0", "--subusers", "acme:mars"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert "a local subuser is name:global or name:eu" in result.stderr

@@ -157,3 +157,99 @@ def test_a_held_answer_is_let_go_when_the_client_hangs_up_or_the_server_stops() 
         assert not _still_waiting_after(server_side, 30, stopping)  # the server stops: no answer
         client_side.close()  # the client's timeout fired
         assert not _still_waiting_after(server_side, 30, threading.Event())  # no answer, no wait
+
+
+@pytest.fixture
+def two_hosts() -> Iterator[dict[str, SendGridSandbox]]:
+    """The global and the EU host of one parent account (global), which owns these subusers."""
+    known = {
+        "acme": "global",
+        "eurocorp": "eu",
+        **{f"sub-{i:03}": ("eu" if i % 5 == 0 else "global") for i in range(250)},
+    }
+    hosts = {region: SendGridSandbox(KEY, region=region, subusers=known).start() for region in ("global", "eu")}
+    yield hosts
+    for host in hosts.values():
+        host.stop()
+
+
+def test_each_host_serves_only_the_accounts_of_its_region_and_refuses_the_others_with_403(
+    two_hosts: dict[str, SendGridSandbox], session: requests.Session
+) -> None:
+    world, eu = two_hosts["global"].url, two_hosts["eu"].url
+    path = "/v3/user/scheduled_sends"
+    for url, on_behalf_of, status in [
+        (world, None, 200),
+        (world, "acme", 200),
+        (world, "account-id 42", 200),  # customer accounts live where the parent lives
+        (world, "eurocorp", 403),
+        (eu, "eurocorp", 200),
+        (eu, "acme", 403),
+        (eu, None, 403),
+        (eu, "account-id 42", 403),
+        (world, "nobody", 403),  # no such subuser anywhere
+        (eu, "nobody", 403),
+    ]:
+        headers = {"on-behalf-of": on_behalf_of} if on_behalf_of else {}
+        answer = session.get(url + path, headers=headers)
+        assert answer.status_code == status, (url, on_behalf_of)
+        if status == 403:
+            assert _message(answer) == "access forbidden"
+    batch = _new_batch(session, eu, **{"on-behalf-of": "eurocorp"})
+    assert session.get(f"{world}/v3/mail/batch/{batch}", headers={"on-behalf-of": "eurocorp"}).status_code == 403
+
+
+def test_the_parents_host_lists_subusers_in_pages_with_their_region_as_sendgrid_does(
+    two_hosts: dict[str, SendGridSandbox], session: requests.Session
+) -> None:
+    url = f"{two_hosts['global'].url}/v3/subusers"
+    first = session.get(url, params={"include_region": "true", "limit": 100}).json()
+    assert len(first) == 100
+    assert set(first[0]) == {"disabled", "email", "id", "username", "region"}
+    assert first[:2] == [
+        {"disabled": False, "email": "acme@example.com", "id": 1000, "username": "acme", "region": "global"},
+        {"disabled": False, "email": "eurocorp@example.com", "id": 1001, "username": "eurocorp", "region": "eu"},
+    ]
+    pages = [session.get(url, params={"include_region": "true", "limit": 100, "offset": o}).json() for o in (100, 200)]
+    assert [len(page) for page in pages] == [100, 52]
+    everyone = {entry["username"]: entry["region"] for entry in first + pages[0] + pages[1]}
+    assert len(everyone) == 252 and everyone["sub-005"] == "eu" and everyone["sub-006"] == "global"
+    assert "region" not in session.get(url, params={"limit": 1}).json()[0]  # only with include_region=true
+    only = session.get(url, params={"username": "eurocorp", "include_region": "true"}).json()
+    assert [(e["username"], e["region"]) for e in only] == [("eurocorp", "eu")]
+    assert session.get(url, params={"username": "nobody"}).json() == []
+    eu_only = session.get(url, params={"region": "eu", "limit": 500}).json()
+    assert len(eu_only) == 51
+    assert session.get(url, params={"limit": "ten"}).status_code == 400
+    assert session.get(url, params={"offset": "-1"}).status_code == 400
+    assert session.get(f"{two_hosts['eu'].url}/v3/subusers").status_code == 403  # the parent is not there
+    assert len(two_hosts["global"].subuser_list_requests) == 9
+    assert two_hosts["global"].api_requests == []
+
+
+def test_with_a_star_every_other_name_is_a_subuser_of_that_region_once_named(session: requests.Session) -> None:
+    sandbox = SendGridSandbox(KEY, subusers={"eurocorp": "eu", "*": "global"}).start()
+    try:
+        listed = session.get(f"{sandbox.url}/v3/subusers", params={"include_region": "true"}).json()
+        assert [e["username"] for e in listed] == ["eurocorp"]
+        assert session.get(f"{sandbox.url}/v3/user/scheduled_sends", headers={"on-behalf-of": "newco"}).ok
+        named = session.get(f"{sandbox.url}/v3/subusers", params={"username": "other", "include_region": "true"})
+        assert [(e["username"], e["region"]) for e in named.json()] == [("other", "global")]
+        listed = session.get(f"{sandbox.url}/v3/subusers", params={"include_region": "true"}).json()
+        assert [(e["username"], e["region"]) for e in listed] == [
+            ("eurocorp", "eu"),
+            ("newco", "global"),
+            ("other", "global"),
+        ]
+    finally:
+        sandbox.stop()
+
+
+def test_a_subuser_named_like_the_star_is_just_another_name(session: requests.Session) -> None:
+    sandbox = SendGridSandbox(KEY).start()  # every name is a global subuser
+    try:
+        assert session.get(f"{sandbox.url}/v3/user/scheduled_sends", headers={"on-behalf-of": "*"}).ok
+        named = session.get(f"{sandbox.url}/v3/subusers", params={"username": "*", "include_region": "true"})
+        assert [(e["username"], e["region"]) for e in named.json()] == [("*", "global")]
+    finally:
+        sandbox.stop()

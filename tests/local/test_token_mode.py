@@ -128,7 +128,7 @@ def test_a_subuser_limited_token_acts_only_for_its_subusers(token_service: Local
         with pytest.raises(ForbiddenError) as refused:
             client.user.scheduled_sends.get()
         assert json.loads(refused.value.body)["errors"][0]["field"] == "on-behalf-of"
-    assert [r.headers.get("on-behalf-of") for r in token_service.sandbox.requests] == ["acme"]
+    assert [r.headers.get("on-behalf-of") for r in token_service.sandbox.api_requests] == ["acme"]
 
 
 def test_another_teams_token_cannot_touch_a_teams_batch(token_service: LocalService) -> None:

@@ -33,6 +33,7 @@ def test_a_schema_refuses_an_event_that_lost_a_field() -> None:
         "detail": {
             "account": "parent",
             "on_behalf_of": None,
+            "region": "global",
             "batch_id": "abc",
             "owner": None,
             "status": "expired",
@@ -48,6 +49,13 @@ def test_a_schema_refuses_an_event_that_lost_a_field() -> None:
     del event["detail"]["expires_at"]
     with pytest.raises(jsonschema.ValidationError):
         assert_matches_its_schema(event)
+
+
+@pytest.mark.parametrize("detail_type", sorted(event_schemas()))
+def test_every_event_says_which_region_holds_the_accounts_data(detail_type: str) -> None:
+    detail = event_schemas()[detail_type]["properties"]["detail"]
+    assert "region" in detail["required"]
+    assert detail["properties"]["region"]["enum"] == ["global", "eu", None]
 
 
 def _readme_rules() -> dict[str, dict]:

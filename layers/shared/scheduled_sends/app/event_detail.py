@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from typing import Any
 
+from ..adapters.sendgrid import sendgrid_client
 from ..domain import rules
+from ..domain.errors import RegionUnknown
 from ..domain.rules import Batch
 
 _EVENT_NAMESPACE = uuid.UUID("5a0c6f0e-3f1e-4a53-9d2c-6b1f0d6f8a11")
@@ -15,6 +18,7 @@ def detail_of(batch: Batch, **extra: Any) -> dict[str, Any]:
     return {
         "account": batch.account,
         "on_behalf_of": rules.on_behalf_of_of(batch.account),
+        "region": region_of(batch.account),
         "batch_id": batch.batch_id,
         "owner": batch.owner,
         "status": batch.status,
@@ -33,3 +37,18 @@ def event_id(detail_type: str, batch: Batch, *discriminators: object) -> str:
     episode = batch.held_since if batch.held_since is not None else batch.send_at
     name = "|".join(str(part) for part in (detail_type, batch.account, batch.batch_id, episode, *discriminators))
     return str(uuid.uuid5(_EVENT_NAMESPACE, name))
+
+
+def region_of(account: str) -> str | None:
+    """The SendGrid region holding the account's data ("global" or "eu"); None when it cannot be known now
+    (the event still goes out: a warning matters more than its region)."""
+    try:
+        return sendgrid_client().region_of(rules.on_behalf_of_of(account))
+    except RegionUnknown:
+        return None
+
+
+def known_regions(accounts: Iterable[str]) -> dict[str, str | None]:
+    """account -> region as already known (no SendGrid call), for the scan log."""
+    client = sendgrid_client()
+    return {account: client.known_region(rules.on_behalf_of_of(account)) for account in accounts}

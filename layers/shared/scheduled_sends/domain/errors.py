@@ -82,3 +82,13 @@ class StateUnavailable(ServiceError):
     """The service could not write its own record (DynamoDB) where answering without it would mislead."""
 
     status = 503
+
+
+class RegionUnknown(ServiceError):
+    """The SendGrid region of the account cannot be known (SendGrid's subuser list fails, or does not name the
+    subuser, or the operators pinned it to both regions): nothing is forwarded rather than a host guessed."""
+
+    status = 503
+
+    def __init__(self, message: str, field: str | None = "on-behalf-of", retry_after_seconds: int = 60) -> None:
+        super().__init__(message, field=field, headers={"Retry-After": str(retry_after_seconds)})

@@ -8,6 +8,7 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from ..app.event_detail import known_regions
 from ..app.scanner import run_scan
 from ..runtime.observability import logger, metrics, tracer
 from . import snapstart
@@ -35,7 +36,12 @@ def _lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, 
     _gauges("PausedBatches", "expires_in", summary.paused_by_expiry)
     logger.info(
         "scan finished",
-        extra={**counts, "slots_in_use": summary.slots_in_use, "paused_by_expiry": summary.paused_by_expiry},
+        extra={
+            **counts,
+            "slots_in_use": summary.slots_in_use,
+            "paused_by_expiry": summary.paused_by_expiry,
+            "regions": known_regions(summary.slots_in_use),  # where each reconciled account's data lives
+        },
     )
     if summary.errors:
         raise ScanIncomplete(f"{summary.errors} batches or accounts failed; see the log lines above")

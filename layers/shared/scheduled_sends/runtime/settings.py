@@ -5,8 +5,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from ..domain.regions import EU, GLOBAL, RegionPins, region
 from ..domain.rules import DEFAULT_SLOTS_PER_TEAM
 from .container import Container, singleton
+
+EU_API_BASE_URL = "https://api.eu.sendgrid.com"  # SendGrid's host for EU regional subusers
 
 
 @dataclass(frozen=True)
@@ -82,3 +85,28 @@ def settings(container: Container) -> Settings:
 def team_tokens_table_name(container: Container) -> str:
     """Only the team-token authorizer has this setting; it reads none of the SendGrid ones."""
     return _required(container.environ, "TEAM_TOKENS_TABLE_NAME")
+
+
+@dataclass(frozen=True)
+class RegionSettings:
+    """Where SendGrid calls go: the stack's region (the parent and customer accounts), each region's host, the
+    operators' pins and how long SendGrid's subuser list is trusted before it is read again."""
+
+    stack_region: str
+    base_urls: dict[str, str]  # region -> host
+    pins: RegionPins
+    subuser_list_refresh_seconds: int
+
+
+@singleton
+def region_settings(container: Container) -> RegionSettings:
+    env = container.environ
+    return RegionSettings(
+        stack_region=region(env.get("SENDGRID_REGION", GLOBAL).strip() or GLOBAL),
+        base_urls={
+            GLOBAL: _required(env, "SENDGRID_API_BASE_URL").rstrip("/"),
+            EU: (env.get("SENDGRID_EU_API_BASE_URL", "").strip() or EU_API_BASE_URL).rstrip("/"),
+        },
+        pins=RegionPins.of(eu=_csv(env.get("EU_SUBUSERS", "")), global_=_csv(env.get("GLOBAL_SUBUSERS", ""))),
+        subuser_list_refresh_seconds=int(env.get("SUBUSER_REGION_REFRESH_SECONDS", "3600")),
+    )
