@@ -158,6 +158,8 @@ class SendGridSandbox:
         for where in [*self.subusers.values(), *([self.other_subusers] if self.other_subusers else [])]:
             _region(where)
         self._lock = threading.Lock()
+        self.rate_limit: int | None = None  # requests per one-minute window (on `clock`); None: unlimited
+        self._window_counts: dict[int, int] = {}
         self._accounts: dict[str, _Account] = {}
         self._seen_subusers: list[str] = []  # names the "*" entry made subusers, in the order they appeared
         self.requests: list[RecordedRequest] = []
@@ -175,8 +177,19 @@ class SendGridSandbox:
     def stop(self) -> None:
         self._server.stop()
 
+    def _count_against_the_rate_limit(self, reset: int) -> tuple[int, int]:
+        """(remaining, reset) of the one-minute window on the sandbox's clock when `rate_limit` is set (a 429
+        when it is spent, as SendGrid), else the fixed headers of an unlimited sandbox."""
+        if self.rate_limit is None:
+            return RATE_LIMIT - 1, reset
+        with self._lock:
+            window = self.clock() // 60
+            self._window_counts[window] = self._window_counts.get(window, 0) + 1
+            return self.rate_limit - self._window_counts[window], (window + 1) * 60
+
     def reset(self) -> None:
         with self._lock:
+            self._window_counts.clear()
             self._accounts.clear()
             self._seen_subusers.clear()
             self.requests.clear()
@@ -426,6 +439,11 @@ class SendGridSandbox:
                 },
                 body,
             )
+        remaining, reset = self._count_against_the_rate_limit(reset)
+        if remaining < 0:
+            limited_body = {"errors": [{"field": None, "message": "too many requests"}]}
+            limited_headers = {"X-RateLimit-Limit": str(self.rate_limit), "X-RateLimit-Remaining": "0"}
+            return 429, {**limited_headers, "X-RateLimit-Reset": str(reset)}, json.dumps(limited_body).encode()
         try:
             status, payload = self.handle(method, path, dict(headers), raw)
         except _Refusal as refusal:
@@ -434,8 +452,8 @@ class SendGridSandbox:
         if fault is not None and fault.mode == "drop":
             raise DropConnection  # applied, but the caller never hears of it
         answer_headers = {
-            "X-RateLimit-Limit": str(RATE_LIMIT),
-            "X-RateLimit-Remaining": str(RATE_LIMIT - 1),
+            "X-RateLimit-Limit": str(self.rate_limit or RATE_LIMIT),
+            "X-RateLimit-Remaining": str(remaining),
             "X-RateLimit-Reset": str(reset),
         }
         if payload is None:

@@ -33,7 +33,10 @@ def _emitted() -> set[str]:
     }
     scanner = {f"Scanner{name.title().replace('_', '')}" for name in ScanSummary().counts()}
     literal = {
-        "SlotsInUse",
+        "AccountsWatched",
+        "AccountsAtSlotLimit",
+        "AccountsNearSlotLimit",
+        "MaxSlotsInUse",
         "PausedBatches",
         "StateWriteFailed",
         "UnexpectedError",
@@ -85,9 +88,18 @@ def test_it_covers_what_an_operator_needs_to_see() -> None:
         "ScannerReclaimed",
         "ScannerDrift",
     }
-    slots = next(w for title, w in widgets.items() if "slots in use per account" in title)
-    assert "{ScheduledSends,account,service}" in slots["metrics"][0][0]["expression"]
+    slots = next(w for title, w in widgets.items() if title.startswith("SendGrid slots"))
+    # Aggregates whose number does not grow with accounts: no per-account dimension anywhere.
+    assert {row[1] for row in slots["metrics"]} == {
+        "AccountsAtSlotLimit",
+        "AccountsNearSlotLimit",
+        "MaxSlotsInUse",
+        "AccountsWatched",
+    }
+    assert ",account," not in json.dumps(_dashboard())  # no SEARCH over a per-account dimension
     assert slots["annotations"]["horizontal"][0]["value"] == 10  # SendGrid's limit
+    query = cfn.load_template()["Resources"]["TopAccountsBySlotsQuery"]["Properties"]
+    assert "account reconciled" in query["QueryString"] and "sort slots desc" in query["QueryString"]
     paused = next(w for title, w in widgets.items() if title.startswith("Paused batches"))
     assert "{ScheduledSends,expires_in,service}" in paused["metrics"][0][0]["expression"]
     upstream = next(w for title, w in widgets.items() if title.startswith("SendGrid:"))

@@ -378,3 +378,11 @@ def test_stage_throttling_and_request_models_are_set(transformed: dict[str, Any]
         assert operation["x-amazon-apigateway-request-validator"] == "body-only"
         body = next(p for p in operation["parameters"] if p["in"] == "body")
         assert body["required"] is True
+
+
+def test_scanner_runs_never_overlap_and_stop_before_their_timeout() -> None:
+    scanner = cfn.load_template()["Resources"][SCANNER]["Properties"]
+    assert scanner["ReservedConcurrentExecutions"] == 1  # one run at a time
+    variables = scanner["Environment"]["Variables"]
+    assert int(variables["SCAN_STOP_BEFORE_SECONDS"]) < scanner["Timeout"]
+    assert int(variables["SCAN_LEASE_SECONDS"]) > scanner["Timeout"]  # only a dead run loses its lease

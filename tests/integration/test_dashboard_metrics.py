@@ -40,8 +40,8 @@ def _pause(clock, headers: list[tuple[str, str]], send_in: int | None) -> None:
     assert paused["statusCode"] == 201
 
 
-def test_the_scanner_reports_slots_per_account_and_paused_batches_by_time_left(
-    sandbox_sendgrid: SendGridSandbox, clock, capsys: pytest.CaptureFixture[str]
+def test_the_scanner_reports_slot_aggregates_and_paused_batches_by_time_left_with_no_account_dimension(
+    sandbox_sendgrid: SendGridSandbox, clock, capsys: pytest.CaptureFixture[str], json_logs
 ) -> None:
     json_body = [("Content-Type", "application/json")]
     acme = [*json_body, ("on-behalf-of", "acme")]
@@ -53,8 +53,16 @@ def test_the_scanner_reports_slots_per_account_and_paused_batches_by_time_left(
 
     load_handler("expiry_scanner")({"source": "aws.events"}, LocalLambdaContext("expiry_scanner"))
 
-    lines = _emf(capsys.readouterr().out)
-    assert _values(lines, "SlotsInUse", "account") == {"parent": 2.0, "sub:acme": 1.0}
+    output = capsys.readouterr().out
+    lines = _emf(output)
+    (aggregates,) = [line for line in lines if "MaxSlotsInUse" in line]
+    assert aggregates["_aws"]["CloudWatchMetrics"][0]["Dimensions"] == [["service"]]  # no per-account dimension
+    assert (aggregates["AccountsWatched"], aggregates["MaxSlotsInUse"]) == ([2.0], [2.0])
+    assert (aggregates["AccountsAtSlotLimit"], aggregates["AccountsNearSlotLimit"]) == ([0.0], [0.0])
+    assert all("account" not in d for line in lines for d in line["_aws"]["CloudWatchMetrics"][0]["Dimensions"][0])
+    # the per-account figures are in the structured log, one line per reconciled account
+    reconciled = [json.loads(x) for x in json_logs.getvalue().splitlines() if '"account reconciled"' in x]
+    assert {(r["account"], r["slots_in_use"]) for r in reconciled} == {("parent", 2), ("sub:acme", 1)}
     paused = _values(lines, "PausedBatches", "expires_in")
     assert set(paused) == set(EXPIRY_BUCKETS)  # every bucket, zeros included, so the graph has no gaps
     assert {bucket: n for bucket, n in paused.items() if n} == {"1h-6h": 3.0}  # none "unknown" any more

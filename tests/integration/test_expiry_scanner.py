@@ -307,6 +307,7 @@ def test_one_failing_batch_does_not_stop_the_others(
         )
     httpserver.expect_request("/v3/user/scheduled_sends/failing", method="DELETE").respond_with_data("", status=500)
     httpserver.expect_request("/v3/user/scheduled_sends/fine", method="DELETE").respond_with_data("", status=204)
+    httpserver.expect_request("/v3/user/scheduled_sends", method="GET").respond_with_json([])  # reconcile
 
     with pytest.raises(ScanIncomplete, match="1 batches"):
         scan()

@@ -149,7 +149,8 @@ def test_a_full_flow_under_each_fault_succeeds_once_and_agrees_with_sendgrid(
         *[("POST", "/v3/mail/batch")] * twice,
         *[("POST", "/v3/user/scheduled_sends")] * twice,
         *([("GET", f"/v3/user/scheduled_sends/{batch}")] if fault in LOST_ANSWER else []),
-        *[("GET", "/v3/user/scheduled_sends")] * twice,  # the scanner's reconcile
+        # the scanner's reconcile; after a 429 it leaves SendGrid to the teams for the rest of its run
+        *[("GET", "/v3/user/scheduled_sends")] * (1 if fault == "429" else twice),
         *[("DELETE", f"/v3/user/scheduled_sends/{batch}")] * twice,
     ]
     assert sandbox_sendgrid.statuses() == {}  # resumed

@@ -50,6 +50,11 @@ def test_the_scanner_sample_event_runs_a_scan(sandbox_sendgrid, clock) -> None:
         "drift": 0,
         "errors": 0,
         "items_read": 0,
+        "reconciled": 0,
+        "reconcile_due": 0,
+        "sendgrid_calls": 0,
+        "rate_limited": 0,
+        "stopped_early": 0,
     }
 
 

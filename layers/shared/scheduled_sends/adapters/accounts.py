@@ -1,12 +1,17 @@
 """The accounts registry: every account (the parent, or an `on-behalf-of` subuser or customer account)
-the service has acted for, so the scanner's reconcile can compare each with SendGrid's list.
+the service has acted for, with when the scanner next reconciles it against SendGrid's list.
 
 Kept in the batches table under one reserved partition (`#accounts`, one item per account; no batch id
-can start with `#`), so it needs no table or permission of its own.
+can start with `#`), so it needs no table or permission of its own. Each item also sits in the table's
+`due` index under the partition `accounts`, sorted by its next reconcile time, so a run reads the accounts
+most in need first and only as many as it has time for. Each item keeps what its last reconcile saw
+(slots in use, the paused batches' expiry times), from which the scanner's gauges are aggregated.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from boto3.dynamodb.conditions import Key
@@ -15,9 +20,18 @@ from ..runtime import clock
 from ..runtime.container import Container, singleton
 from ..runtime.settings import settings
 from .aws import aws_resource
+from .batches_table import DUE_INDEX
 from .dynamodb import pages
 
 ACCOUNTS_PARTITION = "#accounts"
+RECONCILE_SHARD = "accounts"  # the registry's partition in the due index
+
+
+@dataclass(frozen=True)
+class AccountRecord:
+    account: str
+    slots_in_use: int = 0
+    paused_expiries: tuple[int, ...] = ()  # when each paused batch expires, at the earliest (for the gauges)
 
 
 class AccountRegistry:
@@ -26,24 +40,65 @@ class AccountRegistry:
         self._remembered: set[str] = set()
 
     def remember(self, account: str) -> None:
-        """Register an account for reconcile; once per container is enough (the write is idempotent)."""
+        """Register an account, due for reconcile at once if new; once per container is enough. UpdateItem,
+        not PutItem: every function may register, and none needs the right to overwrite rows."""
         if account not in self._remembered:
-            # UpdateItem, not PutItem: every function may register, and none needs the right to overwrite rows.
             self._table.update_item(
                 Key={"account": ACCOUNTS_PARTITION, "batch_id": account},
-                UpdateExpression="SET #registered_at = if_not_exists(#registered_at, :now)",
-                ExpressionAttributeNames={"#registered_at": "registered_at"},
-                ExpressionAttributeValues={":now": clock.now()},
+                UpdateExpression=(
+                    "SET #registered_at = if_not_exists(#registered_at, :now),"
+                    " #due_shard = if_not_exists(#due_shard, :shard), #due_at = if_not_exists(#due_at, :now)"
+                ),
+                ExpressionAttributeNames={
+                    "#registered_at": "registered_at",
+                    "#due_shard": "due_shard",
+                    "#due_at": "due_at",
+                },
+                ExpressionAttributeValues={":now": clock.now(), ":shard": RECONCILE_SHARD},
             )
             self._remembered.add(account)
 
+    def due(self, now: int) -> Iterator[str]:
+        """Accounts whose reconcile is due, the longest overdue first; read page by page as the run goes."""
+        condition = Key("due_shard").eq(RECONCILE_SHARD) & Key("due_at").lte(now)
+        for page in pages(self._table.query, IndexName=DUE_INDEX, KeyConditionExpression=condition):
+            for item in page.get("Items", ()):
+                yield item["batch_id"]
+
+    def reconciled(self, record: AccountRecord, now: int, next_at: int) -> None:
+        self._table.update_item(
+            Key={"account": ACCOUNTS_PARTITION, "batch_id": record.account},
+            UpdateExpression=(
+                "SET #due_shard = :shard, #due_at = :next, #reconciled_at = :now, #slots = :slots, #expiries = :exp"
+            ),
+            ExpressionAttributeNames={
+                "#due_shard": "due_shard",
+                "#due_at": "due_at",
+                "#reconciled_at": "reconciled_at",
+                "#slots": "slots_in_use",
+                "#expiries": "paused_expiries",
+            },
+            ExpressionAttributeValues={
+                ":shard": RECONCILE_SHARD,
+                ":next": next_at,
+                ":now": now,
+                ":slots": record.slots_in_use,
+                ":exp": list(record.paused_expiries),
+            },
+        )
+
+    def records(self) -> Iterator[AccountRecord]:
+        """What the last reconcile of every account saw (one paged query of the registry's partition)."""
+        for page in pages(self._table.query, KeyConditionExpression=Key("account").eq(ACCOUNTS_PARTITION)):
+            for item in page.get("Items", ()):
+                yield AccountRecord(
+                    item["batch_id"],
+                    int(item.get("slots_in_use", 0)),
+                    tuple(int(v) for v in item.get("paused_expiries", ())),
+                )
+
     def all(self) -> list[str]:
-        query = self._table.query
-        return [
-            item["batch_id"]
-            for page in pages(query, KeyConditionExpression=Key("account").eq(ACCOUNTS_PARTITION))
-            for item in page.get("Items", ())
-        ]
+        return [record.account for record in self.records()]
 
 
 @singleton

@@ -17,6 +17,7 @@ from urllib.parse import quote
 
 import requests
 from aws_lambda_powertools.metrics import MetricUnit
+from requests.adapters import HTTPAdapter
 
 from ..domain import regions
 from ..domain.backoff import full_jitter, requested_wait
@@ -76,12 +77,18 @@ class SendGridClient:
         retry: RetryPolicy | None = None,
         sleep: Callable[[float], None] = time.sleep,
         monotonic: Callable[[], float] = time.monotonic,
+        pool_size: int = 10,
     ) -> None:
         self._base_url = base_url.rstrip("/")
         self._api_key = api_key
         self._connect_timeout = connect_timeout
         self._read_timeout = read_timeout
-        self._session = session or requests.Session()
+        if session is None:
+            # As many keep-alive connections as concurrent calls (the scanner's pool), none opened per call.
+            session = requests.Session()
+            session.mount("https://", HTTPAdapter(pool_connections=1, pool_maxsize=pool_size))
+            session.mount("http://", HTTPAdapter(pool_connections=1, pool_maxsize=pool_size))
+        self._session = session
         # No proxies or .netrc from the environment: nothing outside this module may alter the request.
         self._session.trust_env = False
         self._retry = retry or RetryPolicy()
@@ -95,10 +102,12 @@ class SendGridClient:
         *,
         on_behalf_of: str | None = None,
         body: dict[str, Any] | None = None,
+        wait_out_rate_limits: bool = True,
     ) -> UpstreamResponse:
         """One SendGrid operation, retried on 429, 5xx, timeouts and connection errors with backoff and full
         jitter (or SendGrid's Retry-After / X-RateLimit-Reset) until the request's deadline. A 401/403
-        refreshes the cached key once (key rotation) before it is reported."""
+        refreshes the cached key once (key rotation) before it is reported. `wait_out_rate_limits=False`: a 429
+        is reported at once (the scanner backs off for the rest of its run instead of competing with teams)."""
         # The request's deadline (from the Lambda's remaining time), else our own budget.
         deadline = clock.deadline() or self._monotonic() + self._retry.budget_seconds
         refresh_key, refreshed, uncertain = False, False, False
@@ -144,6 +153,8 @@ class SendGridClient:
                         "SendGrid is rate limiting this service; try again later",
                         headers={"Retry-After": str(max(1, math.ceil(wait or 0)))},  # at least a second
                     )
+                    if not wait_out_rate_limits:
+                        raise failure
                 elif status >= 500 or status < 200 or 300 <= status < 400:
                     uncertain = uncertain or status >= 500
                     failure = UpstreamUnavailable(f"SendGrid answered {status}; try again later")
@@ -244,10 +255,11 @@ class RegionalSendGrid:
         *,
         on_behalf_of: str | None = None,
         body: dict[str, Any] | None = None,
+        wait_out_rate_limits: bool = True,
     ) -> UpstreamResponse:
         """`SendGridClient.call` at the host of the account's region (see there for retries and errors)."""
         host = self._hosts[self.region_of(on_behalf_of)]
-        return host.call(method, path, on_behalf_of=on_behalf_of, body=body)
+        return host.call(method, path, on_behalf_of=on_behalf_of, body=body, wait_out_rate_limits=wait_out_rate_limits)
 
     def close_connections(self) -> None:
         for host in self._hosts.values():
@@ -272,6 +284,7 @@ def sendgrid_hosts(container: Container) -> dict[str, SendGridClient]:
             retry=RetryPolicy(
                 config.max_attempts, config.backoff_base_seconds, config.backoff_cap_seconds, config.budget_seconds
             ),
+            pool_size=max(10, config.scan_concurrency),
         )
         for region in regions.REGIONS
     }

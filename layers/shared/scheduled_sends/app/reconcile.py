@@ -9,15 +9,19 @@ go into the scan summary.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ..adapters import event_bus as bus
+from ..adapters.accounts import AccountRecord
 from ..adapters.batches_table import BatchStore
-from ..adapters.sendgrid import api_path
+from ..adapters.sendgrid import UpstreamResponse, api_path
 from ..domain import rules, validation
-from ..domain.errors import BadRequest
+from ..domain.errors import BadRequest, UpstreamRateLimited
 from ..domain.rules import Batch
+from ..domain.scan_limits import next_reconcile_at
 from ..runtime import clock
 from ..runtime.observability import logger
 from .event_detail import detail_of, event_id
@@ -86,31 +90,74 @@ def repair_rows(
 
 
 class Reconciler:
+    """Reconcile the accounts whose turn has come, longest overdue first, with at most `scan_concurrency`
+    SendGrid lists in flight, while the run has time and SendGrid's rate-limit window has the scanner's share
+    left. Table work stays on the run's own thread; only SendGrid calls go to the pool."""
+
     def __init__(self, scanner: Scanner) -> None:
         self.scanner = scanner
 
-    def reconcile(self, account: str, now: int, summary: ScanSummary) -> None:
-        store = self.scanner.store
-        recorded = {b.batch_id: b for b in store.active(account)}  # read before SendGrid is listed
-        listed_at = clock.now()
-        answer = self.scanner.client.call(
-            "GET", api_path("user", "scheduled_sends"), on_behalf_of=rules.on_behalf_of_of(account)
-        )
+    def reconcile_due(self, now: int, summary: ScanSummary, has_time: Callable[[], bool]) -> None:
+        scanner, config = self.scanner, self.scanner.config
+        accounts = scanner.accounts.due(now)
+        in_flight: dict[Future[UpstreamResponse], tuple[str, dict[str, Batch], int]] = {}
+        with ThreadPoolExecutor(max_workers=config.scan_concurrency, thread_name_prefix="reconcile") as pool:
+            while True:
+                while (
+                    len(in_flight) < config.scan_concurrency
+                    and has_time()
+                    and scanner.rate.allows_a_call(clock.now(), len(in_flight))
+                ):
+                    account = next(accounts, None)
+                    if account is None:
+                        break
+                    recorded = {b.batch_id: b for b in scanner.store.active(account)}  # read before the list
+                    scanner.rate.spend()
+                    listing = pool.submit(
+                        scanner.client.call,
+                        "GET",
+                        api_path("user", "scheduled_sends"),
+                        on_behalf_of=rules.on_behalf_of_of(account),
+                        wait_out_rate_limits=False,
+                    )
+                    in_flight[listing] = (account, recorded, clock.now())
+                if not in_flight:
+                    return
+                done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
+                for listing in done:
+                    account, recorded, listed_at = in_flight.pop(listing)
+                    try:
+                        self._reconciled(account, recorded, listing.result(), listed_at, now, summary)
+                    except UpstreamRateLimited:
+                        scanner.rate.rate_limited()  # SendGrid pushes back: leave it to the teams for this run
+                        summary.rate_limited += 1
+                    except Exception:
+                        summary.errors += 1
+                        logger.exception("reconcile failed", extra={"account": account})
+
+    def _reconciled(
+        self,
+        account: str,
+        recorded: dict[str, Batch],
+        answer: UpstreamResponse,
+        listed_at: int,
+        now: int,
+        summary: ScanSummary,
+    ) -> None:
+        scanner, store = self.scanner, self.scanner.store
+        scanner.rate.observe(answer.headers)
         if answer.status != 200:
             raise RuntimeError(f"SendGrid answered {answer.status} to the list")
         upstream, slots = listed_statuses(answer.body, account)
-        summary.slots_in_use[account] = slots
-        for row in recorded.values():
-            if row.status == "pause":
-                summary.paused_by_expiry[rules.expiry_bucket(row.expires_at, now)] += 1
         for batch_id in upstream:
             row = recorded.get(batch_id) or store.get(account, batch_id)
             finished = row is not None and row.status in ("expired", "discarded") and not row.leased(now)
-            if finished and self.scanner.config.slot_reclaim == "auto":
+            if finished and scanner.config.slot_reclaim == "auto":
                 assert row is not None
-                self.scanner.reclaim(row, f"{row.status} but still listed by SendGrid", summary)
+                scanner.reclaim(row, f"{row.status} but still listed by SendGrid", summary)
+        drift = 0
         for fixed in repair_rows(store, account, recorded, upstream, listed_at, now):
-            self.scanner.events.publish(
+            scanner.events.publish(
                 bus.DRIFT,
                 detail_of(
                     fixed.row,
@@ -120,7 +167,25 @@ class Reconciler:
                     recorded_status=fixed.before,
                 ),
             )
-            summary.drift += 1
+            drift += 1
+        paused = tuple(
+            sorted(b.expires_at for b in store.active(account) if b.status == "pause" and b.expires_at is not None)
+        )
+        record = AccountRecord(account, slots, paused)
+        config = scanner.config
+        scanner.accounts.reconciled(
+            record,
+            now,
+            next_reconcile_at(now, slots, config.reconcile_active_seconds, config.reconcile_idle_seconds),
+        )
+        summary.reconciled += 1
+        summary.drift += drift
+        summary.slots_in_use[account] = slots
+        # One line per account: the per-account figures live in the log (the metrics are aggregates).
+        logger.info(
+            "account reconciled",
+            extra={"account": account, "slots_in_use": slots, "drift": drift, "paused": len(paused)},
+        )
 
 
 def event_id_of_drift(fixed: Repair) -> str:

@@ -7,8 +7,10 @@ domain rule (`rules.next_due`); how often the scanner runs is the template's sch
 
 from __future__ import annotations
 
+import itertools
 import json
 import uuid
+from contextlib import nullcontext
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
@@ -19,6 +21,7 @@ from ..adapters.event_bus import EventBus, event_bus
 from ..adapters.sendgrid import SendGridClient, api_path, sendgrid_client
 from ..domain import rules
 from ..domain.rules import Batch
+from ..domain.scan_limits import RateShare, SlotGauges, slot_gauges
 from ..runtime import clock
 from ..runtime.observability import logger
 from ..runtime.settings import Settings, settings
@@ -38,8 +41,15 @@ class ScanSummary:
     drift: int = 0
     errors: int = 0
     items_read: int = 0
-    # Gauges from reconcile: SendGrid's entries (slots used, of 10) per account, paused batches by time left.
+    reconciled: int = 0  # accounts reconciled by this run
+    reconcile_due: int = 0  # accounts whose reconcile was due when the run ended (0: it caught up)
+    sendgrid_calls: int = 0  # of the scanner's share of SendGrid's rate limit (reconcile's lists)
+    rate_limited: int = 0  # 429s: the run then left SendGrid to the teams
+    stopped_early: int = 0  # 1 when the run stopped taking work before its deadline (the next one continues)
+    # For the log only: slots in use per account reconciled by this run.
     slots_in_use: dict[str, int] = field(default_factory=dict)
+    # Gauges over every account (from the registry: what each one's last reconcile saw).
+    slot_gauges: SlotGauges = field(default_factory=SlotGauges)
     paused_by_expiry: dict[str, int] = field(default_factory=lambda: dict.fromkeys(rules.EXPIRY_BUCKETS, 0))
 
     def counts(self) -> dict[str, int]:
@@ -67,28 +77,51 @@ class Scanner:
         self.store, self.events, self.client, self.config = store, events, client, config
         self.accounts = accounts or account_registry()
         self.reconciler = Reconciler(self)
+        self.rate = RateShare(config.scan_rate_limit_reserve)
         self.run_id = uuid.uuid4().hex  # whose lease a row is under
 
     def run(self, now: int) -> ScanSummary:
-        summary = ScanSummary()
-        due = self.store.due(now)
-        summary.items_read = due.items_read  # the due index's reads, nothing else
-        for batch in due.batches:
-            summary.due += 1
-            try:
-                self._act_on(batch, now, summary)
-            except Exception:
-                summary.errors += 1
-                logger.exception(
-                    "scanner failed on a batch", extra={"batch_id": batch.batch_id, "account": batch.account}
-                )
-        for account in self.accounts.all():
-            try:
-                self.reconciler.reconcile(account, now, summary)
-            except Exception:
-                summary.errors += 1
-                logger.exception("reconcile failed", extra={"account": account})
-        return summary
+        """Due batches first (they protect mail), then the accounts whose reconcile is due, until the run's
+        deadline (the entry point's, from the Lambda's remaining time; else `scan_budget_seconds`): work not
+        started by then is left for the next run, which starts where this one stopped."""
+        with clock.deadline_in(self.config.scan_budget_seconds) if clock.deadline() is None else nullcontext():
+            summary = ScanSummary()
+            due = self.store.due(now)
+            summary.items_read = due.items_read  # the due index's reads, nothing else
+            for batch in due.batches:
+                if not self._has_time():
+                    break
+                summary.due += 1
+                try:
+                    self.accounts.remember(batch.account)  # every account with watched batches is reconciled
+                    self._act_on(batch, now, summary)
+                except Exception:
+                    summary.errors += 1
+                    logger.exception(
+                        "scanner failed on a batch", extra={"batch_id": batch.batch_id, "account": batch.account}
+                    )
+            if self._has_time():
+                self.reconciler.reconcile_due(now, summary, self._has_time)
+            summary.sendgrid_calls = self.rate.calls
+            summary.reconcile_due = sum(1 for _ in itertools.islice(self.accounts.due(now), 10_000))
+            summary.stopped_early = int(
+                not self._has_time() and bool(summary.reconcile_due or len(due.batches) > summary.due)
+            )
+            self._gauges(now, summary)
+            return summary
+
+    def _has_time(self) -> bool:
+        remaining = clock.remaining_seconds()
+        return remaining is None or remaining > 0
+
+    def _gauges(self, now: int, summary: ScanSummary) -> None:
+        """Aggregates over every account from what each one's last reconcile saw: their number and cost do not
+        grow with the accounts (one metric per gauge, per expiry bucket)."""
+        records = list(self.accounts.records())
+        summary.slot_gauges = slot_gauges((r.slots_in_use for r in records), rules.MAX_ACTIVE_BATCHES)
+        for record in records:
+            for expires_at in record.paused_expiries:
+                summary.paused_by_expiry[rules.expiry_bucket(expires_at, now)] += 1
 
     # -- one due batch -----------------------------------------------------------------------------
     def _act_on(self, batch: Batch, now: int, summary: ScanSummary) -> None:

@@ -10,7 +10,9 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from ..app.event_detail import known_regions
 from ..app.scanner import run_scan
+from ..runtime.clock import deadline_in
 from ..runtime.observability import logger, metrics, tracer
+from ..runtime.settings import settings
 from . import snapstart
 
 
@@ -28,17 +30,27 @@ def scanner_handler() -> Any:
 @tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
 def _lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, int]:
-    summary = run_scan()
+    # The run stops taking work this long before Lambda's timeout, so a long run ends well, never in the DLQ.
+    remaining = context.get_remaining_time_in_millis() / 1000
+    with deadline_in(remaining - min(settings().scan_stop_before_seconds, remaining / 2)):
+        summary = run_scan()
     counts = summary.counts()
     for name, value in counts.items():
         metrics.add_metric(name=f"Scanner{name.title().replace('_', '')}", unit=MetricUnit.Count, value=value)
-    _gauges("SlotsInUse", "account", summary.slots_in_use)
-    _gauges("PausedBatches", "expires_in", summary.paused_by_expiry)
+    gauges = summary.slot_gauges
+    for name, value in (
+        ("AccountsWatched", gauges.accounts),
+        ("AccountsAtSlotLimit", gauges.accounts_at_limit),
+        ("AccountsNearSlotLimit", gauges.accounts_near_limit),
+        ("MaxSlotsInUse", gauges.max_slots_in_use),
+    ):
+        metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
+    _gauges("PausedBatches", "expires_in", summary.paused_by_expiry)  # seven buckets, whatever the accounts
     logger.info(
         "scan finished",
         extra={
             **counts,
-            "slots_in_use": summary.slots_in_use,
+            "slot_gauges": vars(gauges),
             "paused_by_expiry": summary.paused_by_expiry,
             "regions": known_regions(summary.slots_in_use),  # where each reconciled account's data lives
         },
@@ -49,7 +61,7 @@ def _lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, 
 
 
 def _gauges(name: str, dimension: str, values: dict[str, int]) -> None:
-    """One metric per dimension value (per account, per bucket), each with the service dimension too."""
+    """One metric per dimension value (a fixed set: the expiry buckets), each with the service dimension too."""
     for key, value in values.items():
         with single_metric(name=name, unit=MetricUnit.Count, value=value, namespace=metrics.namespace) as metric:
             metric.add_dimension(name=dimension, value=key)

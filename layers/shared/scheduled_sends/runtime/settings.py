@@ -36,6 +36,12 @@ class Settings:
     idempotency_expiry_seconds: int
     slot_reclaim: str = "auto"  # "auto": delete SendGrid's entry once it no longer matters | "notify": only say so
     scan_lease_seconds: int = 600  # a scanner run's hold on a batch; longer than a run (the scanner's timeout)
+    scan_concurrency: int = 8  # concurrent SendGrid calls of one scanner run (and its connection pool)
+    scan_rate_limit_reserve: float = 0.5  # share of each SendGrid rate-limit window the scanner leaves to teams
+    scan_stop_before_seconds: float = 30.0  # a run takes no new work this close to its Lambda timeout
+    scan_budget_seconds: float = 240.0  # a run's time when it has no Lambda context (tests, the local runner)
+    reconcile_active_seconds: int = 900  # accounts with paused/cancelled rows: reconciled this often
+    reconcile_idle_seconds: int = 21600  # accounts without: this often (new accounts: at once)
 
 
 def _required(environ: Mapping[str, str], name: str) -> str:
@@ -78,6 +84,12 @@ def settings(container: Container) -> Settings:
         idempotency_expiry_seconds=int(env.get("IDEMPOTENCY_EXPIRY_SECONDS", "86400")),
         slot_reclaim=env.get("SLOT_RECLAIM", "auto"),
         scan_lease_seconds=int(env.get("SCAN_LEASE_SECONDS", "600")),
+        scan_concurrency=int(env.get("SCAN_CONCURRENCY", "8")),
+        scan_rate_limit_reserve=float(env.get("SCAN_RATE_LIMIT_RESERVE", "0.5")),
+        scan_stop_before_seconds=float(env.get("SCAN_STOP_BEFORE_SECONDS", "30")),
+        scan_budget_seconds=float(env.get("SCAN_BUDGET_SECONDS", "240")),
+        reconcile_active_seconds=int(env.get("RECONCILE_ACTIVE_SECONDS", "900")),
+        reconcile_idle_seconds=int(env.get("RECONCILE_IDLE_SECONDS", "21600")),
     )
 
 
