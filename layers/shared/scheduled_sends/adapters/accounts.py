@@ -15,13 +15,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from boto3.dynamodb.conditions import Key
+from botocore.exceptions import ClientError
 
 from ..runtime import clock
 from ..runtime.container import Container, singleton
 from ..runtime.settings import settings
 from .aws import aws_resource
 from .batches_table import DUE_INDEX
-from .dynamodb import pages
+from .dynamodb import conditional_failed, pages
 
 ACCOUNTS_PARTITION = "#accounts"
 RECONCILE_SHARD = "accounts"  # the registry's partition in the due index
@@ -57,6 +58,20 @@ class AccountRegistry:
                 ExpressionAttributeValues={":now": clock.now(), ":shard": RECONCILE_SHARD},
             )
             self._remembered.add(account)
+
+    def reconcile_by(self, account: str, when: int) -> None:
+        """Bring the account's next reconcile forward to `when` (never later): it now holds a slot."""
+        try:
+            self._table.update_item(
+                Key={"account": ACCOUNTS_PARTITION, "batch_id": account},
+                UpdateExpression="SET #due_shard = :shard, #due_at = :when",
+                ConditionExpression="attribute_not_exists(#due_at) OR #due_at > :when",
+                ExpressionAttributeNames={"#due_shard": "due_shard", "#due_at": "due_at"},
+                ExpressionAttributeValues={":shard": RECONCILE_SHARD, ":when": when},
+            )
+        except ClientError as error:
+            if not conditional_failed(error):
+                raise
 
     def due(self, now: int) -> Iterator[str]:
         """Accounts whose reconcile is due, the longest overdue first; read page by page as the run goes."""

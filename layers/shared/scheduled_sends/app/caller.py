@@ -68,6 +68,14 @@ class Caller:
             state_write_failed("could not register the account for reconcile", account=self.account)
         return sendgrid_client().call(method, path, on_behalf_of=self.request.on_behalf_of, body=body)
 
+    def holds_a_slot_now(self) -> None:
+        """A pause or cancel was just set: the account is reconciled within the active interval from now on
+        (an idle account was scheduled hours ahead)."""
+        try:
+            account_registry().reconcile_by(self.account, clock.now() + settings().reconcile_active_seconds)
+        except Exception:
+            state_write_failed("could not bring the account's reconcile forward", account=self.account)
+
     def record(self, batch_id: str, edit: Any, current: Batch | object | None = UNREAD) -> Batch | None:
         """Write the outcome after SendGrid succeeded; never turn a table failure into the caller's error.
         `current` is the row read by `authorize` (None: known not to exist), which saves a read.

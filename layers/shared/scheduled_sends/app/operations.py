@@ -334,6 +334,8 @@ def pause_or_cancel(request: ApiRequest) -> ApiResponse:
     def edit(current: Batch | None) -> Batch:
         return with_action(times.applied(caller.new_row(batch_id, current)).with_status(status, now))
 
+    caller.holds_a_slot_now()
+
     return _answer(upstream, _with_extension(json.loads(upstream.body), caller.record(batch_id, edit, row)))
 
 
