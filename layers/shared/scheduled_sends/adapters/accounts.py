@@ -13,8 +13,8 @@ from boto3.dynamodb.conditions import Key
 
 from ..runtime.container import Container, singleton
 from ..runtime.settings import settings
-from .aws import aws_resource
 from .dynamodb import pages
+from .dynamodb import table as dynamodb_table
 
 ACCOUNTS_PARTITION = "#accounts"
 
@@ -41,4 +41,4 @@ class AccountRegistry:
 
 @singleton
 def account_registry(container: Container) -> AccountRegistry:
-    return AccountRegistry(aws_resource(container, "dynamodb").Table(settings().batches_table_name))
+    return AccountRegistry(dynamodb_table(container, settings().batches_table_name))

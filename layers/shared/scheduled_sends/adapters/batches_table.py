@@ -20,8 +20,8 @@ from botocore.exceptions import ClientError
 from ..domain.rules import EXPIRY_SECONDS, Batch, next_due
 from ..runtime.container import Container, singleton
 from ..runtime.settings import settings
-from .aws import aws_resource
 from .dynamodb import conditional_failed, optional_int, pages
+from .dynamodb import table as dynamodb_table
 
 DUE_INDEX = "due"
 ACTIVE_INDEX = "active"
@@ -215,5 +215,5 @@ class BatchStore:
 @singleton
 def batch_store(container: Container) -> BatchStore:
     config = settings()
-    table = aws_resource(container, "dynamodb").Table(config.batches_table_name)
+    table = dynamodb_table(container, config.batches_table_name)
     return BatchStore(table, config.due_shards, config.warning_thresholds_seconds, config.expiry_action_lead_seconds)
