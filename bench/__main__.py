@@ -307,7 +307,7 @@ def lambda_environment(function: str, code_dir: Path, aws_endpoint_url: str, xra
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "LANG": "en_US.UTF-8",
         "TZ": ":UTC",
-        "PYTHONDONTWRITEBYTECODE": "1",  # the layer is read-only on Lambda: its source is compiled at every cold start
+        "PYTHONDONTWRITEBYTECODE": "1",  # code and layers are read-only on Lambda: no .pyc is ever written there
         "LAMBDA_TASK_ROOT": str(code_dir),
         "LAMBDA_RUNTIME_DIR": "/var/runtime",
         "_HANDLER": "app.lambda_handler",
@@ -329,11 +329,31 @@ def lambda_environment(function: str, code_dir: Path, aws_endpoint_url: str, xra
     }
 
 
-def run_cold(environment: dict[str, str], event: dict[str, Any], workdir: Path, profile: bool = False) -> dict:
+def built_layer(workdir: Path, bytecode: bool = True) -> Path:
+    """The layer's /opt/python as `sam build` makes it (layers/shared/Makefile): this package compiled to
+    hash-based .pyc files that are never checked against the source. Its requirements are the ones installed
+    here, with the bytecode pip compiled at install (the Makefile compiles the layer's copies the same way).
+    `bytecode=False`: source only, as SAM's python3.13 build method shipped it."""
+    import compileall
+    import py_compile
+    import shutil
+
+    layer = workdir / "opt-python"
+    shutil.rmtree(layer, ignore_errors=True)
+    shutil.copytree(LAYER / "scheduled_sends", layer / "scheduled_sends", ignore=shutil.ignore_patterns("__pycache__"))
+    if bytecode:
+        compileall.compile_dir(
+            layer, quiet=1, invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH, workers=1
+        )
+    return layer
+
+
+def run_cold(
+    environment: dict[str, str], event: dict[str, Any], workdir: Path, layer: Path, profile: bool = False
+) -> dict:
     """One fresh interpreter: import the handler, answer `event`; its timings (and the -X importtime trace)."""
     spec, out = workdir / "spec.json", workdir / "out.json"
-    layers = [str(LAYER)]
-    spec.write_text(json.dumps({"event": event, "out": str(out), "layers": layers}))
+    spec.write_text(json.dumps({"event": event, "out": str(out), "layers": [str(layer)]}))
     command = [sys.executable, *(["-X", "importtime"] if profile else []), str(COLD_CHILD), str(spec)]
     result = subprocess.run(command, capture_output=True, text=True, env=environment, cwd=workdir, check=False)
     if result.returncode != 0 or not out.exists():
@@ -353,7 +373,7 @@ def heaviest(importtime: str, top: int = 10) -> list[dict[str, Any]]:
     return [{"package": name, "self_ms": round(us / 1000, 1)} for name, us in by_package.most_common(top)]
 
 
-def cold_requests(rounds: int) -> dict[str, Any]:
+def cold_requests(rounds: int, layer_given: Path | None = None, bytecode: bool = True) -> dict[str, Any]:
     """Each API function's first request in a fresh interpreter with Lambda's environment (tracing on, a
     sampled trace, SnapStart off), against the hand-written reference handler (bench/reference) answering the
     same event: same SendGrid (loopback), same AWS (a moto server reached through AWS_ENDPOINT_URL). Pairs
@@ -379,6 +399,7 @@ def cold_requests(rounds: int) -> dict[str, Any]:
         routes = {route.code_dir.name: route for route in cfn.routes(service.template)}
         with tempfile.TemporaryDirectory(prefix="bench-cold-") as scratch:
             workdir = Path(scratch)
+            layer = layer_given or built_layer(workdir, bytecode)
 
             def environment_of(function: str, code_dir: Path, trace: str) -> dict[str, str]:
                 template_variables = service.function_environment(routes[function].function)
@@ -400,7 +421,7 @@ def cold_requests(rounds: int) -> dict[str, Any]:
                     runs = [("service", ours), ("reference", reference)]
                     for which, environment in runs if round_number % 2 == 0 else runs[::-1]:
                         store.change("parent", BATCH, lambda _current: owned, int(time.time()))  # same row each run
-                        timings = run_cold(environment, event, workdir)
+                        timings = run_cold(environment, event, workdir, layer)
                         assert timings["answer"]["statusCode"] < 300, (function, which, timings["answer"])
                         row = samples.setdefault(function, {}).setdefault(which, [])
                         row.append(timings["import_s"] + timings["first_request_s"])
@@ -418,6 +439,7 @@ def cold_requests(rounds: int) -> dict[str, Any]:
                 environment_of("pause_or_cancel", routes["pause_or_cancel"].code_dir, trace_header()[1]),
                 event_for("pause_or_cancel"),
                 workdir,
+                layer,
                 profile=True,
             )
     finally:
@@ -442,6 +464,9 @@ def cold_requests(rounds: int) -> dict[str, Any]:
     return {
         "rounds": rounds,
         "snapstart": False,
+        "layer": str(layer_given)
+        if layer_given
+        else ("bytecode, as layers/shared/Makefile builds it" if bytecode else "source only"),
         "functions": functions,
         "heaviest_imports_pause_or_cancel": heaviest(profile["importtime"]),
     }
@@ -699,6 +724,12 @@ def main() -> int:
         default=",".join(SECTIONS),
         help=f"comma-separated sections to run (default all: {','.join(SECTIONS)})",
     )
+    parser.add_argument(
+        "--layer", type=Path, help="cold request: a built layer directory (/opt/python) instead of the model of one"
+    )
+    parser.add_argument(
+        "--layer-source-only", action="store_true", help="cold request: the package without bytecode (SAM's own build)"
+    )
     options = parser.parse_args()
     quick = options.quick
     only = set(options.only.split(","))
@@ -731,7 +762,9 @@ def main() -> int:
         if "secret_reads" in only:
             results["secret_reads"] = secret_reads(config["secret_invocations"], calls)
         if "cold_request" in only:
-            results["cold_request"] = cold_requests(config["cold_rounds"])
+            results["cold_request"] = cold_requests(
+                config["cold_rounds"], options.layer, bytecode=not options.layer_source_only
+            )
         if "scanner_scaling" in only:
             results["scanner_scaling"] = scanner_scaling(config["scanner_sizes"], config["scanner_due"], calls)
         if "authorizer_overhead" in only:

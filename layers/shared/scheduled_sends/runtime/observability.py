@@ -63,5 +63,8 @@ class _RedactingFormatter(LambdaPowertoolsFormatter):
 
 logger = Logger(logger_formatter=_RedactingFormatter())
 logger.addFilter(_RedactSecretKeys())
-tracer = Tracer()
+# X-Ray patches only what the service calls out with: boto3/botocore (DynamoDB, Secrets Manager, EventBridge)
+# and requests (SendGrid). Patching every library the SDK knows imports some (sqlite3) and looks for the rest.
+TRACED_MODULES = ("botocore", "requests")
+tracer = Tracer(patch_modules=TRACED_MODULES)
 metrics = Metrics()
