@@ -110,20 +110,26 @@ def canned_sendgrid() -> Any:
     return server
 
 
-@contextlib.contextmanager
-def aws_world(api_key: str) -> Iterator[None]:
-    """moto in-process with the template's table, the bus and the secret."""
+def _create_world(api_key: str) -> None:
+    """The template's batches table, the bus and the secret, in whichever moto the clients reach."""
     import boto3
-    from moto import mock_aws
 
     from local.template import create_table, load_template
 
+    table = load_template()["Resources"]["BatchesTable"]["Properties"]
+    create_table(boto3.client("dynamodb"), "batches", table)
+    boto3.client("events").create_event_bus(Name="bench-events")
+    arn = boto3.client("secretsmanager").create_secret(Name="bench-key", SecretString=api_key)["ARN"]
+    os.environ["SENDGRID_SECRET_ARN"] = arn
+
+
+@contextlib.contextmanager
+def aws_world(api_key: str) -> Iterator[None]:
+    """moto in-process with the template's table, the bus and the secret."""
+    from moto import mock_aws
+
     with mock_aws():
-        table = load_template()["Resources"]["BatchesTable"]["Properties"]
-        create_table(boto3.client("dynamodb"), "batches", table)
-        boto3.client("events").create_event_bus(Name="bench-events")
-        arn = boto3.client("secretsmanager").create_secret(Name="bench-key", SecretString=api_key)["ARN"]
-        os.environ["SENDGRID_SECRET_ARN"] = arn
+        _create_world(api_key)
         yield
 
 
@@ -169,7 +175,8 @@ def interleaved(
 
 def warm_overhead(repetitions: int, calls: AwsCalls) -> dict[str, Any]:
     """Each handler in-process against the loopback SendGrid versus a bare requests.Session call of the same
-    method and path, interleaved so machine noise hits both alike."""
+    method and path, interleaved so machine noise hits both alike. "Without table": each request's time less
+    the time of its own DynamoDB calls (in moto), then the median."""
     import requests
 
     from local.events import LocalLambdaContext
@@ -196,9 +203,17 @@ def warm_overhead(repetitions: int, calls: AwsCalls) -> dict[str, Any]:
                     handler(event, context)
                     bare.request(method, url, headers=headers, data=data)
                 before, dynamodb_before = calls.snapshot(), calls.seconds["dynamodb"]
+                own_times: list[float] = []  # each request's time less the time inside its table calls
+
+                def subject(h: Any = handler, e: dict = event, c: Any = context, own: list = own_times) -> Any:
+                    table_before, started = calls.seconds["dynamodb"], time.perf_counter()
+                    answer = h(e, c)
+                    own.append(time.perf_counter() - started - (calls.seconds["dynamodb"] - table_before))
+                    return answer
+
                 answer, handler_times, bare_times = interleaved(
                     repetitions,
-                    lambda h=handler, e=event, c=context: h(e, c),
+                    subject,
                     lambda m=method, u=url, h=headers, d=data: bare.request(m, u, headers=h, data=d),
                 )
                 assert answer["statusCode"] < 300, answer
@@ -208,13 +223,15 @@ def warm_overhead(repetitions: int, calls: AwsCalls) -> dict[str, Any]:
                 }
                 handler_stats, bare_stats = summary(handler_times), summary(bare_times)
                 dynamodb_ms = (calls.seconds["dynamodb"] - dynamodb_before) / repetitions * 1000
-                without_table = handler_stats["median_ms"] - dynamodb_ms
+                # Per request: its time less its own table calls' time (in moto here), then the median.
+                without_table = summary(own_times)
                 results[function] = {
                     "handler": handler_stats,
                     "bare_requests": bare_stats,
                     "ratio_median": round(handler_stats["median_ms"] / bare_stats["median_ms"], 2),
                     "dynamodb_ms_per_request_in_moto": round(dynamodb_ms, 3),
-                    "ratio_median_without_dynamodb": round(without_table / bare_stats["median_ms"], 2),
+                    "handler_without_dynamodb": without_table,
+                    "ratio_median_without_dynamodb": round(without_table["median_ms"] / bare_stats["median_ms"], 2),
                     "dynamodb_calls_per_request": dynamodb,
                     "dynamodb_calls_total_per_request": round(sum(dynamodb.values()), 2),
                 }
@@ -244,6 +261,7 @@ def secret_reads(invocations: int, calls: AwsCalls) -> dict[str, Any]:
 
 
 COLD_CHILD = Path(__file__).resolve().parent / "cold_request.py"
+AWS_OR_HTTP = ("aws", "remote")  # X-Ray subsegment namespaces: an AWS SDK call, an HTTP call
 REFERENCE = Path(__file__).resolve().parent / "reference"
 
 
@@ -391,7 +409,7 @@ def cold_requests(rounds: int, layer_given: Path | None = None, bytecode: bool =
     service = LocalService(
         port=0, log=lambda line: None, scan_seconds=0, sendgrid_base_url=sendgrid.url, sendgrid_api_key=api_key
     ).start()
-    samples: dict[str, dict[str, list[float]]] = {}
+    runs: dict[tuple[str, str], list[dict[str, float]]] = {}  # (function, "service"|"reference") -> timings
     traced: dict[str, list[str]] = {}
     try:
         store = BatchStore(service.aws_resource("dynamodb").Table(service.refs["BatchesTable"]), 8, (), 1800)
@@ -416,25 +434,21 @@ def cold_requests(rounds: int, layer_given: Path | None = None, bytecode: bool =
                 for function in OPERATIONS:
                     event = event_for(function)
                     trace_id, trace = trace_header()
-                    ours = environment_of(function, routes[function].code_dir, trace)
-                    reference = {**environment_of(function, REFERENCE, trace_header()[1])}
-                    runs = [("service", ours), ("reference", reference)]
-                    for which, environment in runs if round_number % 2 == 0 else runs[::-1]:
+                    pair = [
+                        ("service", environment_of(function, routes[function].code_dir, trace)),
+                        ("reference", environment_of(function, REFERENCE, trace_header()[1])),
+                    ]
+                    for which, environment in pair if round_number % 2 == 0 else pair[::-1]:
                         store.change("parent", BATCH, lambda _current: owned, int(time.time()))  # same row each run
                         timings = run_cold(environment, event, workdir, layer)
                         assert timings["answer"]["statusCode"] < 300, (function, which, timings["answer"])
-                        row = samples.setdefault(function, {}).setdefault(which, [])
-                        row.append(timings["import_s"] + timings["first_request_s"])
-                        samples[function].setdefault(f"{which}_import", []).append(timings["import_s"])
-                        samples[function].setdefault(f"{which}_first_request", []).append(timings["first_request_s"])
+                        runs.setdefault((function, which), []).append(timings)
                     time.sleep(0.05)  # the X-Ray documents are UDP datagrams: let them arrive
-                    traced[function] = sorted(
-                        {
-                            s.get("name", "")
-                            for s in xray.subsegments(trace_id)
-                            if s.get("namespace") in ("aws", "remote")
-                        }
-                    )
+                    subsegments = xray.subsegments(trace_id)
+                    traced[function] = sorted({s["name"] for s in subsegments if s.get("namespace") in AWS_OR_HTTP})
+                    aws = [s for s in subsegments if s.get("namespace") == "aws"]
+                    runs[(function, "service")][-1]["aws_calls"] = len(aws)
+                    runs[(function, "service")][-1]["aws_calls_s"] = sum(s["end_time"] - s["start_time"] for s in aws)
             profile = run_cold(
                 environment_of("pause_or_cancel", routes["pause_or_cancel"].code_dir, trace_header()[1]),
                 event_for("pause_or_cancel"),
@@ -446,21 +460,24 @@ def cold_requests(rounds: int, layer_given: Path | None = None, bytecode: bool =
         service.stop()
         xray.stop()
         sendgrid.stop()
+
+    def median_ms(function: str, which: str, *keys: str) -> float:
+        return statistics.median(sum(run[key] for key in keys) for run in runs[(function, which)]) * 1000
+
     functions = {}
-    for function, row in samples.items():
-        ms = {name: statistics.median(values) * 1000 for name, values in row.items()}
-        functions[function] = {
-            "service_import_ms": round(ms["service_import"], 1),
-            "service_first_request_ms": round(ms["service_first_request"], 1),
-            "service_total_ms": round(ms["service"], 1),
-            "reference_import_ms": round(ms["reference_import"], 1),
-            "reference_first_request_ms": round(ms["reference_first_request"], 1),
-            "reference_total_ms": round(ms["reference"], 1),
-            "ratio_import": round(ms["service_import"] / ms["reference_import"], 2),
-            "ratio_first_request": round(ms["service_first_request"] / ms["reference_first_request"], 2),
-            "ratio_total": round(ms["service"] / ms["reference"], 2),
-            "traced_subsegments": traced.get(function, []),
-        }
+    for function in OPERATIONS:
+        row: dict[str, Any] = {}
+        for which in ("service", "reference"):
+            row[f"{which}_import_ms"] = round(median_ms(function, which, "import_s"), 1)
+            row[f"{which}_first_request_ms"] = round(median_ms(function, which, "first_request_s"), 1)
+            row[f"{which}_total_ms"] = round(median_ms(function, which, "import_s", "first_request_s"), 1)
+            row[f"{which}_total_cpu_ms"] = round(median_ms(function, which, "import_cpu_s", "first_request_cpu_s"), 1)
+        for part in ("import", "first_request", "total", "total_cpu"):
+            row[f"ratio_{part}"] = round(row[f"service_{part}_ms"] / row[f"reference_{part}_ms"], 2)
+        row["service_aws_calls"] = runs[(function, "service")][-1].get("aws_calls")
+        row["service_aws_calls_ms"] = round(median_ms(function, "service", "aws_calls_s"), 1)
+        row["traced_subsegments"] = traced.get(function, [])
+        functions[function] = row
     return {
         "rounds": rounds,
         "snapstart": False,
@@ -648,18 +665,20 @@ def print_cold(results: dict[str, Any]) -> None:
     cold = results["cold_request"]
     print(
         f"\ncold request: handler import + first request in a fresh interpreter with Lambda's environment "
-        f"(tracing on, SnapStart off), vs the reference handler; medians of {cold['rounds']} interleaved rounds"
+        f"(tracing on, sampled; SnapStart off; layer: {cold['layer']}), vs the reference handler (bench/reference); "
+        f"medians of {cold['rounds']} interleaved rounds, ms, ours vs reference"
     )
     print(
-        f"  {'function':24} {'import ms':>15} {'1st request ms':>15} {'total ms':>15}   "
-        f"{'ratio import / 1st / total':>27}"
+        f"  {'function':22} {'import':>11} {'1st request':>12} {'total':>11} {'ratio':>6} {'CPU total':>11} "
+        f"{'ratio':>6}  AWS calls (ms in them)"
     )
     for name, row in cold["functions"].items():
         print(
-            f"  {name:24} {row['service_import_ms']:>6.0f} vs {row['reference_import_ms']:>4.0f} "
-            f"{row['service_first_request_ms']:>6.0f} vs {row['reference_first_request_ms']:>4.0f} "
-            f"{row['service_total_ms']:>6.0f} vs {row['reference_total_ms']:>4.0f}   "
-            f"{row['ratio_import']:>7.2f} / {row['ratio_first_request']:>5.2f} / {row['ratio_total']:>5.2f}"
+            f"  {name:22} {row['service_import_ms']:>4.0f} /{row['reference_import_ms']:>4.0f} "
+            f"{row['service_first_request_ms']:>5.0f} /{row['reference_first_request_ms']:>4.0f} "
+            f"{row['service_total_ms']:>4.0f} /{row['reference_total_ms']:>4.0f} {row['ratio_total']:>6.2f} "
+            f"{row['service_total_cpu_ms']:>4.0f} /{row['reference_total_cpu_ms']:>4.0f} "
+            f"{row['ratio_total_cpu']:>6.2f}  {row['service_aws_calls']} vs 1 ({row['service_aws_calls_ms']:.0f})"
         )
     print(
         "  heaviest imports of pause_or_cancel's cold request (self time by package): "

@@ -53,3 +53,9 @@ def test_the_canary_check_finds_a_leak_anywhere_in_the_collected_texts() -> None
     assert leaked(["", json.dumps({"body": f"oops {CANARY_KEY}"})])
     assert not leaked(["nothing here", REDACTED])
     assert logging.getLogger("scheduled-sends").filters  # the redaction filter is installed
+
+
+def test_redaction_is_case_insensitive_as_before_the_quick_check() -> None:
+    for text in ("BEARER abc.def", "bearer\tabc", "sg.abcdefgh", "SG.ABCDEFGH.ij", "SST_0123456789ABCDEF_abcdefgh"):
+        assert redact(f"x {text} y").count(REDACTED) == 1, text
+    assert redact("no secret, just SG and sst and bear") == "no secret, just SG and sst and bear"
