@@ -367,11 +367,13 @@ def built_layer(workdir: Path, bytecode: bool = True) -> Path:
 
 
 def run_cold(
-    environment: dict[str, str], event: dict[str, Any], workdir: Path, layer: Path, profile: bool = False
+    environment: dict[str, str], event: dict[str, Any], workdir: Path, layer: Path | None, profile: bool = False
 ) -> dict:
-    """One fresh interpreter: import the handler, answer `event`; its timings (and the -X importtime trace)."""
+    """One fresh interpreter: import the handler, answer `event`; its timings (and the -X importtime trace).
+    `layer`: the /opt/python of the function (None: no layer, as the reference has)."""
     spec, out = workdir / "spec.json", workdir / "out.json"
-    spec.write_text(json.dumps({"event": event, "out": str(out), "layers": [str(layer)]}))
+    layers = [str(layer)] if layer else []
+    spec.write_text(json.dumps({"event": event, "out": str(out), "layers": layers}))
     command = [sys.executable, *(["-X", "importtime"] if profile else []), str(COLD_CHILD), str(spec)]
     result = subprocess.run(command, capture_output=True, text=True, env=environment, cwd=workdir, check=False)
     if result.returncode != 0 or not out.exists():
@@ -440,7 +442,7 @@ def cold_requests(rounds: int, layer_given: Path | None = None, bytecode: bool =
                     ]
                     for which, environment in pair if round_number % 2 == 0 else pair[::-1]:
                         store.change("parent", BATCH, lambda _current: owned, int(time.time()))  # same row each run
-                        timings = run_cold(environment, event, workdir, layer)
+                        timings = run_cold(environment, event, workdir, layer if which == "service" else None)
                         assert timings["answer"]["statusCode"] < 300, (function, which, timings["answer"])
                         runs.setdefault((function, which), []).append(timings)
                     time.sleep(0.05)  # the X-Ray documents are UDP datagrams: let them arrive
@@ -746,6 +748,7 @@ def main() -> int:
     parser.add_argument(
         "--layer", type=Path, help="cold request: a built layer directory (/opt/python) instead of the model of one"
     )
+    parser.add_argument("--cold-rounds", type=int, help="cold request: rounds (default 15, --quick 1)")
     parser.add_argument(
         "--layer-source-only", action="store_true", help="cold request: the package without bytecode (SAM's own build)"
     )
@@ -757,7 +760,7 @@ def main() -> int:
     config = {
         "repetitions": 20 if quick else 300,
         "secret_invocations": 50 if quick else 1000,
-        "cold_rounds": 1 if quick else 15,
+        "cold_rounds": options.cold_rounds or (1 if quick else 15),
         "scanner_sizes": [100, 1000] if quick else [1_000, 100_000],
         "scanner_due": 10 if quick else 100,
         "local_requests": 40 if quick else 1000,
