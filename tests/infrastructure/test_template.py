@@ -325,6 +325,10 @@ def test_sam_build_succeeds_and_the_layer_holds_the_package(tmp_path: Path) -> N
     layer = build_dir / "SharedLayer" / "python"
     for package in ("scheduled_sends", "requests", "aws_lambda_powertools", "aws_xray_sdk", "boto3"):
         assert (layer / package / "__init__.py").exists(), package
+        # Bytecode beside every module (layers/shared/Makefile): Lambda cannot write it into a layer, so
+        # without it every cold start compiles every module it imports. Hash-based and never checked.
+        compiled = layer / package / "__pycache__" / "__init__.cpython-313.pyc"
+        assert compiled.read_bytes()[4:8] == (1).to_bytes(4, "little"), package
     built = {path.parent.name: path.read_text() for path in build_dir.glob("*Function/app.py")}
     assert len(built) == 9
     assert "scheduled_sends.entry.scheduled import scanner_handler" in built[SCANNER]

@@ -30,6 +30,12 @@ def test_bench_quick_writes_every_section(tmp_path: Path) -> None:
         "update_scheduled_send",
         "resume_scheduled_send",
     }
+    cold = results["cold_request"]
+    assert set(cold["functions"]) == set(results["warm_overhead"])
+    for row in cold["functions"].values():  # each function's first request in a fresh interpreter, traced
+        assert row["ratio_total"] > 0 and row["reference_total_ms"] > 0
+        assert {"127.0.0.1", "dynamodb"} <= set(row["traced_subsegments"])  # SendGrid (loopback) and DynamoDB
+    assert cold["snapstart"] is False and cold["heaviest_imports_pause_or_cancel"]
     assert results["secret_reads"]["secret_reads"] == 1
     assert all(s["items_read"] == s["due"] for s in results["scanner_scaling"].values())
     assert results["local_server"]["requests"] == 40

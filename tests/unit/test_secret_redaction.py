@@ -75,3 +75,9 @@ def test_a_line_that_cannot_be_formatted_is_replaced_not_lost(json_logs: io.Stri
     document = json.loads(line)
     assert document["message"] == "request refused"
     assert "no text" in document["log_format_error"]
+
+
+def test_redaction_is_case_insensitive_as_before_the_quick_check() -> None:
+    for text in ("BEARER abc.def", "bearer\tabc", "sg.abcdefgh", "SG.ABCDEFGH.ij", "SST_0123456789ABCDEF_abcdefgh"):
+        assert redact(f"x {text} y").count(REDACTED) == 1, text
+    assert redact("no secret, just SG and sst and bear") == "no secret, just SG and sst and bear"

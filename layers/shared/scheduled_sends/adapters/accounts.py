@@ -20,9 +20,9 @@ from botocore.exceptions import ClientError
 from ..runtime import clock
 from ..runtime.container import Container, singleton
 from ..runtime.settings import settings
-from .aws import aws_resource
 from .batches_table import DUE_INDEX
 from .dynamodb import conditional_failed, pages
+from .dynamodb import table as dynamodb_table
 
 ACCOUNTS_PARTITION = "#accounts"
 RECONCILE_SHARD = "accounts"  # the registry's partition in the due index
@@ -118,4 +118,4 @@ class AccountRegistry:
 
 @singleton
 def account_registry(container: Container) -> AccountRegistry:
-    return AccountRegistry(aws_resource(container, "dynamodb").Table(settings().batches_table_name))
+    return AccountRegistry(dynamodb_table(container, settings().batches_table_name))

@@ -1,6 +1,7 @@
-"""boto3 clients built from the container's environment (region, credentials, endpoint), one session per
-container. Lambda's environment is `os.environ`; the local runner gives each function its own mapping, so
-no client ever depends on what another function's environment says."""
+"""boto3 clients built from the container's environment (region, credentials, endpoint): one session and one
+client per service per container, and no boto3 resource (see `dynamodb.Table`). Lambda's environment is
+`os.environ`; the local runner gives each function its own mapping, so no client ever depends on what another
+function's environment says."""
 
 from __future__ import annotations
 
@@ -26,9 +27,17 @@ def _endpoint(container: Container) -> str | None:
     return container.environ.get("AWS_ENDPOINT_URL") or None
 
 
+@singleton
+def _clients(container: Container) -> dict[str, Any]:
+    return {}
+
+
 def aws_client(container: Container, service: str) -> Any:
-    return container.get(aws_session.factory).client(service, endpoint_url=_endpoint(container))  # type: ignore[attr-defined]
-
-
-def aws_resource(container: Container, service: str) -> Any:
-    return container.get(aws_session.factory).resource(service, endpoint_url=_endpoint(container))  # type: ignore[attr-defined]
+    """The container's one client of `service` (botocore clients are thread-safe; each costs a service model
+    and an endpoint ruleset to build, so every adapter of a service shares one)."""
+    clients = container.get(_clients.factory)  # type: ignore[attr-defined]
+    client = clients.get(service)
+    if client is None:
+        client = container.get(aws_session.factory).client(service, endpoint_url=_endpoint(container))  # type: ignore[attr-defined]
+        client = clients.setdefault(service, client)
+    return client

@@ -19,8 +19,8 @@ from botocore.exceptions import ClientError
 from ..domain.rules import EXPIRY_SECONDS, Batch, next_due
 from ..runtime.container import Container, singleton
 from ..runtime.settings import settings
-from .aws import aws_resource
 from .dynamodb import conditional_failed, optional_int, pages
+from .dynamodb import table as dynamodb_table
 
 DUE_INDEX = "due"
 ACTIVE_INDEX = "active"
@@ -228,5 +228,5 @@ def _expires_from_the_table_at(batch: Batch) -> int | None:
 @singleton
 def batch_store(container: Container) -> BatchStore:
     config = settings()
-    table = aws_resource(container, "dynamodb").Table(config.batches_table_name)
+    table = dynamodb_table(container, config.batches_table_name)
     return BatchStore(table, config.due_shards, config.warning_thresholds_seconds, config.expiry_action_lead_seconds)

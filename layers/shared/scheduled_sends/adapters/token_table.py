@@ -10,8 +10,8 @@ from botocore.exceptions import ClientError
 from ..domain.tokens import TeamToken
 from ..runtime.container import Container, singleton
 from ..runtime.settings import team_tokens_table_name
-from .aws import aws_resource
 from .dynamodb import conditional_failed, optional_int, pages
+from .dynamodb import table as dynamodb_table
 
 
 def _to_token(item: dict[str, Any]) -> TeamToken:
@@ -70,4 +70,4 @@ class TokenStore:
 
 @singleton
 def token_store(container: Container) -> TokenStore:
-    return TokenStore(aws_resource(container, "dynamodb").Table(team_tokens_table_name()))
+    return TokenStore(dynamodb_table(container, team_tokens_table_name()))

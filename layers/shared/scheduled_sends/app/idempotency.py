@@ -1,28 +1,23 @@
 """Idempotent batch creation: a repeated `Idempotency-Key` (per account and owner) gets the first answer.
 
-Powertools' idempotency utility keeps the answers in the template's DynamoDB table for a set time.
+Powertools' idempotency utility keeps the answers in the template's DynamoDB table for a set time. It is
+imported by the first request that sends an Idempotency-Key, not by every function's cold start (only
+create_batch_id uses it, and only with the header).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
-
-from aws_lambda_powertools.utilities.idempotency import (
-    DynamoDBPersistenceLayer,
-    IdempotencyConfig,
-    idempotent_function,
-)
-from aws_lambda_powertools.utilities.idempotency.exceptions import (
-    IdempotencyAlreadyInProgressError,
-    IdempotencyValidationError,
-)
+from typing import TYPE_CHECKING, Any
 
 from ..adapters.aws import aws_client
 from ..domain.errors import Conflict, Unprocessable
 from ..runtime import clock
 from ..runtime.container import Container, singleton
 from ..runtime.settings import settings
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer, IdempotencyConfig
 
 Create = Callable[[dict[str, Any]], dict[str, Any]]
 
@@ -38,6 +33,8 @@ class _Deadline:
 
 @singleton
 def _config(container: Container) -> IdempotencyConfig:
+    from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig
+
     config = IdempotencyConfig(
         event_key_jmespath="[account, owner, key]",  # one team's key never answers for another
         payload_validation_jmespath="body",
@@ -49,12 +46,16 @@ def _config(container: Container) -> IdempotencyConfig:
 
 @singleton
 def _persistence(container: Container) -> DynamoDBPersistenceLayer:
+    from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
+
     return DynamoDBPersistenceLayer(
         table_name=settings().idempotency_table_name, boto3_client=aws_client(container, "dynamodb")
     )
 
 
 def _idempotent(create: Create) -> Create:
+    from aws_lambda_powertools.utilities.idempotency import idempotent_function
+
     return idempotent_function(
         create, data_keyword_argument="request", persistence_store=_persistence(), config=_config()
     )
@@ -62,6 +63,11 @@ def _idempotent(create: Create) -> Create:
 
 def once(create: Create, request: dict[str, Any]) -> dict[str, Any]:
     """`create(request=request)`, or the answer it gave before for the same account, owner and key."""
+    from aws_lambda_powertools.utilities.idempotency.exceptions import (
+        IdempotencyAlreadyInProgressError,
+        IdempotencyValidationError,
+    )
+
     try:
         return _idempotent(create)(request=request)
     except IdempotencyValidationError:

@@ -22,10 +22,18 @@ warnings.filterwarnings("ignore", message="No application metrics to publish")
 REDACTED = "[REDACTED]"
 _SECRETS = re.compile(r"(?i)(bearer\s+)[^\s\"',;]+|SG\.[A-Za-z0-9_\-.]{6,}|sst_[0-9a-f]{16}_[A-Za-z0-9_-]{8,}")
 _SECRET_KEYS = {"authorization", "api_key", "apikey", "sendgrid_api_key", "secret"}
+# What every match of _SECRETS contains (it is case-insensitive throughout): text without any of these is
+# returned as it is, without running the expression (most log lines, on every request).
+_SECRET_MARKERS = ("bearer", "sg.", "sst_")
+# Attributes every LogRecord has; anything else on a record came from `extra`.
+_RECORD_ATTRIBUTES = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
 
 
 def redact(text: str) -> str:
     """`text` with every Bearer token and SendGrid key replaced."""
+    lowered = text.lower()
+    if not any(marker in lowered for marker in _SECRET_MARKERS):
+        return text
     return _SECRETS.sub(lambda m: (m.group(1) or "") + REDACTED, text)
 
 
@@ -47,10 +55,12 @@ class _RedactSecretKeys(logging.Filter):
             record.args = None
         if record.exc_info and not record.exc_text:
             record.exc_text = redact(logging.Formatter().formatException(record.exc_info))
-        for key, value in list(vars(record).items()):
+        attributes = vars(record)
+        for key in attributes.keys() - _RECORD_ATTRIBUTES:  # the `extra` fields
+            value = attributes[key]
             if key.lower() in _SECRET_KEYS:
                 setattr(record, key, REDACTED)
-            elif isinstance(value, dict | list | tuple) and key != "args":
+            elif isinstance(value, dict | list | tuple):
                 setattr(record, key, _redact_keys(value))
         return True
 
@@ -77,5 +87,8 @@ class _RedactingFormatter(LambdaPowertoolsFormatter):
 
 logger = Logger(logger_formatter=_RedactingFormatter())
 logger.addFilter(_RedactSecretKeys())
-tracer = Tracer()
+# X-Ray patches only what the service calls out with: boto3/botocore (DynamoDB, Secrets Manager, EventBridge)
+# and requests (SendGrid). Patching every library the SDK knows imports some (sqlite3) and looks for the rest.
+TRACED_MODULES = ("botocore", "requests")
+tracer = Tracer(patch_modules=TRACED_MODULES)
 metrics = Metrics()
