@@ -23,7 +23,8 @@ ROOT = Path(__file__).resolve().parent.parent
 LAYER = ROOT / "layers" / "shared"
 sys.path[:0] = [str(LAYER), str(ROOT)]
 
-from local.container import reset_container  # noqa: E402 - needs the paths above
+from bench.scanner_accounts import print_scanner_accounts, scanner_accounts  # noqa: E402 - needs the paths above
+from local.container import reset_container  # noqa: E402
 
 CALLER = "arn:aws:iam::111122223333:user/bench-team"
 BATCH = "BenchBatch0000000000000000000001"
@@ -738,13 +739,27 @@ def targets(results: dict[str, Any]) -> dict[str, bool]:
         warm = results["warm_overhead"].values()
         judged["warm_ratio_without_table_at_most_1_2"] = all(r["ratio_median_without_dynamodb"] <= 1.2 for r in warm)
         judged["table_calls_at_most_one_per_request"] = all(r["dynamodb_calls_total_per_request"] <= 1 for r in warm)
+    if "scanner_accounts" in results:
+        rows = results["scanner_accounts"]["rows"]
+        judged["scanner_runs_inside_their_timeout"] = all(r["max_run_s"] < r["timeout_s"] for r in rows)
+        judged["scanner_active_accounts_reconciled_within_15_min"] = all(
+            r["active_max_gap_s"] <= 900 for r in rows if r["rate_limit_per_minute"] is None
+        )
     if "scanner_scaling" in results:
         scans = results["scanner_scaling"].values()
         judged["scanner_items_read_at_most_1_1_x_due"] = all(s["items_read"] <= 1.1 * s["due"] for s in scans)
     return judged
 
 
-SECTIONS = ("warm_overhead", "secret_reads", "cold_request", "scanner_scaling", "authorizer_overhead", "local_server")
+SECTIONS = (
+    "warm_overhead",
+    "secret_reads",
+    "cold_request",
+    "scanner_scaling",
+    "scanner_accounts",
+    "authorizer_overhead",
+    "local_server",
+)
 
 
 def main() -> int:
@@ -800,6 +815,8 @@ def main() -> int:
             )
         if "scanner_scaling" in only:
             results["scanner_scaling"] = scanner_scaling(config["scanner_sizes"], config["scanner_due"], calls)
+        if "scanner_accounts" in only:
+            results["scanner_accounts"] = scanner_accounts(quick)
         if "authorizer_overhead" in only:
             results["authorizer_overhead"] = authorizer_overhead(config["repetitions"])
         if "local_server" in only:
@@ -817,6 +834,7 @@ def main() -> int:
         "secret_reads": print_secret_reads,
         "cold_request": print_cold,
         "scanner_scaling": print_scanner,
+        "scanner_accounts": print_scanner_accounts,
         "authorizer_overhead": print_authorizer,
         "local_server": print_local_server,
     }
