@@ -48,7 +48,9 @@ def test_json_object_accepts_allowed_fields_and_empty_bodies() -> None:
     allowed = frozenset({"status"})
     assert validation.json_object('{"status": "pause"}', allowed) == {"status": "pause"}
     assert validation.json_object(None, frozenset()) == {}
-    assert validation.json_object("  ", frozenset()) == {}
+    assert validation.json_object("", frozenset()) == {}
+    with pytest.raises(BadRequest, match="not valid JSON"):  # whitespace alone is no body and no JSON
+        validation.json_object("\n", frozenset())
 
 
 @pytest.mark.parametrize(
