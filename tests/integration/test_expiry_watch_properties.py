@@ -236,6 +236,11 @@ class ExpiryWatch(RuleBasedStateMachine):
         self._scan(None)
         self._step(team=False)
 
+    @rule(hours=st.sampled_from([23, 47, 66, 71, 72, 75]))
+    def wait_hours(self, hours: int) -> None:
+        """Long waits, as often as short ones: where warnings, actions and expiry happen."""
+        self.advance(hours * HOUR)
+
     def _next_due(self) -> int | None:
         items = boto3.resource("dynamodb").Table("batches").scan()["Items"]
         # Batches only: the accounts registry's reconcile times sit in the same index (every 15 minutes).
