@@ -53,6 +53,7 @@ def invoke(
     headers: list[tuple[str, str]] | None = None,
     caller_arn: str = CALLER_ARN,
     authorizer: dict[str, Any] | None = None,
+    request_id: str | None = None,
 ) -> dict[str, Any]:
     """Invoke one handler in-process with the API Gateway proxy event AWS would send: signed by
     `caller_arn` (AuthMode=IAM), or let through by the team-token authorizer with its `authorizer` context."""
@@ -71,6 +72,7 @@ def invoke(
         headers=headers,
         body=body,
         caller_arn=None if authorizer else caller_arn,
+        request_id=request_id,
     )
     if authorizer:
         event["requestContext"]["authorizer"] = authorizer
@@ -114,7 +116,7 @@ def apply_base_environment(monkeypatch: Any) -> None:
 
 
 def event_schemas() -> dict[str, dict[str, Any]]:
-    """detail-type -> JSON Schema of the events the scanner publishes (schemas/events/)."""
+    """detail-type -> JSON Schema of every event on the bus (schemas/events/): the scanner's and the changes'."""
     schemas = [json.loads(p.read_text()) for p in sorted((ROOT / "schemas" / "events").glob("*.schema.json"))]
     return {schema["title"]: schema for schema in schemas}
 
