@@ -103,13 +103,13 @@ def json_logs() -> Iterator[io.StringIO]:
 @pytest.fixture
 def start_local_service() -> Iterator[Callable[..., LocalService]]:
     """Starts the whole local API (template routes, moto, SendGrid sandbox) on a free port, in this process,
-    with the options given (e.g. `parameters={"AdminPrincipals": ...}`); each is stopped after the test."""
+    with the options given (e.g. `parameters={"AdminPrincipals": ...}`); each is stopped after the test. No
+    background scans or event collection unless asked for: tests scan (`scan_now`) and read events when they mean to."""
     started: list[LocalService] = []
 
     def start(**options: Any) -> LocalService:
-        service = LocalService(
-            **{"port": 0, "log": lambda line: None, "scan_seconds": 0, "sendgrid_api_key": CANARY_KEY, **options}
-        ).start()
+        defaults = {"port": 0, "log": lambda line: None, "scan_seconds": 0, "events_seconds": 0}
+        service = LocalService(**{**defaults, "sendgrid_api_key": CANARY_KEY, **options}).start()
         started.append(service)
         record_answers(service)
         return service

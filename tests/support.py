@@ -9,6 +9,7 @@ import secrets
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -134,10 +135,15 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def start_python_m_local(*arguments: str) -> tuple[subprocess.Popen[str], int, str]:
-    """`python -m local` on a free port, as `make run` starts it: the process, its port and its banner."""
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "SENDGRID_", "POWERTOOLS_"))}
+def start_python_m_local(
+    *arguments: str, environment: dict[str, str] | None = None, port: int | None = None
+) -> tuple[subprocess.Popen[str], int, str]:
+    """`python -m local` on a free port, as `make run` starts it: the process, its port and its banner. It says
+    where it listens in a state file of its own (LOCAL_SERVER_STATE), never in the one of a developer's `make run`."""
+    port = port or free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "SENDGRID_", "POWERTOOLS_", "LOCAL_"))}
+    env["LOCAL_SERVER_STATE"] = str(Path(tempfile.mkdtemp()) / "local-server.json")
+    env.update(environment or {})
     process = subprocess.Popen(
         [sys.executable, "-m", "local", "--port", str(port), *arguments],
         cwd=ROOT,
