@@ -23,6 +23,7 @@ from .server import (
     state_path,
 )
 
+EVENTS_SECONDS = 0.5  # how often the bus's events are collected, printed and forwarded
 SCAN_LOG_MESSAGE = "scan finished"  # the scanner's summary line (entry/scheduled.py), ~3 KB of JSON for CloudWatch
 
 
@@ -115,6 +116,7 @@ def main() -> int:
             scan_seconds=options.scan_seconds,
             parameters=parameters,
             events_url=options.events_url,
+            events_seconds=EVENTS_SECONDS,
         )
     except ValueError as error:
         parser.error(str(error))

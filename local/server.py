@@ -140,7 +140,7 @@ class LocalService:
         subusers: str | dict[str, str] = DEFAULT_LOCAL_SUBUSERS,
         sendgrid_eu_base_url: str | None = None,
         sendgrid_eu_api_key: str | None = None,
-        events_seconds: float = 0.5,
+        events_seconds: float = 0.0,
         events_url: str | None = None,
     ) -> None:
         """SendGrid is two embedded sandboxes, the global host and the EU host, each serving the accounts of its

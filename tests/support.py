@@ -141,7 +141,7 @@ def start_python_m_local(
     """`python -m local` on a free port, as `make run` starts it: the process, its port and its banner. It says
     where it listens in a state file of its own (LOCAL_SERVER_STATE), never in the one of a developer's `make run`."""
     port = port or free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "SENDGRID_", "POWERTOOLS_", "LOCAL_"))}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "SENDGRID_", "POWERTOOLS_"))}
     env["LOCAL_SERVER_STATE"] = str(Path(tempfile.mkdtemp()) / "local-server.json")
     env.update(environment or {})
     process = subprocess.Popen(
