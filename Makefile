@@ -26,11 +26,13 @@ $(SAM_VENV)/.installed: requirements-sam.txt
 	$(SAM_VENV)/bin/python -m pip install --quiet -r requirements-sam.txt
 	touch $@
 
-run: $(VENV)/.installed  ## serve the whole API on http://127.0.0.1:3000/v3 (Ctrl-C stops); AUTH_MODE=TOKEN for team tokens
-	$(PY) -m local $(if $(AUTH_MODE),--parameter AuthMode=$(AUTH_MODE))
+# PARAMS="AuthMode=TOKEN SlotReclaim=notify": any template parameters, each as sam deploy's --parameter-overrides.
+run: $(VENV)/.installed  ## serve the whole API on http://127.0.0.1:3000/v3 (Ctrl-C stops); PORT=, AUTH_MODE=TOKEN, PARAMS="Name=Value ..."
+	$(PY) -m local $(if $(AUTH_MODE),--parameter AuthMode=$(AUTH_MODE)) $(foreach p,$(PARAMS),--parameter $(p))
 
-# Team tokens (AuthMode=TOKEN): against a deployed stack with STACK=<name> [REGION=...], else the local server.
-TOKEN_TARGET = $(if $(STACK),--stack $(STACK) $(if $(REGION),--region $(REGION)),--local $(or $(LOCAL_URL),http://127.0.0.1:3000))
+# Team tokens (AuthMode=TOKEN): against a deployed stack with STACK=<name> [REGION=...], else the local server
+# (the one `make run` is running, whatever its port; LOCAL_URL=... names another).
+TOKEN_TARGET = $(if $(STACK),--stack $(STACK) $(if $(REGION),--region $(REGION)),--local $(LOCAL_URL))
 
 token-issue: $(VENV)/.installed  ## TEAM=<name> [SUBUSERS=a,b] [DESCRIPTION=...] [STACK=<name>]: prints the token once
 	@test -n "$(TEAM)" || { echo "usage: make token-issue TEAM=<name> [SUBUSERS=a,b] [STACK=<stack>]"; exit 2; }

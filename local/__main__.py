@@ -3,12 +3,71 @@
 from __future__ import annotations
 
 import argparse
+import json
+import logging
 import os
 import signal
 import sys
 import threading
+from collections.abc import Callable
+from typing import Any
 
-from .server import CALLER_HEADER, DEFAULT_CALLER_ARN, DEFAULT_LOCAL_SUBUSERS, LocalService
+from .server import (
+    CALLER_HEADER,
+    CLOCK_PATH,
+    DEFAULT_CALLER_ARN,
+    DEFAULT_LOCAL_SUBUSERS,
+    EVENTS_PATH,
+    LocalService,
+    PortInUse,
+    state_path,
+)
+
+EVENTS_SECONDS = 0.5  # how often the bus's events are collected, printed and forwarded
+SCAN_LOG_MESSAGE = "scan finished"  # the scanner's summary line (entry/scheduled.py), ~3 KB of JSON for CloudWatch
+
+
+class _WithoutScanSummary(logging.Filter):
+    """Locally the runner prints one short line per scan instead of the scanner's JSON summary (kept in AWS)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.msg != SCAN_LOG_MESSAGE
+
+
+class _WithoutScanMetrics:
+    """stdout without the lines of CloudWatch metrics (EMF JSON, ~2 KB a run) a scan prints: the runner's one line
+    says what the scan did. Everything else - requests' metrics, every log line, a failing scan's - still shows."""
+
+    def __init__(self, stream: Any, scanning: Callable[[], bool]) -> None:
+        self._stream, self._scanning = stream, scanning
+        self._dropped = threading.local()  # print() writes a line, then its "\n" on its own
+
+    def write(self, text: str) -> int:
+        if self._scanning():
+            if text.startswith('{"_aws"'):
+                self._dropped.line = True
+                return len(text)
+            if text == "\n" and getattr(self._dropped, "line", False):
+                self._dropped.line = False
+                return len(text)
+        return self._stream.write(text)
+
+    def __getattr__(self, name: str) -> Any:  # flush, fileno, encoding, isatty, ...
+        return getattr(self._stream, name)
+
+
+def _write_state(service: LocalService) -> None:
+    """Say where this server listens, for `python -m team_tokens --local` (any port, no flag needed)."""
+    state = {"url": service.url, "pid": os.getpid(), "auth_mode": service.auth_mode}
+    state_path().write_text(json.dumps(state) + "\n", encoding="utf-8")
+
+
+def _remove_state() -> None:
+    try:
+        if json.loads(state_path().read_text(encoding="utf-8")).get("pid") == os.getpid():
+            state_path().unlink()
+    except (OSError, ValueError):
+        pass  # another server's, or gone already
 
 
 def main() -> int:
@@ -17,6 +76,12 @@ def main() -> int:
     parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "3000")))
     parser.add_argument("--caller-arn", default=os.environ.get("LOCAL_CALLER_ARN", DEFAULT_CALLER_ARN))
     parser.add_argument("--scan-seconds", type=float, default=float(os.environ.get("LOCAL_SCAN_SECONDS", "30")))
+    parser.add_argument(
+        "--events-url",
+        default=os.environ.get("LOCAL_EVENTS_URL") or None,
+        metavar="URL",
+        help="POST every event of the bus there, as EventBridge delivers it (LOCAL_EVENTS_URL)",
+    )
     parser.add_argument(
         "--subusers",
         default=os.environ.get("LOCAL_SUBUSERS", DEFAULT_LOCAL_SUBUSERS),
@@ -50,6 +115,8 @@ def main() -> int:
             log=lambda line: print(line, flush=True),
             scan_seconds=options.scan_seconds,
             parameters=parameters,
+            events_url=options.events_url,
+            events_seconds=EVENTS_SECONDS,
         )
     except ValueError as error:
         parser.error(str(error))
@@ -59,7 +126,18 @@ def main() -> int:
     # Lambda sets the template's variables before the handler is imported; Powertools reads these at import.
     # Set once here, before any thread starts; each function's other settings stay in its own container.
     os.environ.update(service.powertools_environment())
-    service.start()
+    logging.getLogger(os.environ.get("POWERTOOLS_SERVICE_NAME", "scheduled-sends")).addFilter(_WithoutScanSummary())
+    sys.stdout = _WithoutScanMetrics(sys.stdout, service.scanning)
+    try:
+        service.start()
+    except PortInUse as taken:
+        print(
+            f"error: port {taken.port} on {taken.host} is already in use (another `make run`?); "
+            f"pick another with PORT=<port> make run (or python -m local --port <port>)",
+            file=sys.stderr,
+        )
+        return 2
+    _write_state(service)
     upstream = (
         f"embedded SendGrid sandboxes, global host at {service.sendgrid_url}, EU host at {service.sendgrid_eu_url}\n"
         f"  Subusers (LOCAL_SUBUSERS): {service.subusers_label()}; parent account: {service.sendgrid_region}"
@@ -70,14 +148,23 @@ def main() -> int:
         f"Scheduled sends API on {service.url}/v3  (e.g. curl {service.url}/v3/user/scheduled_sends)\n"
         f"  SendGrid: {upstream}\n"
         f"  AWS: moto in-process at {service.aws_endpoint_url} (table, event bus, secret from template.yaml)\n"
-        f"  Expiry scanner: every {service.scan_seconds:g} s (LOCAL_SCAN_SECONDS)\n"
+        f"  Expiry scanner: every {service.scan_seconds:g} s (LOCAL_SCAN_SECONDS), one line per run below\n"
         + (
-            "  Auth: TOKEN - issue a team token with `make token-issue TEAM=<name>`, then send\n"
+            f"  Auth: TOKEN - issue a team token with: make token-issue TEAM=<name>\n"
+            f"        (or: python -m team_tokens --local {service.url} issue --team <name>), then send\n"
             "        Authorization: Bearer <token> (the sendgrid client: SendGridAPIClient(token, host=...))\n"
             if service.auth_mode == "TOKEN"
             else f"  Auth: IAM - caller {service.caller_arn} (SigV4 is NOT verified locally; header {CALLER_HEADER}"
             " picks another)\n"
         )
+        + f"  Events: one line each below; curl {service.url}{EVENTS_PATH}  (?detail-type=&batch_id=&since=)"
+        + (
+            f"; each POSTed to {options.events_url}\n"
+            if options.events_url
+            else "; LOCAL_EVENTS_URL=<url> POSTs each\n"
+        )
+        + f'  Clock: curl -X POST {service.url}{CLOCK_PATH} -d \'{{"advance": "71h"}}\' moves the service\'s and\n'
+        "         the sandboxes' time forward, then runs the scanner once and answers what it did\n"
         + f"  OpenAPI: {service.url}/openapi.yaml\n"
         + (
             f'  Faults: curl -X POST {service.sendgrid_url}/sandbox/faults -d \'{{"mode": "503", "times": 3}}\''
@@ -90,6 +177,7 @@ def main() -> int:
     )
     stopped.wait()
     print("stopping...", flush=True)
+    _remove_state()
     service.stop()
     print("stopped.", flush=True)
     return 0

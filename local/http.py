@@ -120,7 +120,8 @@ class LoopbackServer:
 
     def stop(self) -> None:
         self._stopping.set()
-        self._server.shutdown()
+        if self._thread:  # shutdown() waits for serve_forever, which a server bound but never started never ran
+            self._server.shutdown()
         self._server.server_close()
         if self._thread:
             self._thread.join(timeout=5)

@@ -11,7 +11,9 @@ which tests and the local runner move) each mail is delivered at `send_at` unles
 then (discarded) or paused (held: delivered when the pause is deleted, discarded if it is changed to a
 cancel, expired 72 h after `send_at`). `mails()` (and `GET /sandbox/mails`) report each mail's fate:
 scheduled, delivered, discarded or expired. SendGrid does not accept `on-behalf-of` on mail send (a subuser
-sends with its own key); the sandbox takes it there as that key would, to keep one key per sandbox.
+sends with its own key); the sandbox takes it there as that key would, to keep one key per sandbox. For local
+experiments without the key, `POST /sandbox/mails` with {"batch_id", "send_at", "on_behalf_of"} schedules a mail
+exactly as that account's own mail send would (a team sends mail with its own key, never the service's).
 
 Regions: one sandbox is one SendGrid host (`region` "global" = api.sendgrid.com, "eu" = api.eu.sendgrid.com).
 It knows the parent account's subusers and their regions (`subusers`, e.g. {"acme": "global", "eurocorp":
@@ -49,7 +51,7 @@ MAX_ACTIVE_BATCHES = 10
 EXPIRY_SECONDS = 72 * 3600  # a paused mail is discarded as expired 72 hours after send_at
 MAX_SCHEDULE_AHEAD_SECONDS = 72 * 3600
 FATES = ("scheduled", "delivered", "discarded", "expired")
-MAILS_PATH = "/sandbox/mails"  # GET: every mail and its fate (local experiments)
+MAILS_PATH = "/sandbox/mails"  # GET: every mail and its fate; POST: schedule one (local experiments)
 RATE_LIMIT = 600
 REGIONS = ("global", "eu")
 EVERY_OTHER_SUBUSER = "*"
@@ -249,6 +251,28 @@ class SendGridSandbox:
         body = {"now": self.clock(), "mails": [vars(mail) for mail in self.mails()]}
         return 200, {"Content-Type": "application/json"}, json.dumps(body).encode()
 
+    def _schedule_mail(self, raw: bytes) -> tuple[int, dict[str, str], bytes]:
+        """POST /sandbox/mails: what `POST /v3/mail/send` with the account's own key does, without the key."""
+        try:
+            body = json.loads(raw or b"null")
+            if not isinstance(body, dict):
+                raise _Refusal(400, 'send {"batch_id": ..., "send_at": ..., "on_behalf_of": ... (optional)}')
+            on_behalf_of = body.pop("on_behalf_of", None) or ""
+            with self._lock:
+                if not isinstance(on_behalf_of, str) or not self._serves(on_behalf_of):
+                    raise _Refusal(403, "access forbidden: this host does not serve that account", "on_behalf_of")
+                account = self._account(on_behalf_of)
+                account.settle(self.clock())
+                status, _ = self.send_mail(account, body)
+        except ValueError:
+            status, refusal = 400, _Refusal(400, "request body is invalid JSON")
+        except _Refusal as refused:
+            status, refusal = refused.status, refused
+        else:
+            return status, {}, b""
+        body = {"errors": [{"field": refusal.field, "message": refusal.message}]}
+        return status, {"Content-Type": "application/json"}, json.dumps(body).encode()
+
     def batches(self, account: str = "") -> set[str]:
         """The batch ids this sandbox created for `account` (whether or not their creator heard of them)."""
         with self._lock:
@@ -420,6 +444,8 @@ class SendGridSandbox:
             return self._control(method, raw)
         if path == MAILS_PATH and method == "GET":
             return self._mails_answer()
+        if path == MAILS_PATH and method == "POST":
+            return self._schedule_mail(raw)
         fault = self._take_fault(path)
         reset = int(time.time()) // 60 * 60 + 60
         if fault is not None and fault.mode in ("429", "500", "503"):

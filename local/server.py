@@ -1,19 +1,27 @@
 """The local API: template routes on 127.0.0.1, each request turned into an API Gateway proxy event and
-given to the deployed handler module; moto (in-process server) for AWS and the SendGrid sandbox."""
+given to the deployed handler module; moto (in-process server) for AWS and the SendGrid sandbox.
+
+Besides the API it serves the local stack's own controls: `/_local/stack` (outputs, like describe-stacks),
+`/_local/events` (what the bus carried) and `/_local/clock` (move time, then run the scanner once)."""
 
 from __future__ import annotations
 
+import errno
 import importlib.util
 import json
 import logging
+import os
+import re
 import secrets
 import sys
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from types import ModuleType
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 import boto3
 import requests
@@ -22,8 +30,10 @@ from moto.server import ThreadedMotoServer
 
 from . import template as cfn
 from .authorizer import Refusal, authorize, method_arn
-from .events import STAGE, LocalLambdaContext, proxy_event
+from .bus import BadFilter, EventTap, since_seconds
+from .events import LOCAL_ACCOUNT_ID, STAGE, LocalLambdaContext, proxy_event
 from .http import LoopbackServer
+from .pipe import STREAMS_CLIENT_CONFIG, LocalPipe, table_pipe
 from .redaction import redact, request_label
 from .sendgrid_sandbox import EVERY_OTHER_SUBUSER, SendGridSandbox, parse_subusers
 
@@ -35,11 +45,54 @@ LOCAL_REGION = "us-east-1"
 OPENAPI_PATH = cfn.ROOT / "openapi" / "scheduled-sends.yaml"
 # What `python -m team_tokens --local` reads to find the local stack's tables (like describe-stacks).
 STACK_PATH = "/_local/stack"
+EVENTS_PATH = "/_local/events"  # GET: what the bus carried (?detail-type=&batch_id=&since=)
+CLOCK_PATH = "/_local/clock"  # POST {"advance": "71h"} or {"at": <unix seconds>}: move time, then scan once
+# Where `python -m local` says it is listening, for `python -m team_tokens --local` (the repo root, gitignored;
+# LOCAL_SERVER_STATE names another file, e.g. in tests).
+STATE_FILE = ".local-server.json"
+
+
+def state_path() -> Path:
+    return Path(os.environ.get("LOCAL_SERVER_STATE") or cfn.ROOT / STATE_FILE)
+
+
 # The parent's subusers the local SendGrid sandboxes know (LOCAL_SUBUSERS): one global, one EU, and every other
 # name a global subuser, so any `on-behalf-of` works locally as before while "eurocorp" shows EU routing.
 DEFAULT_LOCAL_SUBUSERS = "acme:global,eurocorp:eu,*:global"
 
 Handler = Callable[[dict[str, Any], Any], Any]
+_DURATION = re.compile(r"(?:(?P<d>\d+)d)?(?:(?P<h>\d+)h)?(?:(?P<m>\d+)m)?(?:(?P<s>\d+)s)?")
+_UNIT_SECONDS = {"d": 86400, "h": 3600, "m": 60, "s": 1}
+
+
+class PortInUse(OSError):
+    """Another process already listens on the local API's host and port."""
+
+    def __init__(self, host: str, port: int) -> None:
+        super().__init__(errno.EADDRINUSE, f"{host}:{port} is in use")
+        self.host, self.port = host, port
+
+
+class ClockRefused(ValueError):
+    """A POST /_local/clock body that does not say how to move time forward."""
+
+
+def duration_seconds(value: Any) -> int:
+    """ "71h", "3d", "1h30m", "90s" or a number of seconds, as whole seconds."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return int(value)
+    found = _DURATION.fullmatch(value.strip()) if isinstance(value, str) and value.strip() else None
+    if not found or not any(found.groupdict().values()):
+        raise ClockRefused(f'advance takes a duration such as "71h", "30m", "1h30m" or seconds, not {value!r}')
+    return sum(int(amount) * _UNIT_SECONDS[unit] for unit, amount in found.groupdict().items() if amount)
+
+
+def _json_answer(status: int, body: Any) -> tuple[int, dict[str, str], bytes]:
+    return status, {"Content-Type": "application/json"}, json.dumps(body).encode()
+
+
+def _refusal(status: int, message: str, field: str | None = None) -> tuple[int, dict[str, str], bytes]:
+    return _json_answer(status, {"errors": [{"field": field, "message": message}]})
 
 
 @dataclass
@@ -87,12 +140,15 @@ class LocalService:
         subusers: str | dict[str, str] = DEFAULT_LOCAL_SUBUSERS,
         sendgrid_eu_base_url: str | None = None,
         sendgrid_eu_api_key: str | None = None,
+        events_seconds: float = 0.0,
+        events_url: str | None = None,
     ) -> None:
         """SendGrid is two embedded sandboxes, the global host and the EU host, each serving the accounts of its
         region among `subusers` ("name:region,...", "*" for every other name) - unless `sendgrid_base_url`
         names a SendGrid-compatible server (then `sendgrid_eu_base_url`, else SendGrid's EU host, serves EU
         subusers). `sendgrid_eu_api_key` gives the EU host a key of its own: the local secret then holds
-        {"global": ..., "eu": ...}."""
+        {"global": ..., "eu": ...}. Every `events_seconds` (0: only when asked, by GET /_local/events) the events
+        on the bus are collected, printed and, with `events_url` (LOCAL_EVENTS_URL), POSTed there one by one."""
         self.host, self.port, self.caller_arn = host, port, caller_arn
         self.parameters = dict(parameters or {})  # template parameter overrides, e.g. {"AuthMode": "TOKEN"}
         self._sendgrid_base_url = sendgrid_base_url
@@ -121,11 +177,23 @@ class LocalService:
         self._scanners: list[Callable[[dict[str, Any], Any], Any]] = []
         self._stop_scanning = threading.Event()
         self._scan_thread: threading.Thread | None = None
+        self.events_seconds = events_seconds
+        self.events_url = events_url
+        self._pipe: LocalPipe | None = None
+        self._tap: EventTap | None = None
+        self._events_lock = threading.Lock()
+        self._events_thread: threading.Thread | None = None
+        self._clock_offset = 0.0  # how far POST /_local/clock has moved time, for the service and the sandboxes
+        self._scanning = threading.local()  # set in the thread running a scan (`python -m local` quiets its metrics)
 
     @property
     def url(self) -> str:
         assert self._server is not None
         return self._server.url
+
+    def now(self) -> int:
+        """The local stack's time: wall time, moved forward by POST /_local/clock (the sandboxes' clock too)."""
+        return int(time.time() + self._clock_offset)
 
     @property
     def sendgrid_url(self) -> str:
@@ -222,6 +290,19 @@ class LocalService:
         }
 
     def start(self) -> LocalService:
+        """Raises PortInUse, before anything else starts, when the API's port is taken."""
+        try:  # bound first (served at the end), so a taken port is found before anything starts
+            self._server = LoopbackServer(
+                self.host,
+                self.port,
+                lambda *request: self.dispatch(*request),  # looked up per request: tests wrap `dispatch`
+                name="local-api",
+                on_answer=self._log_answer,
+            )
+        except OSError as error:
+            if error.errno == errno.EADDRINUSE:
+                raise PortInUse(self.host, self.port) from None
+            raise
         logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's server logs every AWS call
         self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
         self._moto.start()
@@ -231,9 +312,11 @@ class LocalService:
         requests.post(f"{self.aws_endpoint_url}/moto-api/reset", timeout=10).raise_for_status()
         if not self._sendgrid_base_url:
             parent = self.sendgrid_region
-            self.sandbox = SendGridSandbox(self.api_key, region="global", subusers=self.subusers, parent_region=parent)
+            self.sandbox = SendGridSandbox(
+                self.api_key, region="global", subusers=self.subusers, parent_region=parent, clock=self.now
+            )
             self.eu_sandbox = SendGridSandbox(
-                self.eu_api_key, region="eu", subusers=self.subusers, parent_region=parent
+                self.eu_api_key, region="eu", subusers=self.subusers, parent_region=parent, clock=self.now
             )
             self.sandbox.start()
             self.eu_sandbox.start()
@@ -244,14 +327,30 @@ class LocalService:
                 sys.path.insert(0, str(layer))
         self._routes = self._load_routes()
         self._scanners = [self._bind(function) for function in cfn.scheduled_functions(self.template)]
-        # Looked up per request, so a test that wraps `dispatch` (the canary check's recorder) sees every answer.
-        self._server = LoopbackServer(
-            self.host, self.port, lambda *request: self.dispatch(*request), name="local-api", on_answer=self._log_answer
+        self._pipe = table_pipe(
+            self.template,
+            self.aws_client("dynamodb"),
+            self.aws().client("dynamodbstreams", endpoint_url=self.aws_endpoint_url, config=STREAMS_CLIENT_CONFIG),
+            self.aws_client("events"),
+            self.refs["BatchesTable"],
+            self.refs["EventBus"],
+        )
+        self._tap = EventTap.attach(
+            self.aws_client("sqs"),
+            self.aws_client("events"),
+            self.refs["EventBus"],
+            f"{LOCAL_STACK_NAME}-local-events",
+            self._log,
+            self.events_url,
+            LOCAL_ACCOUNT_ID,
         )
         self._server.start()
         if self.scan_seconds > 0:
             self._scan_thread = threading.Thread(target=self._scan_forever, name="local-scanner", daemon=True)
             self._scan_thread.start()
+        if self.events_seconds > 0:
+            self._events_thread = threading.Thread(target=self._collect_events, name="local-events", daemon=True)
+            self._events_thread.start()
         return self
 
     @property
@@ -289,14 +388,79 @@ class LocalService:
     def scan_now(self) -> list[Any]:
         """Run every scheduled function once with a scheduled event, as EventBridge would."""
         event = {"source": "aws.events", "detail-type": "Scheduled Event", "detail": {}}
-        return [scanner(event, LocalLambdaContext(function_name="scanner")) for scanner in self._scanners]
+        self._scanning.active = True
+        try:
+            return [scanner(event, LocalLambdaContext(function_name="scanner")) for scanner in self._scanners]
+        finally:
+            self._scanning.active = False
+
+    def scanning(self) -> bool:
+        """Whether the calling thread is running a scan."""
+        return getattr(self._scanning, "active", False)
+
+    def scan_and_report(self) -> dict[str, Any]:
+        """One scanner run, told in one short line (the scanner's own summary log line is for CloudWatch): what
+        it did, or that it failed (the next run retries, as Lambda's retry would)."""
+        try:
+            (counts,) = self.scan_now()
+        except Exception as error:
+            self._log(f"scan failed: {error}")
+            return {"error": str(error)}
+        self._log("scan: " + ", ".join(f"{name.replace('_', ' ')} {value}" for name, value in counts.items()))
+        return counts
 
     def _scan_forever(self) -> None:
         while not self._stop_scanning.wait(self.scan_seconds):
+            self.scan_and_report()
+
+    def collect_events(self) -> list[dict[str, Any]]:
+        """What reached the bus since the last look: the change events the template's pipe makes of the table's
+        stream are put on the bus first, then every event of the bus is read (kept, printed, forwarded)."""
+        assert self._pipe is not None and self._tap is not None
+        with self._events_lock:
+            self._pipe.pump()
+            return self._tap.drain()
+
+    def _collect_events(self) -> None:
+        while not self._stop_scanning.wait(self.events_seconds):
             try:
-                self.scan_now()
-            except Exception as error:  # a failed run is retried by the next one, as Lambda's retry would
-                self._log(f"scanner run failed: {error}")
+                self.collect_events()
+            except Exception as error:  # e.g. moto stopping under us; the next look tries again
+                self._log(f"reading the local bus failed: {error}")
+
+    def move_clock(self, seconds: float) -> None:
+        """Move the local stack's time forward by `seconds`: every function's clock and both sandboxes'."""
+        from scheduled_sends.runtime import clock  # the layer, on the path from start()
+
+        if seconds < 0:
+            raise ClockRefused("the local clock only moves forward")
+        self._clock_offset += seconds
+        clock.move_by(self._clock_offset)
+
+    def advance(self, body: Any) -> dict[str, Any]:
+        """POST /_local/clock: move time (`advance` a duration, or to `at` unix seconds), run the scanner once and
+        say what it did and which events it published."""
+        if not isinstance(body, dict) or len(body.keys() & {"advance", "at"}) != 1 or set(body) - {"advance", "at"}:
+            raise ClockRefused('send {"advance": "71h"} (or "30m", "1h30m", seconds) or {"at": <unix seconds>}')
+        before = self.now()
+        if "advance" in body:
+            moved = duration_seconds(body["advance"])
+        elif isinstance(body["at"], int | float) and not isinstance(body["at"], bool):
+            moved = int(body["at"]) - before
+        else:
+            raise ClockRefused(f"at takes unix seconds, not {body['at']!r}")
+        self.move_clock(moved)
+        self._log(f"clock: moved forward {moved} s to {_iso(self.now())}")
+        self.collect_events()  # what came before the move is not the scan's
+        scan = self.scan_and_report()
+        return {
+            "now": self.now(),
+            "time": _iso(self.now()),
+            "moved_seconds": moved,
+            "offset_seconds": self._clock_offset,
+            "scan": scan,
+            "events": self.collect_events(),
+        }
 
     def _create_resources(self) -> dict[str, str]:
         """Create in moto what the template creates (secret, table, bus, queue), returning each Ref value."""
@@ -325,9 +489,18 @@ class LocalService:
         return refs
 
     def stop(self) -> None:
+        """Undo `start()`; once (a second call does nothing)."""
+        if self._stop_scanning.is_set():
+            return
         self._stop_scanning.set()
         if self._scan_thread:
             self._scan_thread.join(timeout=30)
+        if self._events_thread:
+            self._events_thread.join(timeout=30)
+        if self._clock_offset:
+            from scheduled_sends.runtime import clock
+
+            clock.move_by(0)  # the process's time is wall time again
         if self._server:
             self._server.stop()
         for sandbox in self.sandboxes.values():
@@ -348,10 +521,41 @@ class LocalService:
             "StackName": LOCAL_STACK_NAME,
             "Region": LOCAL_REGION,
             "AwsEndpointUrl": self.aws_endpoint_url,
+            "SendGridUrls": {"global": self.sendgrid_url, "eu": self.sendgrid_eu_url},  # the sandboxes, by region
             "Parameters": self.parameters,
             "Outputs": {**cfn.outputs(self.template, self.refs), "ApiUrl": self.url},
         }
         return 200, {"Content-Type": "application/json"}, json.dumps(stack).encode()
+
+    def _events(self, query: str) -> tuple[int, dict[str, str], bytes]:
+        """GET /_local/events: the events the bus carried, oldest first, filtered by `detail-type`, `batch_id`
+        and `since` (unix seconds or ISO 8601, compared with each event's time)."""
+        filters = {name: values[-1] for name, values in parse_qs(query).items()}
+        unknown = set(filters) - {"detail-type", "batch_id", "since"}
+        if unknown:
+            return _refusal(400, f"unknown filter {sorted(unknown)[0]}; filters: detail-type, batch_id, since")
+        try:
+            since = since_seconds(filters["since"]) if "since" in filters else None
+        except BadFilter as problem:
+            return _refusal(400, str(problem), "since")
+        assert self._tap is not None
+        self.collect_events()
+        return _json_answer(200, self._tap.events(filters.get("detail-type"), filters.get("batch_id"), since))
+
+    def _clock(self, method: str, body: bytes) -> tuple[int, dict[str, str], bytes]:
+        """GET: the local stack's time. POST: move it forward, run the scanner once, answer what it did."""
+        if method == "GET":
+            return _json_answer(
+                200, {"now": self.now(), "time": _iso(self.now()), "offset_seconds": self._clock_offset}
+            )
+        try:
+            document = json.loads(body or b"null")
+        except ValueError:
+            return _refusal(400, "the body is not JSON")
+        try:
+            return _json_answer(200, self.advance(document))
+        except ClockRefused as problem:
+            return _refusal(400, str(problem))
 
     def _log_answer(self, method: str, path: str, status: int, elapsed_ms: float) -> None:
         self._log(f"{request_label(method, path)} {status} {elapsed_ms:.1f}ms")
@@ -365,6 +569,10 @@ class LocalService:
             return self._openapi(parts.path.endswith(".json"))
         if method == "GET" and parts.path == STACK_PATH:
             return self._stack()
+        if parts.path == EVENTS_PATH and method == "GET":
+            return self._events(parts.query)
+        if parts.path == CLOCK_PATH and method in ("GET", "POST"):
+            return self._clock(method, body)
         prefix = f"/{STAGE}"
         path = parts.path[len(prefix) :] if parts.path.startswith(prefix + "/") else None
         for loaded in self._routes:
@@ -413,3 +621,7 @@ class LocalService:
             {"Content-Type": "application/json"},
             json.dumps({"errors": [{"field": None, "message": message}]}).encode(),
         )
+
+
+def _iso(seconds: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(seconds))

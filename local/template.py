@@ -126,8 +126,11 @@ _TABLE_FIELDS = ("BillingMode", "AttributeDefinitions", "KeySchema", "GlobalSeco
 
 
 def create_table(client: Any, name: str, properties: dict[str, Any]) -> None:
-    """Create a DynamoDB table (moto) as the template defines it: keys, indexes and billing mode."""
-    client.create_table(TableName=name, **{k: properties[k] for k in _TABLE_FIELDS if k in properties})
+    """Create a DynamoDB table (moto) as the template defines it: keys, indexes, billing mode and stream."""
+    fields = {k: properties[k] for k in _TABLE_FIELDS if k in properties}
+    if "StreamSpecification" in properties:  # CloudFormation names only the view type; the API also asks "enabled"
+        fields["StreamSpecification"] = {"StreamEnabled": True, **properties["StreamSpecification"]}
+    client.create_table(TableName=name, **fields)
 
 
 def resolve(value: Any, template: dict[str, Any], refs: dict[str, str]) -> Any:

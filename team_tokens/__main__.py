@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from dataclasses import dataclass
@@ -25,6 +26,8 @@ from scheduled_sends.domain import tokens  # the layer package, found through th
 
 DEFAULT_LOCAL_URL = "http://127.0.0.1:3000"
 LOCAL_STACK_PATH = "/_local/stack"
+# Where a running `python -m local` says it listens (local.server.state_path; not imported: it brings moto along).
+LOCAL_STATE_FILE = Path(__file__).resolve().parent.parent / ".local-server.json"
 STAGE = "v3"
 
 
@@ -57,12 +60,31 @@ def _deployed(name: str, session: boto3.session.Session) -> Stack:
     )
 
 
-def _local(url: str) -> Stack:
+def local_url(given: str | None) -> tuple[str, str]:
+    """The local server's URL and where it came from: the one given, the one a running `make run` wrote to
+    .local-server.json, the port in PORT, or port 3000."""
+    if given:
+        return given, "--local"
+    state = Path(os.environ.get("LOCAL_SERVER_STATE") or LOCAL_STATE_FILE)
+    try:
+        return json.loads(state.read_text(encoding="utf-8"))["url"], state.name
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    if os.environ.get("PORT"):
+        return f"http://127.0.0.1:{os.environ['PORT']}", "PORT"
+    return DEFAULT_LOCAL_URL, "the default port"
+
+
+def _local(given: str | None) -> Stack:
+    url, source = local_url(given)
     try:
         answer = requests.get(url.rstrip("/") + LOCAL_STACK_PATH, timeout=5)
         answer.raise_for_status()
     except requests.RequestException as error:
-        raise StackProblem(f"no local server at {url} ({error}); start it with `make run AUTH_MODE=TOKEN`") from None
+        raise StackProblem(
+            f"no local server at {url} (from {source}: {error}); start it with `make run AUTH_MODE=TOKEN`, or name "
+            "it: --local http://127.0.0.1:<port> (make ... LOCAL_URL=http://127.0.0.1:<port>)"
+        ) from None
     stack = answer.json()
     table = stack["Outputs"].get("TeamTokensTableName")
     if not table:
@@ -135,12 +157,28 @@ def _print(command: str, result: Any) -> None:
         print(f"revoked {result['token_id']} (team {result['team']}) at {_when(result['revoked_at'])}")
 
 
+_COMMANDS = ("issue", "list", "revoke")
+
+
+def _local_without_url(argv: list[str]) -> list[str]:
+    """`--local list` is `--local` without its URL followed by the command, not the URL "list"."""
+    if "--local" in argv:
+        after = argv.index("--local") + 1
+        if after == len(argv) or argv[after] in _COMMANDS or argv[after].startswith("-"):
+            argv = [*argv[:after], "", *argv[after:]]
+    return argv
+
+
 def main(argv: list[str] | None = None, session: boto3.session.Session | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m team_tokens", description=__doc__.splitlines()[0])
     where = parser.add_mutually_exclusive_group(required=True)
     where.add_argument("--stack", help="a deployed stack's name (uses your AWS credentials)")
     where.add_argument(
-        "--local", nargs="?", const=DEFAULT_LOCAL_URL, help=f"the local server (default {DEFAULT_LOCAL_URL})"
+        "--local",
+        nargs="?",
+        const="",
+        metavar="URL",
+        help="the local server (default: the one `make run` is running, from .local-server.json; else PORT or 3000)",
     )
     parser.add_argument("--region", help="the deployed stack's region (default: your AWS configuration's)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of text")
@@ -155,11 +193,11 @@ def main(argv: list[str] | None = None, session: boto3.session.Session | None = 
     listing.add_argument("--all", action="store_true", help="include revoked tokens")
     revoking = commands.add_parser("revoke", help="revoke a token by its id")
     revoking.add_argument("token_id")
-    options = parser.parse_args(argv)
+    options = parser.parse_args(_local_without_url(sys.argv[1:] if argv is None else list(argv)))
     try:
         if options.stack:
             stack = _deployed(options.stack, session or boto3.session.Session(region_name=options.region))
-        else:
+        else:  # --local, with or without its URL
             stack = _local(options.local)
         result = {"issue": issue, "list": list_tokens, "revoke": revoke}[options.command](stack, options)
     except (StackProblem, tokens.InvalidTokenRequest) as problem:

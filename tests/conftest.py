@@ -13,6 +13,7 @@ from moto import mock_aws
 from pytest_httpserver import HTTPServer
 
 from local.container import reset_container
+from local.pipe import STREAMS_CLIENT_CONFIG, table_pipe
 from local.sendgrid_sandbox import SendGridSandbox
 from local.server import LocalService
 from local.template import create_table, load_template
@@ -102,13 +103,13 @@ def json_logs() -> Iterator[io.StringIO]:
 @pytest.fixture
 def start_local_service() -> Iterator[Callable[..., LocalService]]:
     """Starts the whole local API (template routes, moto, SendGrid sandbox) on a free port, in this process,
-    with the options given (e.g. `parameters={"AdminPrincipals": ...}`); each is stopped after the test."""
+    with the options given (e.g. `parameters={"AdminPrincipals": ...}`); each is stopped after the test. No
+    background scans or event collection unless asked for: tests scan (`scan_now`) and read events when they mean to."""
     started: list[LocalService] = []
 
     def start(**options: Any) -> LocalService:
-        service = LocalService(
-            **{"port": 0, "log": lambda line: None, "scan_seconds": 0, "sendgrid_api_key": CANARY_KEY, **options}
-        ).start()
+        defaults = {"port": 0, "log": lambda line: None, "scan_seconds": 0, "events_seconds": 0}
+        service = LocalService(**{**defaults, "sendgrid_api_key": CANARY_KEY, **options}).start()
         started.append(service)
         record_answers(service)
         return service
@@ -181,14 +182,19 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
 
 @pytest.fixture
 def published_events(aws: None) -> Callable[[], list[dict]]:
-    """Every event the service puts on its bus, read back through a rule and an SQS queue (as a subscriber would)."""
+    """Every event the service puts on its bus, read back through a rule and an SQS queue (as a subscriber would):
+    the scanner's, and the change events the template's pipe makes of the batches table's stream (`local.pipe`
+    applies the pipe's filter and input template to moto's stream records, then puts the events on the bus)."""
     sqs, events = boto3.client("sqs"), boto3.client("events")
+    streams = boto3.client("dynamodbstreams", config=STREAMS_CLIENT_CONFIG)
+    pipe = table_pipe(load_template(), boto3.client("dynamodb"), streams, events, "batches", "scheduled-sends-events")
     queue_url = sqs.create_queue(QueueName="subscriber")["QueueUrl"]
     queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     events.put_rule(Name="all", EventBusName="scheduled-sends-events", EventPattern='{"source": ["scheduled-sends"]}')
     events.put_targets(Rule="all", EventBusName="scheduled-sends-events", Targets=[{"Id": "q", "Arn": queue_arn}])
 
     def drain() -> list[dict]:
+        pipe.pump()
         received: list[dict] = []
         RESPONSES.append(received)  # published events are checked for the canary too
         while True:

@@ -9,6 +9,7 @@ import secrets
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -53,6 +54,7 @@ def invoke(
     headers: list[tuple[str, str]] | None = None,
     caller_arn: str = CALLER_ARN,
     authorizer: dict[str, Any] | None = None,
+    request_id: str | None = None,
 ) -> dict[str, Any]:
     """Invoke one handler in-process with the API Gateway proxy event AWS would send: signed by
     `caller_arn` (AuthMode=IAM), or let through by the team-token authorizer with its `authorizer` context."""
@@ -71,6 +73,7 @@ def invoke(
         headers=headers,
         body=body,
         caller_arn=None if authorizer else caller_arn,
+        request_id=request_id,
     )
     if authorizer:
         event["requestContext"]["authorizer"] = authorizer
@@ -114,7 +117,7 @@ def apply_base_environment(monkeypatch: Any) -> None:
 
 
 def event_schemas() -> dict[str, dict[str, Any]]:
-    """detail-type -> JSON Schema of the events the scanner publishes (schemas/events/)."""
+    """detail-type -> JSON Schema of every event on the bus (schemas/events/): the scanner's and the changes'."""
     schemas = [json.loads(p.read_text()) for p in sorted((ROOT / "schemas" / "events").glob("*.schema.json"))]
     return {schema["title"]: schema for schema in schemas}
 
@@ -132,10 +135,15 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def start_python_m_local(*arguments: str) -> tuple[subprocess.Popen[str], int, str]:
-    """`python -m local` on a free port, as `make run` starts it: the process, its port and its banner."""
-    port = free_port()
+def start_python_m_local(
+    *arguments: str, environment: dict[str, str] | None = None, port: int | None = None
+) -> tuple[subprocess.Popen[str], int, str]:
+    """`python -m local` on a free port, as `make run` starts it: the process, its port and its banner. It says
+    where it listens in a state file of its own (LOCAL_SERVER_STATE), never in the one of a developer's `make run`."""
+    port = port or free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "SENDGRID_", "POWERTOOLS_"))}
+    env["LOCAL_SERVER_STATE"] = str(Path(tempfile.mkdtemp()) / "local-server.json")
+    env.update(environment or {})
     process = subprocess.Popen(
         [sys.executable, "-m", "local", "--port", str(port), *arguments],
         cwd=ROOT,

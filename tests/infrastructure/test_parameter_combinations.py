@@ -40,7 +40,15 @@ COMBINATIONS = {
         "GlobalSubusers": "*",
         "SubuserRegionRefreshSeconds": "600",
     },
-    "token-existing-secret-topic": {"AuthMode": "TOKEN", **SECRET, **TOPIC},
+    "token-existing-secret-topic": {"AuthMode": "TOKEN", **SECRET, **TOPIC, "EventArchiveRetentionDays": "0"},
+}
+# The change events (stream -> pipe -> bus), the archive and the audit query exist whatever the parameters.
+ALWAYS = {
+    "ChangeEventsPipe",
+    "ChangeEventsPipeRole",
+    "ChangeEventsPipeFailedAlarm",
+    "EventArchive",
+    "WhoChangedBatchQuery",
 }
 OPTIONAL = {
     "TOKEN": {"TeamTokensTable", "TokenAuthorizerFunction", "TokenAuthorizerInvokePermission"},
@@ -86,6 +94,7 @@ def test_optional_parts_exist_exactly_when_asked_for(name: str) -> None:
         assert (resources <= created) is wanted[part], part
         assert (resources & created == set()) is not wanted[part], part
     assert ("SendGridApiKeySecret" in created) is ("SendGridSecretArn" not in parameters)
+    assert created >= ALWAYS
 
 
 def test_the_custom_domain_serves_the_v3_stage_at_v3_with_tls_1_2() -> None:

@@ -17,6 +17,7 @@ from tests.support import OPERATIONS
 TEMPLATE = ROOT / "template.yaml"
 SCANNER = "ExpiryScannerFunction"
 AUTHORIZER = "TokenAuthorizerFunction"
+PIPE_ROLE = "ChangeEventsPipeRole"
 SECRET = {"Fn::If": ["CreateSecret", {"Ref": "SendGridApiKeySecret"}, {"Ref": "SendGridSecretArn"}]}
 TABLE = {"Fn::GetAtt": ["BatchesTable", "Arn"]}
 DUE_INDEX = {"Fn::Sub": "${BatchesTable.Arn}/index/due"}
@@ -115,6 +116,7 @@ def test_the_authorizer_and_token_table_exist_only_in_token_mode(transformed: di
         "TokenAuthorizerFunctionAliaslive",
         "TokenAuthorizerInvokePermission",
         "TokenAuthorizerErrorsAlarm",
+        "ChangeEventsPipeFailedAlarm",
     } <= token_only
     permission = transformed["Resources"]["TokenAuthorizerInvokePermission"]["Properties"]
     assert permission["FunctionName"] == {"Ref": "TokenAuthorizerFunctionAliaslive"}
@@ -170,7 +172,7 @@ def _about(statements: list[dict[str, Any]], service: str) -> list[dict[str, Any
 
 def test_each_function_gets_only_the_secret_table_actions_and_bus_it_uses(transformed: dict[str, Any]) -> None:
     roles = _of_type(transformed, "AWS::IAM::Role")
-    assert set(roles) == {f"{name}Role" for name in TABLE_ACCESS} | {f"{AUTHORIZER}Role"}
+    assert set(roles) == {f"{name}Role" for name in TABLE_ACCESS} | {f"{AUTHORIZER}Role", PIPE_ROLE}
     # The authorizer reads token records and nothing else: not the SendGrid key, not the batches.
     assert _statements(roles[f"{AUTHORIZER}Role"]) == [
         {"Action": ["dynamodb:GetItem"], "Effect": "Allow", "Resource": [TOKENS_TABLE]}
@@ -211,12 +213,94 @@ def test_each_function_gets_only_the_secret_table_actions_and_bus_it_uses(transf
         assert '"*"' not in json.dumps(statements), function  # no wildcard resource or action
 
 
+def test_the_change_events_pipe_may_read_only_the_tables_stream_and_put_only_on_the_bus(
+    transformed: dict[str, Any],
+) -> None:
+    role = transformed["Resources"][PIPE_ROLE]["Properties"]
+    assert role["AssumeRolePolicyDocument"]["Statement"] == [
+        {
+            "Effect": "Allow",
+            "Principal": {"Service": "pipes.amazonaws.com"},
+            "Action": "sts:AssumeRole",
+            "Condition": {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}},
+        }
+    ]
+    assert "ManagedPolicyArns" not in role and "PermissionsBoundary" not in role
+    statements = sorted(_statements(transformed["Resources"][PIPE_ROLE]), key=lambda s: s["Action"][0])
+    assert statements == [
+        {
+            "Effect": "Allow",
+            "Action": [
+                "dynamodb:DescribeStream",
+                "dynamodb:GetRecords",
+                "dynamodb:GetShardIterator",
+                "dynamodb:ListStreams",
+            ],
+            "Resource": {"Fn::GetAtt": ["BatchesTable", "StreamArn"]},
+        },
+        {"Effect": "Allow", "Action": ["events:PutEvents"], "Resource": {"Fn::GetAtt": ["EventBus", "Arn"]}},
+    ]
+    pipe = transformed["Resources"]["ChangeEventsPipe"]["Properties"]
+    assert pipe["RoleArn"] == {"Fn::GetAtt": [PIPE_ROLE, "Arn"]}
+    assert pipe["Source"] == {"Fn::GetAtt": ["BatchesTable", "StreamArn"]}
+    assert pipe["Target"] == {"Fn::GetAtt": ["EventBus", "Arn"]}
+    assert "Enrichment" not in pipe  # the input template shapes the event; no function runs in between
+    # No function may put what looks like a change on the bus itself: only the scanner puts events at all.
+    putting = {
+        name.removesuffix("Role")
+        for name, r in _of_type(transformed, "AWS::IAM::Role").items()
+        if "events:PutEvents" in json.dumps(r["Properties"].get("Policies", []))
+    }
+    assert putting == {SCANNER, "ChangeEventsPipe"}
+
+
+def test_the_pipe_passes_only_the_writes_that_record_a_change_and_reads_only_what_they_write() -> None:
+    """The filter keys on the one-shot marker the batches table writes with a change; every path of the input
+    template and of the dynamic target parameters is an attribute that write sets (as a string)."""
+    from scheduled_sends.adapters.batches_table import CHANGE_ATTRIBUTES, CHANGE_EVENT
+
+    pipe = cfn.load_template()["Resources"]["ChangeEventsPipe"]["Properties"]
+    (only,) = pipe["SourceParameters"]["FilterCriteria"]["Filters"]
+    assert json.loads(only["Pattern"]) == {
+        "eventName": ["INSERT", "MODIFY"],
+        "dynamodb": {"NewImage": {CHANGE_EVENT: {"S": [{"exists": True}]}}},
+    }
+    target = pipe["TargetParameters"]
+    paths = re.findall(r"<\$\.dynamodb\.NewImage\.(\w+)\.(\w+)>", target["InputTemplate"])
+    bus = target["EventBridgeEventBusParameters"]
+    paths += [tuple(p.removeprefix("$.dynamodb.NewImage.").split(".")) for p in (bus["DetailType"], bus["Time"])]
+    assert {name for name, kind in paths} <= {*CHANGE_ATTRIBUTES, "account", "batch_id"}
+    assert {kind for _, kind in paths} == {"S"}
+    assert "changed_at" not in {name for name, _ in paths}  # a number: the event says change_time instead
+    assert bus["Source"] == "scheduled-sends"
+    assert pipe["SourceParameters"]["DynamoDBStreamParameters"]["StartingPosition"] == "TRIM_HORIZON"
+
+
+def test_the_bus_is_archived_for_the_parameters_retention_and_the_audit_query_reads_the_change_functions() -> None:
+    resources = cfn.load_template()["Resources"]
+    archive = resources["EventArchive"]["Properties"]
+    assert archive["SourceArn"] == {"Fn::GetAtt": ["EventBus", "Arn"]}
+    assert archive["RetentionDays"] == {"Ref": "EventArchiveRetentionDays"}
+    assert cfn.load_template()["Parameters"]["EventArchiveRetentionDays"]["Default"] == 365
+    query = resources["WhoChangedBatchQuery"]["Properties"]
+    assert query["LogGroupNames"] == [
+        {"Fn::Sub": f"/aws/lambda/${{{function}}}"}
+        for function in ("PauseOrCancelFunction", "UpdateScheduledSendFunction", "ResumeScheduledSendFunction")
+    ]
+    assert 'message = "scheduled send changed"' in query["QueryString"]
+    assert "changed_by" in query["QueryString"] and "batch_id =" in query["QueryString"]
+    outputs = cfn.load_template()["Outputs"]
+    assert outputs["EventArchiveArn"]["Value"] == {"Fn::GetAtt": ["EventArchive", "Arn"]}
+    assert outputs["EventBusArn"]["Value"] == {"Fn::GetAtt": ["EventBus", "Arn"]}
+
+
 def test_the_table_is_on_demand_encrypted_recoverable_with_ttl_and_sparse_indexes() -> None:
     table = cfn.load_template()["Resources"]["BatchesTable"]["Properties"]
     assert table["BillingMode"] == "PAY_PER_REQUEST"
     assert table["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
     assert table["SSESpecification"] == {"SSEEnabled": True}
     assert table["TimeToLiveSpecification"] == {"AttributeName": "ttl", "Enabled": True}
+    assert table["StreamSpecification"] == {"StreamViewType": "NEW_AND_OLD_IMAGES"}  # the change events' source
     indexes = {i["IndexName"]: [k["AttributeName"] for k in i["KeySchema"]] for i in table["GlobalSecondaryIndexes"]}
     assert indexes == {"due": ["due_shard", "due_at"], "active": ["active_account", "batch_id"]}
 
@@ -349,6 +433,7 @@ def test_alarms_cover_the_operators_problems_and_notify_the_optional_topic() -> 
         "ScannerFailuresAlarm",
         "ScannerDeadLetterAlarm",
         "TokenAuthorizerErrorsAlarm",
+        "ChangeEventsPipeFailedAlarm",
     }
     for alarm in alarms.values():
         assert alarm["AlarmActions"] == {

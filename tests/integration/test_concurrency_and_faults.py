@@ -134,8 +134,17 @@ def test_concurrent_patch_delete_and_post_on_one_batch_agree_with_sendgrid_after
     row = batch_store().get("parent", batch)
     assert (row.owner, row.status) == (TEAM_A, at_sendgrid.get(batch))
     assert _table() == at_sendgrid
-    repairs = published_events()  # each validated against its schema by the fixture
-    assert {e["detail-type"] for e in repairs} <= {"Scheduled Send Drift"}
+    published = published_events()  # each validated against its schema by the fixture
+    changes = {
+        "Scheduled Send Paused",
+        "Scheduled Send Cancelled",
+        "Scheduled Send Status Changed",
+        "Scheduled Send Resumed",
+    }
+    assert {e["detail-type"] for e in published} <= {"Scheduled Send Drift"} | changes
+    recorded = [e["detail"] for e in published if e["detail-type"] in changes]
+    assert len({d["event_id"] for d in recorded}) == len(recorded)  # one event per recorded change
+    assert all(d["changed_by"] == TEAM_A for d in recorded)
 
 
 # -- SendGrid failing for a while ----------------------------------------------------------------------------

@@ -242,6 +242,8 @@ def test_warnings_expiry_and_reclaim_of_an_eu_subusers_batch_stay_in_the_eu(
     events = published_events()
     regions = {e["detail-type"]: {e["detail"]["region"]} for e in events}
     assert regions == {
+        bus.PAUSED: {"eu"},  # the changes made through the API say where they were made too
+        bus.CANCELLED: {"eu"},
         bus.EXPIRY_WARNING: {"eu"},
         bus.EXPIRED: {"eu"},
         bus.SLOT_RECLAIMED: {"eu"},

@@ -4,6 +4,11 @@ Two sparse indexes keep the scanner's and the limit check's reads proportional t
 - `due`: rows the scanner must act on, partition `due_shard` (spread over N shards), sort `due_at`;
 - `active`: rows holding one of SendGrid's 10 slots (paused or cancelled), partition `active_account`.
 Every write is conditional on the row's `version` (optimistic concurrency).
+
+A change made through the API is recorded with the status it set (`Batch.change`: the `change_*` attributes, kept
+until the next one) and the write that records it alone carries `change_event` (its event id): every other write,
+the scanner's included, removes that marker, so the table's stream shows each change exactly once to the
+template's `ChangeEventsPipe`, whose filter passes only records that carry it.
 """
 
 from __future__ import annotations
@@ -16,6 +21,8 @@ from typing import Any
 from boto3.dynamodb.conditions import Key
 from botocore.exceptions import ClientError
 
+from ..domain import changes
+from ..domain.changes import Change
 from ..domain.rules import EXPIRY_SECONDS, Batch, next_due
 from ..runtime.container import Container, singleton
 from ..runtime.settings import settings
@@ -27,6 +34,23 @@ ACTIVE_INDEX = "active"
 ROW_RETENTION_SECONDS = 7 * 24 * 3600  # rows outlive expiry by a week, then DynamoDB TTL removes them
 _MAX_ATTEMPTS = 5
 UNREAD = object()  # `change` without a row the caller already holds
+# Only on the write that records a change made through the API: what the change-events pipe's filter passes.
+CHANGE_EVENT = "change_event"
+# The record of the last change made through the API (what its event says).
+CHANGE_ATTRIBUTES = (
+    "change_id",
+    "change_type",
+    "changed_by",
+    "change_caller",
+    "change_request_id",
+    "changed_at",
+    "change_time",
+    "previous_status",
+    "change_status",
+    "change_owner",
+    "change_on_behalf_of",
+    "change_region",
+)
 
 
 class ConcurrentChange(Exception):
@@ -51,6 +75,46 @@ def _to_batch(item: dict[str, Any]) -> Batch:
         lease_owner=item.get("lease_owner"),
         lease_until=optional_int(item.get("lease_until")),
         action_started_at=optional_int(item.get("action_started_at")),
+        change=_to_change(item),
+    )
+
+
+def _change_attributes(change: Change | None) -> dict[str, Any]:
+    """The row's record of the last change, each attribute exactly as the change's event carries it (the pipe's
+    input template copies them: strings, "" or "none" for nothing, never null)."""
+    if change is None:
+        return dict.fromkeys(CHANGE_ATTRIBUTES)
+    return {
+        "change_id": change.event_id,
+        "change_type": change.detail_type,
+        "changed_by": change.changed_by,
+        "change_caller": change.caller,
+        "change_request_id": change.request_id,
+        "changed_at": change.changed_at,
+        "change_time": changes.iso_time(change.changed_at),
+        "previous_status": changes.status_name(change.previous_status),
+        "change_status": changes.status_name(change.status),
+        "change_owner": change.owner or "",
+        "change_on_behalf_of": change.on_behalf_of or "",
+        "change_region": change.region,
+    }
+
+
+def _to_change(item: dict[str, Any]) -> Change | None:
+    if "change_id" not in item:
+        return None
+    return Change(
+        event_id=item["change_id"],
+        detail_type=item["change_type"],
+        changed_by=item["changed_by"],
+        caller=item["change_caller"],
+        request_id=item["change_request_id"],
+        changed_at=int(item["changed_at"]),
+        previous_status=changes.status_of(item["previous_status"]),
+        status=changes.status_of(item["change_status"]),
+        owner=item["change_owner"] or None,
+        on_behalf_of=item["change_on_behalf_of"] or None,
+        region=item["change_region"],
     )
 
 
@@ -145,6 +209,9 @@ class BatchStore:
             "due_shard": self._shard(new) if due_at is not None else None,
             "due_at": due_at,
             "ttl": _expires_from_the_table_at(new),
+            **_change_attributes(new.change),
+            # The change this write records, if it records a new one; every other write removes the marker.
+            CHANGE_EVENT: new.change.event_id if _announces(new, previous) else None,
         }
         names = {f"#{key}": key for key in values} | {"#created_at": "created_at"}
         set_parts = [f"#{key} = :{key}" for key, value in values.items() if value is not None]
@@ -185,7 +252,7 @@ class BatchStore:
                 Key={"account": batch.account, "batch_id": batch.batch_id},
                 UpdateExpression=(
                     "SET #lease_owner = :owner, #lease_until = :until, #due_at = :until, #due_shard = :shard"
-                    " ADD #version :one"
+                    " ADD #version :one REMOVE #change_event"  # a lease announces no change
                 ),
                 ConditionExpression=(
                     "attribute_exists(#version) AND #status = :status"
@@ -198,6 +265,7 @@ class BatchStore:
                     "#due_shard": "due_shard",
                     "#version": "version",
                     "#status": "status",
+                    "#change_event": CHANGE_EVENT,
                 },
                 ExpressionAttributeValues={
                     ":owner": owner,
@@ -214,6 +282,12 @@ class BatchStore:
                 return None
             raise
         return _to_batch(answer["Attributes"])
+
+
+def _announces(new: Batch, previous: Batch | None) -> bool:
+    """Whether this write records a change the row did not hold yet (an operation's edit sets a new one; every
+    other edit keeps the row's own)."""
+    return new.change is not None and (previous is None or previous.change != new.change)
 
 
 def _expires_from_the_table_at(batch: Batch) -> int | None:

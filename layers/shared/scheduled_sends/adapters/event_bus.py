@@ -1,10 +1,14 @@
-"""The only code that publishes events: the service's EventBridge bus."""
+"""The only code of the service that puts events on its EventBridge bus (the scanner's). The change events reach
+the bus without it: from the batches table's stream, through the template's ChangeEventsPipe."""
 
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from typing import Any
 
+from ..domain import changes
+from ..runtime import clock
 from ..runtime.container import Container, singleton
 from ..runtime.settings import settings
 from .aws import aws_client
@@ -16,6 +20,8 @@ EXPIRED = "Scheduled Send Expired"
 SLOT_RECLAIMED = "Scheduled Send Slot Reclaimed"
 SLOT_RECLAIMABLE = "Scheduled Send Slot Reclaimable"
 DRIFT = "Scheduled Send Drift"
+# Published by the table's stream through the template's ChangeEventsPipe, never by this module.
+PAUSED, CANCELLED, STATUS_CHANGED, RESUMED = changes.DETAIL_TYPES
 
 
 class PublishFailed(Exception):
@@ -35,6 +41,7 @@ class EventBus:
                     "Source": SOURCE,
                     "DetailType": detail_type,
                     "Detail": json.dumps(detail, sort_keys=True),
+                    "Time": datetime.fromtimestamp(clock.now(), UTC),  # the service's time (the local runner moves it)
                 }
             ]
         )

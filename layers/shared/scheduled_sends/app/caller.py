@@ -1,12 +1,14 @@
 """Who is asking, for which account, and what they may do: ownership and admin checks, in one place.
 
 The principal that creates (or, with UnknownBatchPolicy=claim, first touches) a batch owns it; admins
-(AdminPrincipals) may act on any batch. A caller forwards to SendGrid and records outcomes for its account.
+(AdminPrincipals) may act on any batch. A caller forwards to SendGrid and records outcomes for its account; a
+status change is recorded with who made it (`record_change`), which the table's stream announces as an event.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
@@ -15,7 +17,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from ..adapters.accounts import account_registry
 from ..adapters.batches_table import UNREAD, batch_store
 from ..adapters.sendgrid import UpstreamResponse, sendgrid_client
-from ..domain import rules
+from ..domain import changes, rules
 from ..domain.backoff import full_jitter
 from ..domain.errors import Forbidden, ServiceError, StateUnavailable
 from ..domain.rules import Batch
@@ -40,6 +42,7 @@ class Caller:
         self.owner = rules.owner_of(request.principal)
         self.admins = settings().admin_principals
         self.is_admin = rules.is_admin(self.owner, self.admins)
+        self.region: str | None = None  # the SendGrid region of the account, once a call has gone there
 
     def may_see(self, batch: Batch | None) -> bool:
         return rules.may_act(self.owner, batch.owner if batch else None, self.admins)
@@ -50,14 +53,25 @@ class Caller:
         if batch is None or batch.owner is None:
             if self.is_admin or settings().unknown_batch_policy == "claim":
                 return batch
-            raise Forbidden(
-                f"this service has no owner on record for batch id {batch_id} in this account; "
-                "create batch ids with POST /v3/mail/batch through this service",
-                field="batch_id",
-            )
+            raise Forbidden(self._no_owner(batch_id), field="batch_id")
         if not self.may_see(batch):
             raise Forbidden(f"batch id {batch_id} belongs to another team", field="batch_id")
         return batch
+
+    def _no_owner(self, batch_id: str) -> str:
+        """Why a batch id nobody owns here is refused, naming the account asked for: batch ids are kept per account,
+        so one created for the parent is unknown to a subuser (and the other way round)."""
+        on_behalf_of = self.request.on_behalf_of
+        account = f"the account on-behalf-of {on_behalf_of}" if on_behalf_of else "the parent account (no on-behalf-of)"
+        hint = (
+            "send the same on-behalf-of as when the batch id was created (none for the parent account)"
+            if on_behalf_of
+            else "if it was created for a subuser, send that subuser's name in on-behalf-of"
+        )
+        return (
+            f"this service has no owner on record for batch id {batch_id} in {account}; batch ids belong to the "
+            f"account they were created for: {hint}, or create batch ids with POST /v3/mail/batch through this service"
+        )
 
     def forward(self, method: str, path: str, body: dict[str, Any] | None = None) -> UpstreamResponse:
         """One SendGrid call for this account. Every account the service acts for is registered, so the
@@ -66,7 +80,64 @@ class Caller:
             account_registry().remember(self.account)
         except Exception:
             state_write_failed("could not register the account for reconcile", account=self.account)
-        return sendgrid_client().call(method, path, on_behalf_of=self.request.on_behalf_of, body=body)
+        client = sendgrid_client()
+        self.region = client.region_of(self.request.on_behalf_of)  # where the call goes (and a change is made)
+        return client.call(method, path, on_behalf_of=self.request.on_behalf_of, body=body)
+
+    def record_change(
+        self,
+        batch_id: str,
+        operation: str,
+        status: str | None,
+        edit: Callable[[Batch], Batch],
+        now: int,
+        current: Batch | object | None = UNREAD,
+    ) -> Batch | None:
+        """Record a status change SendGrid has applied: the row `edit` makes (from the current one), with `status`
+        set at `now` and the change itself (who made it, with which request, from which status), in one write. The
+        table's stream announces it (the template's ChangeEventsPipe); the log line below is the audit record the
+        saved query "who changed batch X" reads, written whether or not the row could be recorded."""
+        seen: list[Batch | None] = []
+
+        def changed(row: Batch | None) -> Batch:
+            seen.append(row)
+            new = edit(self.new_row(batch_id, row)).with_status(status, now)
+            detail_type = changes.detail_type(operation, status)
+            change = changes.Change(
+                event_id=changes.event_id(
+                    detail_type, self.account, batch_id, self.request.request_id, row.version if row else 0
+                ),
+                detail_type=detail_type,
+                changed_by=self.owner,
+                caller=self.request.principal,
+                request_id=self.request.request_id,
+                changed_at=now,
+                previous_status=row.status if row else None,
+                status=status,
+                owner=new.owner,
+                on_behalf_of=self.request.on_behalf_of,
+                region=str(self.region),
+            )
+            return replace(new, change=change)
+
+        recorded = self.record(batch_id, changed, current)
+        last_seen = seen[-1] if seen else (current if isinstance(current, Batch) else None)
+        logger.info(
+            "scheduled send changed",
+            extra={
+                "batch_id": batch_id,
+                "account": self.account,
+                "change": changes.detail_type(operation, status),
+                "changed_by": self.owner,
+                "caller": self.request.principal,
+                "request_id": self.request.request_id,
+                "previous_status": changes.status_name(last_seen.status if last_seen else None),
+                "status": changes.status_name(status),
+                "event_id": recorded.change.event_id if recorded and recorded.change else None,
+                "recorded": recorded is not None,
+            },
+        )
+        return recorded
 
     def holds_a_slot_now(self) -> None:
         """A pause or cancel was just set: the account is reconciled within the active interval from now on

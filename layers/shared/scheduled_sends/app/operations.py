@@ -2,9 +2,10 @@
 
 Each validates, checks ownership and the guardrails, makes exactly one SendGrid call, then records
 the outcome (SendGrid first, then the table: a failed record is logged and counted, the caller still
-gets SendGrid's answer, and the scanner's reconcile repairs the row). Only what SendGrid expects is
-forwarded: a rebuilt body of its own fields, a validated batch id in the path and a validated
-`on-behalf-of`; our extension fields (`send_at`, `expiry_action`) are stripped.
+gets SendGrid's answer, and the scanner's reconcile repairs the row). A status change (POST, PATCH or DELETE
+of a scheduled send) is recorded with who made it; the table's stream turns that record into the change's
+event. Only what SendGrid expects is forwarded: a rebuilt body of its own fields, a validated batch id in the
+path and a validated `on-behalf-of`; our extension fields (`send_at`, `expiry_action`) are stripped.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any
 
 from ..adapters.batches_table import batch_store
 from ..adapters.sendgrid import UpstreamResponse, api_path
-from ..domain import rules, validation
+from ..domain import changes, rules, validation
 from ..domain.errors import BadRequest, UpstreamUnavailable
 from ..domain.rules import Batch
 from ..runtime import clock
@@ -112,6 +113,11 @@ def _action_edit(document: dict[str, Any]) -> Callable[[Batch], Batch]:
         return lambda batch: batch
     action = validation.expiry_action(document["expiry_action"])
     return lambda batch: replace(batch, expiry_action=action)
+
+
+def _stated(times: _SendTimes, with_action: Callable[[Batch], Batch]) -> Callable[[Batch], Batch]:
+    """The row edit of a pause, cancel or PATCH besides its status: the send times and expiry_action it stated."""
+    return lambda batch: with_action(times.applied(batch))
 
 
 def _check_window(send_at: int | None, now: int) -> None:
@@ -331,12 +337,9 @@ def pause_or_cancel(request: ApiRequest) -> ApiResponse:
     if upstream.status != 201:
         return _answer(upstream)
 
-    def edit(current: Batch | None) -> Batch:
-        return with_action(times.applied(caller.new_row(batch_id, current)).with_status(status, now))
-
     caller.holds_a_slot_now()
-
-    return _answer(upstream, _with_extension(json.loads(upstream.body), caller.record(batch_id, edit, row)))
+    recorded = caller.record_change(batch_id, changes.PAUSE_OR_CANCEL, status, _stated(times, with_action), now, row)
+    return _answer(upstream, _with_extension(json.loads(upstream.body), recorded))
 
 
 def get_scheduled_send(request: ApiRequest) -> ApiResponse:
@@ -364,11 +367,7 @@ def update_scheduled_send(request: ApiRequest) -> ApiResponse:
     _check_windows(row, times, now)
     upstream = caller.forward("PATCH", api_path("user", "scheduled_sends", batch_id), {"status": status})
     if upstream.status == 204:
-        caller.record(
-            batch_id,
-            lambda current: with_action(times.applied(caller.new_row(batch_id, current)).with_status(status, now)),
-            row,
-        )
+        caller.record_change(batch_id, changes.UPDATE, status, _stated(times, with_action), now, row)
     return _answer(upstream)
 
 
@@ -381,6 +380,5 @@ def resume_scheduled_send(request: ApiRequest) -> ApiResponse:
     if upstream.uncertain and upstream.status == 404:
         upstream = replace(upstream, status=204, body="")  # an earlier attempt removed it, its answer was lost
     if upstream.status == 204:
-        now = clock.now()
-        caller.record(batch_id, lambda current: caller.new_row(batch_id, current).with_status(None, now), row)
+        caller.record_change(batch_id, changes.RESUME, None, lambda batch: batch, clock.now(), row)
     return _answer(upstream)

@@ -9,6 +9,8 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
+from .changes import Change
+
 MAX_ACTIVE_BATCHES = 10  # SendGrid: at most 10 different batches paused or cancelled at one time
 # Of those 10 slots per account, non-admins together hold at most 9: an admin's emergency stop always fits.
 ADMIN_RESERVED_SLOTS = 1
@@ -179,6 +181,7 @@ class Batch:
     lease_owner: str | None = None  # a scanner run working on this row ...
     lease_until: int | None = None  # ... until then; after it, another run takes over
     action_started_at: int | None = None  # an expiry action was sent to SendGrid (its answer may be lost)
+    change: Change | None = None  # the last change made through the API (who, which request, from and to)
 
     def with_status(self, status: str | None, now: int) -> Batch:
         """The row after its status changed at `now`. Becoming paused or cancelled from neither starts an

@@ -3,6 +3,10 @@
 The deadline is set by an entry point from the Lambda's remaining time; SendGrid retries, the
 idempotency record and anything else that waits read it here, so nothing outlives the invocation or
 API Gateway's 29 s.
+
+The local runner moves the current time of every function it runs (`POST /_local/clock`) with `move_by`:
+wall time plus an offset, for the whole process. Nothing deployed moves it (in Lambda the offset stays 0);
+deadlines are on the monotonic clock and never move.
 """
 
 from __future__ import annotations
@@ -12,15 +16,29 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 
+_offset_seconds = 0.0  # how far the local runner has moved time (0 everywhere else)
+
 
 def now() -> int:
     """Unix seconds."""
-    return int(time.time())
+    return int(time.time() + _offset_seconds)
 
 
 def epoch() -> float:
     """Unix seconds with a fraction (what SendGrid's X-RateLimit-Reset is compared with)."""
-    return time.time()
+    return time.time() + _offset_seconds
+
+
+def move_by(seconds: float) -> None:
+    """From now on, `now()` and `epoch()` are wall time plus `seconds` (0 = wall time again), in every thread.
+    For the local runner, whose functions all run in one process: it moves their time together."""
+    global _offset_seconds
+    _offset_seconds = float(seconds)
+
+
+def offset() -> float:
+    """How far `move_by` has moved time."""
+    return _offset_seconds
 
 
 def monotonic() -> float:
