@@ -116,7 +116,6 @@ def test_the_authorizer_and_token_table_exist_only_in_token_mode(transformed: di
         "TokenAuthorizerFunctionAliaslive",
         "TokenAuthorizerInvokePermission",
         "TokenAuthorizerErrorsAlarm",
-        "ChangeEventsPipeFailedAlarm",
     } <= token_only
     permission = transformed["Resources"]["TokenAuthorizerInvokePermission"]["Properties"]
     assert permission["FunctionName"] == {"Ref": "TokenAuthorizerFunctionAliaslive"}
