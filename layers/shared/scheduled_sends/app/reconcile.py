@@ -8,6 +8,7 @@ go into the scan summary.
 
 from __future__ import annotations
 
+import contextvars
 import json
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -113,7 +114,9 @@ class Reconciler:
                         break
                     recorded = {b.batch_id: b for b in scanner.store.active(account)}  # read before the list
                     scanner.rate.spend()
+                    # In the run's context: its container (the local runner's is per function) and its deadline.
                     listing = pool.submit(
+                        contextvars.copy_context().run,
                         scanner.client.call,
                         "GET",
                         api_path("user", "scheduled_sends"),
