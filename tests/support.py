@@ -160,3 +160,7 @@ def start_python_m_local(
         if "Ctrl-C stops" in line or not line:
             break
     return process, port, "".join(banner)
+
+
+# The scanner's Lambda timeout in template.yaml (300 s): its runs take new work until 30 s before it.
+SCANNER_TIMEOUT_MS = 300_000

@@ -21,7 +21,7 @@ from local.template import load_template
 from scheduled_sends.adapters import event_bus as bus
 from scheduled_sends.adapters.batches_table import BatchStore, batch_store
 from scheduled_sends.domain.rules import EXPIRY_SECONDS
-from tests.support import error_of, invoke, load_handler
+from tests.support import SCANNER_TIMEOUT_MS, error_of, invoke, load_handler
 
 TEAM = "arn:aws:iam::111122223333:user/team-a"
 OTHER_TEAM = "arn:aws:iam::111122223333:user/team-b"
@@ -158,7 +158,7 @@ def test_creates_claims_reads_and_the_scanners_own_writes_announce_no_change(
     expiry = send_at + EXPIRY_SECONDS
     for before in (24 * HOUR, 6 * HOUR, HOUR, 30 * 60):  # three warnings (each leased first), then the resume
         clock.now = expiry - before + 60
-        scanner({"source": "aws.events"}, LocalLambdaContext("expiry_scanner"))
+        scanner({"source": "aws.events"}, LocalLambdaContext("expiry_scanner", remaining_ms=SCANNER_TIMEOUT_MS))
 
     events = published_events()
     assert {e["detail-type"] for e in events} == {bus.EXPIRY_WARNING, bus.EXPIRY_ACTION_TAKEN}

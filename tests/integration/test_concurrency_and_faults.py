@@ -17,7 +17,7 @@ import pytest
 from local.events import LocalLambdaContext
 from local.sendgrid_sandbox import SendGridSandbox
 from scheduled_sends.adapters.batches_table import batch_store
-from tests.support import OPERATIONS, error_of, invoke, load_handler
+from tests.support import OPERATIONS, SCANNER_TIMEOUT_MS, error_of, invoke, load_handler
 
 TEAM_A = "arn:aws:iam::111122223333:user/team-a"
 TEAM_B = "arn:aws:iam::111122223333:user/team-b"
@@ -56,7 +56,7 @@ def _limit_message(response: dict) -> str:
 
 
 def _scan() -> None:
-    load_handler("expiry_scanner")({}, LocalLambdaContext("expiry_scanner"))
+    load_handler("expiry_scanner")({}, LocalLambdaContext("expiry_scanner", remaining_ms=SCANNER_TIMEOUT_MS))
 
 
 # -- races -------------------------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ import pytest
 from local.events import LocalLambdaContext
 from local.sendgrid_sandbox import SendGridSandbox
 from scheduled_sends.domain.rules import EXPIRY_BUCKETS
-from tests.support import invoke, load_handler
+from tests.support import SCANNER_TIMEOUT_MS, invoke, load_handler
 
 TEAM = "arn:aws:iam::111122223333:user/team-a"
 HOUR = 3600
@@ -51,7 +51,9 @@ def test_the_scanner_reports_slot_aggregates_and_paused_batches_by_time_left_wit
     clock.now += 70 * HOUR  # the two with send_at expire in 3 hours, the one without at the earliest in 1 h 50
     capsys.readouterr()
 
-    load_handler("expiry_scanner")({"source": "aws.events"}, LocalLambdaContext("expiry_scanner"))
+    load_handler("expiry_scanner")(
+        {"source": "aws.events"}, LocalLambdaContext("expiry_scanner", remaining_ms=SCANNER_TIMEOUT_MS)
+    )
 
     output = capsys.readouterr().out
     lines = _emf(output)

@@ -22,7 +22,7 @@ from scheduled_sends.domain.rules import EXPIRY_SECONDS, RECLAIM_GRACE_SECONDS, 
 from scheduled_sends.entry.scheduled import ScanIncomplete
 from scheduled_sends.runtime.container import Container
 from scheduled_sends.runtime.settings import settings
-from tests.support import invoke, load_handler
+from tests.support import SCANNER_TIMEOUT_MS, invoke, load_handler
 
 TEAM = "arn:aws:iam::111122223333:user/team-a"
 HOUR = 3600
@@ -30,7 +30,9 @@ SCHEDULED_EVENT = {"source": "aws.events", "detail-type": "Scheduled Event", "de
 
 
 def scan() -> dict:
-    return load_handler("expiry_scanner")(SCHEDULED_EVENT, LocalLambdaContext("expiry_scanner"))
+    return load_handler("expiry_scanner")(
+        SCHEDULED_EVENT, LocalLambdaContext("expiry_scanner", remaining_ms=SCANNER_TIMEOUT_MS)
+    )
 
 
 def _paused_batch(clock, send_in: int = HOUR, **extra) -> tuple[str, int]:

@@ -15,7 +15,7 @@ from scheduled_sends.adapters import event_bus as bus
 from scheduled_sends.adapters.batches_table import batch_store
 from scheduled_sends.app import scanner as scanner_module
 from scheduled_sends.domain.rules import CHANGE_WINDOW_SECONDS, EXPIRY_SECONDS
-from tests.support import error_of, invoke, load_handler
+from tests.support import SCANNER_TIMEOUT_MS, error_of, invoke, load_handler
 
 TEAM = "arn:aws:iam::111122223333:user/team-a"
 OTHER_TEAM = "arn:aws:iam::111122223333:user/team-b"
@@ -29,7 +29,9 @@ class Crash(BaseException):
 
 
 def scan() -> dict:
-    return load_handler("expiry_scanner")({"source": "aws.events"}, LocalLambdaContext("expiry_scanner"))
+    return load_handler("expiry_scanner")(
+        {"source": "aws.events"}, LocalLambdaContext("expiry_scanner", remaining_ms=SCANNER_TIMEOUT_MS)
+    )
 
 
 def _create(**body) -> str:

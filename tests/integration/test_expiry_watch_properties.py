@@ -37,7 +37,7 @@ from scheduled_sends.adapters import event_bus as bus
 from scheduled_sends.adapters.event_bus import EventBus
 from scheduled_sends.app import scanner as scanner_module
 from scheduled_sends.domain.rules import CHANGE_WINDOW_SECONDS, EXPIRY_SECONDS
-from tests.support import invoke, load_handler
+from tests.support import SCANNER_TIMEOUT_MS, invoke, load_handler
 
 TEAM = "arn:aws:iam::111122223333:user/team-a"
 HOUR = 3600
@@ -250,7 +250,9 @@ class ExpiryWatch(RuleBasedStateMachine):
     def _scan(self, crash: str | None, clean: bool = True) -> None:
         with self._counting_actions(), _crashing_at(crash):
             try:
-                summary = load_handler("expiry_scanner")({"source": "aws.events"}, LocalLambdaContext("expiry_scanner"))
+                summary = load_handler("expiry_scanner")(
+                    {"source": "aws.events"}, LocalLambdaContext("expiry_scanner", remaining_ms=SCANNER_TIMEOUT_MS)
+                )
                 # The table agrees with SendGrid once a fault-free run has reconciled the account (every
                 # account is reconciled on its own schedule, not on every run).
                 self.clean_scan = clean and crash is None and summary["reconciled"] > 0

@@ -16,7 +16,7 @@ from scheduled_sends.adapters.batches_table import batch_store
 from scheduled_sends.adapters.subuser_regions import RETRY_AFTER_SECONDS
 from scheduled_sends.domain.rules import EXPIRY_SECONDS, RECLAIM_GRACE_SECONDS
 from scheduled_sends.entry.scheduled import ScanIncomplete
-from tests.support import error_of, invoke, load_handler
+from tests.support import SCANNER_TIMEOUT_MS, error_of, invoke, load_handler
 
 TEAM = "arn:aws:iam::111122223333:user/team-a"
 HOUR = 3600
@@ -46,7 +46,9 @@ def _pause(on_behalf_of: str | None, batch: str, status: str = "pause") -> dict:
 
 
 def _scan() -> dict:
-    return load_handler("expiry_scanner")({"source": "aws.events"}, LocalLambdaContext("expiry_scanner"))
+    return load_handler("expiry_scanner")(
+        {"source": "aws.events"}, LocalLambdaContext("expiry_scanner", remaining_ms=SCANNER_TIMEOUT_MS)
+    )
 
 
 def _of_type(events: list[dict], detail_type: str) -> list[dict]:

@@ -15,7 +15,7 @@ from scheduled_sends.adapters import event_bus as bus
 from scheduled_sends.adapters.batches_table import batch_store
 from scheduled_sends.adapters.sendgrid import RetryPolicy, SendGridClient
 from scheduled_sends.domain.errors import UpstreamRateLimited, UpstreamUnavailable
-from tests.support import error_of, invoke, load_handler
+from tests.support import SCANNER_TIMEOUT_MS, error_of, invoke, load_handler
 
 TEAM = "arn:aws:iam::111122223333:user/team-a"
 HOUR = 3600
@@ -124,7 +124,7 @@ def _flow(clock, sandbox: SendGridSandbox, fault: str | None) -> tuple[str, list
     step(invoke("pause_or_cancel", body={"batch_id": batch, "status": "pause"}, caller_arn=TEAM))
     clock.now = send_at + 72 * HOUR - 23 * HOUR  # the 24 h warning is due
     _inject(sandbox, fault, paths=("/v3/user/scheduled_sends",))
-    load_handler("expiry_scanner")({}, LocalLambdaContext("scanner"))
+    load_handler("expiry_scanner")({}, LocalLambdaContext("scanner", remaining_ms=SCANNER_TIMEOUT_MS))
     _inject(sandbox, fault)
     step(invoke("resume_scheduled_send", batch_id=batch, caller_arn=TEAM))
     return batch, answers
@@ -192,7 +192,7 @@ def test_a_lasting_fault_gives_a_clear_error_and_the_scanner_repairs_the_table_a
     assert batch_store().get("parent", batch).status is None  # nothing half-written on our side
     sandbox_sendgrid.clear_faults()
     clock.now += 60  # the scanner's next run (reconcile leaves rows written in the second it lists alone)
-    load_handler("expiry_scanner")({}, LocalLambdaContext("scanner"))
+    load_handler("expiry_scanner")({}, LocalLambdaContext("scanner", remaining_ms=SCANNER_TIMEOUT_MS))
     applied = sandbox_sendgrid.statuses()  # "slow" and "drop" applied the pause before the answer was lost
     assert applied == ({batch: "pause"} if fault in LOST_ANSWER else {})
     row = batch_store().get("parent", batch)

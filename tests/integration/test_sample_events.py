@@ -12,7 +12,7 @@ from local.events import LocalLambdaContext
 from local.template import create_table, load_template
 from scheduled_sends.adapters.token_table import TokenStore
 from scheduled_sends.domain import tokens
-from tests.support import OPERATIONS, ROOT, load_handler
+from tests.support import OPERATIONS, ROOT, SCANNER_TIMEOUT_MS, load_handler
 
 
 @pytest.fixture(autouse=True)
@@ -39,7 +39,9 @@ def test_the_scanner_sample_event_runs_a_scan(sandbox_sendgrid, clock) -> None:
     event = json.loads((ROOT / "events" / "expiry_scanner.json").read_text())
     assert event["detail-type"] == "Scheduled Event"
 
-    summary = load_handler("expiry_scanner")(event, LocalLambdaContext(function_name="expiry_scanner"))
+    summary = load_handler("expiry_scanner")(
+        event, LocalLambdaContext(function_name="expiry_scanner", remaining_ms=SCANNER_TIMEOUT_MS)
+    )
 
     assert summary == {
         "due": 0,

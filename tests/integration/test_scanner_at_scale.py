@@ -13,14 +13,16 @@ from local.sendgrid_sandbox import SendGridSandbox
 from scheduled_sends.adapters.accounts import account_registry
 from scheduled_sends.app import scanner as scanner_module
 from scheduled_sends.domain.rules import EXPIRY_SECONDS
-from tests.support import invoke, load_handler
+from tests.support import SCANNER_TIMEOUT_MS, invoke, load_handler
 
 TEAM = "arn:aws:iam::111122223333:user/team-a"
 HOUR = 3600
 
 
 def scan() -> dict:
-    return load_handler("expiry_scanner")({"source": "aws.events"}, LocalLambdaContext("expiry_scanner"))
+    return load_handler("expiry_scanner")(
+        {"source": "aws.events"}, LocalLambdaContext("expiry_scanner", remaining_ms=SCANNER_TIMEOUT_MS)
+    )
 
 
 def _accounts(how_many: int) -> list[str]:

@@ -17,7 +17,7 @@ from local.sendgrid_sandbox import SendGridSandbox
 from local.template import create_table, load_template
 from scheduled_sends.adapters.token_table import TokenStore
 from scheduled_sends.domain import tokens
-from tests.support import error_of, invoke, load_handler
+from tests.support import SCANNER_TIMEOUT_MS, error_of, invoke, load_handler
 
 SAM_REQUEST_EVENT = json.loads(
     (Path(__file__).parents[1] / "fixtures" / "sam-generated-request-authorizer.json").read_text()
@@ -177,7 +177,9 @@ def test_a_teams_batches_are_watched_and_announced_under_its_team_principal(
     invoke("pause_or_cancel", body={"batch_id": batch, "status": "pause"}, authorizer=_team("payments"))
     clock.now = send_at + 72 * 3600 - 1800  # half an hour before SendGrid discards it
 
-    load_handler("expiry_scanner")({"source": "aws.events"}, LocalLambdaContext("expiry_scanner"))
+    load_handler("expiry_scanner")(
+        {"source": "aws.events"}, LocalLambdaContext("expiry_scanner", remaining_ms=SCANNER_TIMEOUT_MS)
+    )
 
     warnings = [e["detail"] for e in published_events() if e["detail-type"] == "Scheduled Send Expiry Warning"]
     assert warnings  # each validated against its JSON Schema by the fixture
