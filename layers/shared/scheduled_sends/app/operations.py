@@ -312,17 +312,27 @@ def list_scheduled_sends(request: ApiRequest) -> ApiResponse:
     return _answer(upstream, shown)
 
 
-def pause_or_cancel(request: ApiRequest) -> ApiResponse:
-    """POST /v3/user/scheduled_sends with {"batch_id", "status"} (+ our send_at, expiry_action)."""
-    now = clock.now()
-    document = validation.json_object(request.body, allowed=_PAUSE_FIELDS, required=_PAUSE_REQUIRED)
-    batch_id = validation.batch_id(document["batch_id"])
+def _checked_status_change(
+    request: ApiRequest, document: dict[str, Any], batch_id: str, now: int
+) -> tuple[str, Callable[[Batch], Batch], Caller, Batch | None]:
+    """What a pause, cancel or PATCH checks before SendGrid is called, in this order: the status, the owner's
+    send times and expiry action, who may act on the batch, and the 10-minute window. Returns the status, the
+    row edit for what the owner stated, the caller and the batch's row."""
     status = validation.status(document["status"])
     times = _SendTimes(document, now)
     with_action = _action_edit(document)
     caller = Caller(request)
     row = caller.authorize(batch_id)
     _check_windows(row, times, now)
+    return status, _stated(times, with_action), caller, row
+
+
+def pause_or_cancel(request: ApiRequest) -> ApiResponse:
+    """POST /v3/user/scheduled_sends with {"batch_id", "status"} (+ our send_at, expiry_action)."""
+    now = clock.now()
+    document = validation.json_object(request.body, allowed=_PAUSE_FIELDS, required=_PAUSE_REQUIRED)
+    batch_id = validation.batch_id(document["batch_id"])
+    status, stated, caller, row = _checked_status_change(request, document, batch_id, now)
     held = [b for b in batch_store().active(caller.account) if b.batch_id != batch_id]
     if _slot_refusal(caller, held) is not None:  # the table's word alone never refuses: SendGrid is asked
         held = _held_per_sendgrid(caller, batch_id, held, now)
@@ -338,7 +348,7 @@ def pause_or_cancel(request: ApiRequest) -> ApiResponse:
         return _answer(upstream)
 
     caller.holds_a_slot_now()
-    recorded = caller.record_change(batch_id, changes.PAUSE_OR_CANCEL, status, _stated(times, with_action), now, row)
+    recorded = caller.record_change(batch_id, changes.PAUSE_OR_CANCEL, status, stated, now, row)
     return _answer(upstream, _with_extension(json.loads(upstream.body), recorded))
 
 
@@ -359,15 +369,10 @@ def update_scheduled_send(request: ApiRequest) -> ApiResponse:
     now = clock.now()
     batch_id = _path_batch_id(request)
     document = validation.json_object(request.body, allowed=_UPDATE_FIELDS, required=_UPDATE_REQUIRED)
-    status = validation.status(document["status"])
-    times = _SendTimes(document, now)
-    with_action = _action_edit(document)
-    caller = Caller(request)
-    row = caller.authorize(batch_id)
-    _check_windows(row, times, now)
+    status, stated, caller, row = _checked_status_change(request, document, batch_id, now)
     upstream = caller.forward("PATCH", api_path("user", "scheduled_sends", batch_id), {"status": status})
     if upstream.status == 204:
-        caller.record_change(batch_id, changes.UPDATE, status, _stated(times, with_action), now, row)
+        caller.record_change(batch_id, changes.UPDATE, status, stated, now, row)
     return _answer(upstream)
 
 
