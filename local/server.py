@@ -33,6 +33,7 @@ from .authorizer import Refusal, authorize, method_arn
 from .bus import BadFilter, EventTap, since_seconds
 from .events import LOCAL_ACCOUNT_ID, STAGE, LocalLambdaContext, proxy_event
 from .http import LoopbackServer
+from .moto_atomic import make_dynamodb_atomic
 from .pipe import STREAMS_CLIENT_CONFIG, LocalPipe, table_pipe
 from .redaction import redact, request_label
 from .sendgrid_sandbox import EVERY_OTHER_SUBUSER, SendGridSandbox, parse_subusers
@@ -304,6 +305,7 @@ class LocalService:
                 raise PortInUse(self.host, self.port) from None
             raise
         logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's server logs every AWS call
+        make_dynamodb_atomic()  # the API serves requests in parallel: moto must not show half an update
         self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
         self._moto.start()
         moto_host, moto_port = self._moto.get_host_and_port()

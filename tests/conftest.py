@@ -13,6 +13,7 @@ from moto import mock_aws
 from pytest_httpserver import HTTPServer
 
 from local.container import reset_container
+from local.moto_atomic import make_dynamodb_atomic
 from local.pipe import STREAMS_CLIENT_CONFIG, table_pipe
 from local.sendgrid_sandbox import SendGridSandbox
 from local.server import LocalService
@@ -30,6 +31,7 @@ from tests.support import (
 def pytest_configure(config: pytest.Config) -> None:
     # Lambda sets the template's variables before any import; Powertools reads them at import time.
     os.environ.update({k: v for k, v in BASE_ENVIRONMENT.items() if k.startswith("POWERTOOLS_")})
+    make_dynamodb_atomic()  # tests call handlers from several threads, as Lambda's many containers would
 
 
 @pytest.fixture(autouse=True)
