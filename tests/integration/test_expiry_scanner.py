@@ -216,6 +216,8 @@ def test_expiry_action_is_carried_out_once_shortly_before_expiry(
     assert sandbox_sendgrid.statuses() == expected  # a fresh cancel is not reclaimed at once (grace period)
     taken = _of_type(published_events(), bus.EXPIRY_ACTION_TAKEN)
     assert [(t["batch_id"], t["action"]) for t in taken] == [(batch, action)]
+    # The event says what SendGrid holds after the action, and the pause it replaced.
+    assert (taken[0]["status"], taken[0]["previous_status"]) == (expected.get(batch), "pause")
     row = batch_store().get("parent", batch)
     assert row.status == (None if action == "resume" else "cancel")
     assert row.action_taken == action

@@ -29,6 +29,7 @@ from .event_detail import detail_of, event_id
 from .reconcile import Reconciler
 
 _GONE_OK = (204, 404)  # deleting an entry SendGrid no longer has is what we wanted anyway
+_STATUS_AFTER = {"resume": None, "cancel": "cancel"}  # an expiry action -> the batch's status once it is carried out
 
 
 @dataclass
@@ -183,15 +184,23 @@ class Scanner:
         batch = self._within_lease(batch, lambda current: replace(current, action_started_at=now), now)
         if not (may_have_been_sent and self._already_applied(batch, action)):
             self._carry_out(batch, action)
+        after = _STATUS_AFTER[action]
         self.events.publish(
-            bus.EXPIRY_ACTION_TAKEN, detail_of(batch, event_id=event_id(bus.EXPIRY_ACTION_TAKEN, batch), action=action)
+            bus.EXPIRY_ACTION_TAKEN,
+            detail_of(
+                batch,
+                event_id=event_id(bus.EXPIRY_ACTION_TAKEN, batch),
+                action=action,
+                status=after,  # what SendGrid holds now; the pause it replaced is `previous_status`
+                previous_status=batch.status,
+            ),
         )
         summary.actioned += 1
 
         def done(current: Batch) -> Batch:
             if current.status != "pause":
                 return replace(current, action_started_at=None)  # a team changed it meanwhile: its change stands
-            applied = current.with_status(None if action == "resume" else "cancel", now)
+            applied = current.with_status(after, now)
             return replace(applied, action_taken=action, action_started_at=None)
 
         return self._within_lease(batch, done, now)
