@@ -819,6 +819,20 @@ SECTIONS = (
 )
 
 
+def logs_to(stream: Any) -> None:
+    """The layer's logger writes to `stream`: it was made (with the stdout of its time) when this script
+    imported the layer, before stdout was redirected, so its log lines went to the terminal or pipe that runs
+    the bench, a slower and more variable write than Lambda's log pipe. Metrics are printed at each flush and
+    follow the redirection by themselves."""
+    import logging
+
+    from scheduled_sends.runtime.observability import logger
+
+    handler = logger.registered_handler
+    if isinstance(handler, logging.StreamHandler):
+        handler.setStream(stream)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--out", default=str(ROOT / "bench-results.json"))
@@ -861,6 +875,7 @@ def main() -> int:
         "config": config,
     }
     with open(os.devnull, "w") as quiet, contextlib.redirect_stdout(quiet):  # the handlers' JSON logs and metrics
+        logs_to(quiet)
         calls = AwsCalls()
         if "warm_overhead" in only:
             results["warm_overhead"] = warm_overhead(config["repetitions"], calls)
