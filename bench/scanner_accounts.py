@@ -38,6 +38,9 @@ class _Registry:
     def remember(self, account: str) -> None:
         self.due_at.setdefault(account, 0)
 
+    def last_reconciled_at(self, account: str) -> int | None:
+        return self.last.get(account)
+
     def due(self, now: int) -> Any:
         order = sorted((at, a) for a, at in self.due_at.items() if at <= now)
         return iter([a for _, a in order])

@@ -244,3 +244,56 @@ def test_create_answers_503_and_hands_out_nothing_when_the_ownership_record_cann
     assert "not handed out" in error_of(answer)["message"]
     assert "batch_id" not in json.loads(answer["body"])
     assert len(attempts) == 3  # retried within the deadline first
+
+
+def _pause_outside_the_service(sandbox: SendGridSandbox, batch: str) -> None:
+    headers = {"Authorization": f"Bearer {sandbox.api_key}"}
+    paused = requests.post(
+        f"{sandbox.url}/v3/user/scheduled_sends", json={"batch_id": batch, "status": "pause"}, headers=headers
+    )
+    assert paused.status_code == 201
+
+
+def test_a_pause_found_by_reconcile_is_watched_from_the_accounts_previous_list_and_warned_before_it_expires(
+    timed_sandbox: SendGridSandbox, clock, published_events
+) -> None:
+    batch = _create()
+    scan()  # the account's first reconcile: nothing held, so it is idle, next reconciled in 6 hours
+    previous_list = clock.now
+    clock.now += 60
+    send_at = clock.now + 60
+    _mail(timed_sandbox, batch, send_at)
+    _pause_outside_the_service(timed_sandbox, batch)  # (or paused through us, with both table writes lost)
+    real_expiry = send_at + EXPIRY_SECONDS
+
+    clock.now = previous_list + 6 * HOUR  # the next reconcile finds it
+    assert scan()["drift"] == 1
+    row = batch_store().get("parent", batch)
+    assert row.status == "pause"
+    assert row.held_since == previous_list  # not the moment reconcile happened to look
+    assert row.expires_at <= real_expiry
+    for hours in range(7, 72):  # the scanner's schedule, hour by hour, until SendGrid discards the mail
+        clock.now = previous_list + hours * HOUR
+        scan()
+
+    warned = [(w["threshold_seconds"], w["seconds_left"]) for w in _of_type(published_events(), bus.EXPIRY_WARNING)]
+    assert [threshold for threshold, _ in warned] == [24 * HOUR, 6 * HOUR, HOUR]
+    assert all(left > 0 for _, left in warned)
+    assert [(m.fate, m.held) for m in timed_sandbox.mails()] == [("scheduled", True)]  # all came while it was held
+
+
+def test_a_pause_found_in_an_accounts_first_list_may_be_72_hours_old_so_every_warning_is_due_at_once(
+    timed_sandbox: SendGridSandbox, clock, published_events
+) -> None:
+    batch = _create()  # the account is registered (due at once), but no scan has listed it yet
+    _mail(timed_sandbox, batch, clock.now + 60)
+    _pause_outside_the_service(timed_sandbox, batch)
+    clock.now += 70 * HOUR  # the mail has two hours left when the account is first listed
+
+    assert scan()["drift"] == 1
+    assert batch_store().get("parent", batch).expires_at <= clock.now  # it may expire at any moment
+    clock.now += 300
+    scan()
+    warned = [w["threshold_seconds"] for w in _of_type(published_events(), bus.EXPIRY_WARNING)]
+    assert sorted(warned) == [HOUR, 6 * HOUR, 24 * HOUR]  # at once: before the mail expires in two hours
+    assert [(m.fate, m.held) for m in timed_sandbox.mails()] == [("scheduled", True)]

@@ -191,6 +191,19 @@ def test_without_send_at_a_held_batch_is_watched_against_its_earliest_possible_e
     assert _paused().expires_at_basis == "send_at"
 
 
+def test_a_hold_found_by_reconcile_is_watched_from_the_previous_list_or_as_if_it_could_expire_now() -> None:
+    listed_at = SEND_AT
+    assert rules.found_held_since(listed_at - 6 * HOUR, listed_at) == listed_at - 6 * HOUR
+    never_listed = rules.found_held_since(None, listed_at)
+    assert rules.earliest_possible_expiry(never_listed) == listed_at  # it may be 72 hours old already
+    assert rules.found_held_since(listed_at + 1, listed_at) == never_listed  # a "previous" list from the future
+    found = Batch("parent", "b", None).with_status("pause", listed_at + 5, listed_at - 6 * HOUR)
+    assert (found.held_since, found.status_at) == (listed_at - 6 * HOUR, listed_at + 5)
+    # held_from only starts an episode: a batch already held keeps its own start
+    held = Batch("parent", "b", "o").with_status("cancel", listed_at - HOUR)
+    assert held.with_status("pause", listed_at, listed_at - 6 * HOUR).held_since == listed_at - HOUR
+
+
 def test_next_due_is_the_earliest_pending_step_and_none_when_nothing_is_left() -> None:
     batch = _paused(expiry_action="cancel", last_send_at=SEND_AT)
     assert rules.next_due(batch, THRESHOLDS, LEAD) == batch.expires_at - 24 * HOUR

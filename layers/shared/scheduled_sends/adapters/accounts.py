@@ -73,6 +73,17 @@ class AccountRegistry:
             if not conditional_failed(error):
                 raise
 
+    def last_reconciled_at(self, account: str) -> int | None:
+        """When the account's last reconcile ran (its list is at most a moment later), or None if never."""
+        item = self._table.get_item(
+            Key={"account": ACCOUNTS_PARTITION, "batch_id": account},
+            ProjectionExpression="#reconciled_at",
+            ExpressionAttributeNames={"#reconciled_at": "reconciled_at"},
+            ConsistentRead=True,
+        ).get("Item")
+        value = (item or {}).get("reconciled_at")
+        return None if value is None else int(value)
+
     def due(self, now: int) -> Iterator[str]:
         """Accounts whose reconcile is due, the longest overdue first; read page by page as the run goes."""
         condition = Key("due_shard").eq(RECONCILE_SHARD) & Key("due_at").lte(now)

@@ -13,6 +13,7 @@ import json
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING
 
 from ..adapters import event_bus as bus
@@ -54,13 +55,27 @@ def listed_statuses(body: str, account: str) -> tuple[dict[str, str], int]:
 
 
 def repair_rows(
-    store: BatchStore, account: str, recorded: dict[str, Batch], upstream: dict[str, str], listed_at: int, now: int
+    store: BatchStore,
+    account: str,
+    recorded: dict[str, Batch],
+    upstream: dict[str, str],
+    listed_at: int,
+    now: int,
+    previous_list_at: Callable[[], int | None] = lambda: None,
 ) -> list[Repair]:
     """Write the table's rows of `account` as SendGrid listed them at `listed_at`. `recorded` are the rows
     holding a slot, read before the list. A row is repaired only if it is still the version that was read
     and was not written since the list (an operation in flight is never undone), and never while a scanner
-    run holds its lease. Finished rows (expired, discarded) SendGrid still lists are left to the scanner."""
+    run holds its lease. Finished rows (expired, discarded) SendGrid still lists are left to the scanner.
+    A pause or cancel found here is watched as held since the account's previous list (`previous_list_at`,
+    read only when needed), not since now: see `rules.found_held_since`."""
     repairs: list[Repair] = []
+    held_from: list[int] = []  # found_held_since, once it is needed
+
+    def found_since() -> int:
+        if not held_from:
+            held_from.append(rules.found_held_since(previous_list_at(), listed_at))
+        return held_from[0]
 
     def repair(batch_id: str, seen: Batch | None, status: str | None, kind: str) -> None:
         if seen is not None and (seen.leased(now) or (seen.updated_at or 0) >= listed_at):
@@ -72,7 +87,7 @@ def repair_rows(
             if (current is None) != (seen is None) or (current is not None and current.version != seen.version):
                 return None  # changed since it was read: the next reconcile looks again
             base = current or Batch(account, batch_id, owner=None)
-            written.append(base.with_status(status, now))
+            written.append(base.with_status(status, now, found_since() if status in rules.ACTIVE_STATUSES else None))
             return written[0]
 
         store.change(account, batch_id, edit, now)
@@ -159,7 +174,8 @@ class Reconciler:
                 assert row is not None
                 scanner.reclaim(row, f"{row.status} but still listed by SendGrid", summary)
         drift = 0
-        for fixed in repair_rows(store, account, recorded, upstream, listed_at, now):
+        previous_list_at = partial(scanner.accounts.last_reconciled_at, account)  # read only if a repair needs it
+        for fixed in repair_rows(store, account, recorded, upstream, listed_at, now, previous_list_at):
             scanner.events.publish(
                 bus.DRIFT,
                 detail_of(

@@ -156,6 +156,17 @@ def earliest_possible_expiry(held_since: int) -> int:
     return held_since - CHANGE_WINDOW_SECONDS + EXPIRY_SECONDS
 
 
+def found_held_since(previous_list_at: int | None, listed_at: int) -> int:
+    """Since when, at the earliest, SendGrid has held a pause or cancel that reconcile found in its list at
+    `listed_at` and nobody told us of (its answer was lost, or it was set outside the service). The account's
+    previous list did not show it, so it was set after that list. With no earlier list it may be up to 72
+    hours old: the earliest possible expiry is then `listed_at` itself, and every warning is due at once. A
+    later estimate would be worse than an early warning: the batch could expire before its first one."""
+    if previous_list_at is not None and previous_list_at <= listed_at:
+        return previous_list_at
+    return listed_at + CHANGE_WINDOW_SECONDS - EXPIRY_SECONDS
+
+
 @dataclass(frozen=True)
 class Batch:
     """What the service knows of one batch (a row of the table).
@@ -183,10 +194,11 @@ class Batch:
     action_started_at: int | None = None  # an expiry action was sent to SendGrid (its answer may be lost)
     change: Change | None = None  # the last change made through the API (who, which request, from and to)
 
-    def with_status(self, status: str | None, now: int) -> Batch:
+    def with_status(self, status: str | None, now: int, held_from: int | None = None) -> Batch:
         """The row after its status changed at `now`. Becoming paused or cancelled from neither starts an
-        episode, watched afresh (its own warnings and expiry action); pause <-> cancel keeps the mail held
-        and so keeps the episode; leaving both ends it."""
+        episode, watched afresh (its own warnings and expiry action), held since `now` or, when SendGrid held
+        it before we knew (reconcile found it), since `held_from`; pause <-> cancel keeps the mail held and so
+        keeps the episode; leaving both ends it."""
         if status == self.status:
             return self
         if status in ACTIVE_STATUSES and not (self.holds_slot and self.held_since is not None):
@@ -194,7 +206,7 @@ class Batch:
                 self,
                 status=status,
                 status_at=now,
-                held_since=now,
+                held_since=now if held_from is None else min(held_from, now),
                 warned=(),
                 action_taken=None,
                 action_started_at=None,
