@@ -12,10 +12,12 @@ import requests
 from local.events import LocalLambdaContext
 from local.sendgrid_sandbox import SendGridSandbox
 from scheduled_sends.adapters import event_bus as bus
+from scheduled_sends.adapters.accounts import account_registry
 from scheduled_sends.adapters.batches_table import batch_store
 from scheduled_sends.adapters.subuser_regions import RETRY_AFTER_SECONDS
 from scheduled_sends.domain.rules import EXPIRY_SECONDS, RECLAIM_GRACE_SECONDS
 from scheduled_sends.entry.scheduled import ScanIncomplete
+from scheduled_sends.runtime.settings import settings
 from tests.support import SCANNER_TIMEOUT_MS, error_of, invoke, load_handler
 
 TEAM = "arn:aws:iam::111122223333:user/team-a"
@@ -285,7 +287,8 @@ def test_an_account_whose_region_cannot_be_known_fails_for_the_run_and_the_other
         del sandbox.subusers["leaver"]
     clock.now = send_at + EXPIRY_SECONDS - 30 * 60  # both due; the list is read again
 
-    with pytest.raises(ScanIncomplete, match="2 batches or accounts failed"):  # its action and its reconcile
+    # Its action fails; its reconcile does not count: SendGrid no longer knows the account (set aside).
+    with pytest.raises(ScanIncomplete, match="1 batches or accounts failed"):
         _scan()
 
     assert regional_sandboxes["eu"].statuses("leaver") == {batch: "pause"}  # nothing was sent for it
@@ -319,3 +322,62 @@ def test_an_idempotent_create_refused_for_an_unknown_region_can_be_retried_with_
     assert created["statusCode"] == 201
     assert invoke("create_batch_id", headers=headers, caller_arn=TEAM)["body"] == created["body"]
     assert _on_behalf_of(regional_sandboxes["eu"]) == ["newco"]
+
+
+# -- accounts SendGrid does not know ---------------------------------------------------------------------
+
+# A typo'd subuser: SendGrid's list does not name it (503), or, with a "*" pin, the host refuses it (403, a 502).
+UNKNOWN_TO_SENDGRID = pytest.mark.parametrize(
+    ("pin_every_subuser", "refused_with"), [(False, 503), (True, 502)], ids=["not-listed", "host-refuses"]
+)
+
+
+@UNKNOWN_TO_SENDGRID
+def test_a_request_for_an_account_sendgrid_does_not_know_registers_nothing(
+    regional_sandboxes: Sandboxes, clock, monkeypatch: pytest.MonkeyPatch, pin_every_subuser: bool, refused_with: int
+) -> None:
+    if pin_every_subuser:
+        monkeypatch.setenv("GLOBAL_SUBUSERS", "*")
+    answer = invoke("list_scheduled_sends", headers=_as("no-such-subuser"), caller_arn=TEAM)
+    assert answer["statusCode"] == refused_with
+    assert invoke("list_scheduled_sends", headers=_as("acme"), caller_arn=TEAM)["statusCode"] == 200
+    assert account_registry().all() == ["sub:acme"]  # only the account SendGrid served
+
+
+@UNKNOWN_TO_SENDGRID
+def test_a_registered_account_sendgrid_does_not_know_is_set_aside_and_the_run_succeeds(
+    regional_sandboxes: Sandboxes,
+    clock,
+    monkeypatch: pytest.MonkeyPatch,
+    json_logs,
+    pin_every_subuser: bool,
+    refused_with: int,
+) -> None:
+    if pin_every_subuser:
+        monkeypatch.setenv("GLOBAL_SUBUSERS", "*")
+    account_registry().remember("sub:no-such-subuser")  # left by an older version, or a subuser deleted since
+    _create("acme")
+
+    summary = _scan()  # no ScanIncomplete: the run is not failed (nor retried into the DLQ) for it
+
+    assert (summary["errors"], summary["unreconcilable"], summary["reconciled"]) == (0, 1, 1)
+    idle = settings().reconcile_idle_seconds
+    assert "sub:no-such-subuser" not in account_registry().due(clock.now + idle - 1)
+    assert "sub:no-such-subuser" in account_registry().due(clock.now + idle)
+    (line,) = [json.loads(x) for x in json_logs.getvalue().splitlines() if "account not reconcilable" in x]
+    assert (line["level"], line["account"]) == ("WARNING", "sub:no-such-subuser")
+
+
+@pytest.mark.parametrize("failure", ["list-answers-500", "subuser-list-unreadable"])
+def test_a_passing_failure_to_reconcile_an_account_still_fails_the_run(
+    regional_sandboxes: Sandboxes, clock, failure: str
+) -> None:
+    account_registry().remember("sub:eurocorp")  # a real subuser, whose region no call has looked up yet
+    if failure == "list-answers-500":
+        regional_sandboxes["eu"].inject("500", times=100, paths=("/v3/user/scheduled_sends",))
+    else:
+        regional_sandboxes["global"].inject("500", times=100, paths=("/v3/subusers",))
+
+    with pytest.raises(ScanIncomplete, match="1 batches or accounts failed"):
+        _scan()
+    assert "sub:eurocorp" in account_registry().due(clock.now)  # not set aside: the next run tries again

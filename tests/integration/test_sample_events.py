@@ -56,6 +56,7 @@ def test_the_scanner_sample_event_runs_a_scan(sandbox_sendgrid, clock) -> None:
         "reconcile_due": 0,
         "sendgrid_calls": 0,
         "rate_limited": 0,
+        "unreconcilable": 0,
         "stopped_early": 0,
     }
 

@@ -84,6 +84,21 @@ class AccountRegistry:
         value = (item or {}).get("reconciled_at")
         return None if value is None else int(value)
 
+    def postpone(self, account: str, when: int) -> None:
+        """Move a registered account's next reconcile to `when` (an account SendGrid refuses is looked at again
+        only then); an account no longer registered is not written back."""
+        try:
+            self._table.update_item(
+                Key={"account": ACCOUNTS_PARTITION, "batch_id": account},
+                UpdateExpression="SET #due_shard = :shard, #due_at = :when",
+                ConditionExpression="attribute_exists(#due_at)",
+                ExpressionAttributeNames={"#due_shard": "due_shard", "#due_at": "due_at"},
+                ExpressionAttributeValues={":shard": RECONCILE_SHARD, ":when": when},
+            )
+        except ClientError as error:
+            if not conditional_failed(error):
+                raise
+
     def due(self, now: int) -> Iterator[str]:
         """Accounts whose reconcile is due, the longest overdue first; read page by page as the run goes."""
         condition = Key("due_shard").eq(RECONCILE_SHARD) & Key("due_at").lte(now)

@@ -76,7 +76,8 @@ class SubuserDirectory:
             raise RegionUnknown(
                 f"SendGrid does not list {username!r} among the account's subusers with a region, so its "
                 "SendGrid region cannot be known; nothing was sent to SendGrid (operators may pin it with "
-                "EuSubusers or GlobalSubusers)"
+                "EuSubusers or GlobalSubusers)",
+                not_listed=True,
             )
 
     # -- reading SendGrid's list ---------------------------------------------------------------------

@@ -76,13 +76,20 @@ class Caller:
     def forward(self, method: str, path: str, body: dict[str, Any] | None = None) -> UpstreamResponse:
         """One SendGrid call for this account. Every account the service acts for is registered, so the
         scanner's reconcile watches it (whoever acted: owner, claimer or admin)."""
+        client = sendgrid_client()
+        self.region = client.region_of(self.request.on_behalf_of)  # where the call goes (and a change is made)
+        answer = client.call(method, path, on_behalf_of=self.request.on_behalf_of, body=body)
+        if 200 <= answer.status < 300:
+            self._register()
+        return answer
+
+    def _register(self) -> None:
+        """Register the account for reconcile once SendGrid has served it: a name SendGrid refused (a typo,
+        a deleted subuser) is never registered, or every scanner run would fail on it."""
         try:
             account_registry().remember(self.account)
         except Exception:
             state_write_failed("could not register the account for reconcile", account=self.account)
-        client = sendgrid_client()
-        self.region = client.region_of(self.request.on_behalf_of)  # where the call goes (and a change is made)
-        return client.call(method, path, on_behalf_of=self.request.on_behalf_of, body=body)
 
     def record_change(
         self,

@@ -3,7 +3,9 @@
 A row SendGrid does not list loses its status; an entry SendGrid lists that the table lacks or records
 differently is written as SendGrid has it; finished batches SendGrid still lists have their slot freed.
 Every repair publishes a Drift event. The reconcile's gauges (slots in use, paused batches by time left)
-go into the scan summary.
+go into the scan summary. An account SendGrid refuses (a subuser it does not list, or a 401/403/404 for that
+on-behalf-of) is set aside until the idle interval has passed and counted as unreconcilable, not as an error:
+a name that no longer exists at SendGrid must not fail every run.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from ..adapters.accounts import AccountRecord
 from ..adapters.batches_table import BatchStore
 from ..adapters.sendgrid import UpstreamResponse, api_path
 from ..domain import rules, validation
-from ..domain.errors import BadRequest, UpstreamRateLimited
+from ..domain.errors import BadRequest, RegionUnknown, UpstreamKeyRejected, UpstreamRateLimited
 from ..domain.rules import Batch
 from ..domain.scan_limits import next_reconcile_at
 from ..runtime import clock
@@ -30,6 +32,20 @@ from .event_detail import detail_of, event_id
 
 if TYPE_CHECKING:
     from .scanner import Scanner, ScanSummary
+
+
+class ListNotFound(Exception):
+    """SendGrid answered 404 to an account's list."""
+
+
+def refused_account(account: str, failure: BaseException) -> bool:
+    """Whether the account itself is what SendGrid refuses (retrying cannot help), rather than a passing
+    failure: a subuser its list does not name, or a 401/403/404 for that on-behalf-of. The parent's key being
+    rejected stays an error: nothing would work."""
+    if isinstance(failure, RegionUnknown):
+        return failure.not_listed
+    subuser = rules.on_behalf_of_of(account) is not None
+    return subuser and isinstance(failure, UpstreamKeyRejected | ListNotFound)
 
 
 @dataclass(frozen=True)
@@ -149,9 +165,28 @@ class Reconciler:
                     except UpstreamRateLimited:
                         scanner.rate.rate_limited()  # SendGrid pushes back: leave it to the teams for this run
                         summary.rate_limited += 1
-                    except Exception:
-                        summary.errors += 1
-                        logger.exception("reconcile failed", extra={"account": account})
+                    except Exception as failure:
+                        if refused_account(account, failure):
+                            self._set_aside(account, failure, now, summary)
+                        else:
+                            summary.errors += 1
+                            logger.exception("reconcile failed", extra={"account": account})
+
+    def _set_aside(self, account: str, failure: BaseException, now: int, summary: ScanSummary) -> None:
+        """An account SendGrid refuses is looked at again after the idle interval (it may come back, e.g. a
+        pin corrected), counted apart from errors so the run still succeeds and alarms stay meaningful."""
+        next_at = now + self.scanner.config.reconcile_idle_seconds
+        try:
+            self.scanner.accounts.postpone(account, next_at)
+        except Exception:
+            summary.errors += 1
+            logger.exception("could not set aside an account SendGrid refuses", extra={"account": account})
+            return
+        summary.unreconcilable += 1
+        logger.warning(
+            "account not reconcilable: SendGrid refuses it",
+            extra={"account": account, "reason": str(failure), "next_reconcile_at": next_at},
+        )
 
     def _reconciled(
         self,
@@ -165,7 +200,8 @@ class Reconciler:
         scanner, store = self.scanner, self.scanner.store
         scanner.rate.observe(answer.headers)
         if answer.status != 200:
-            raise RuntimeError(f"SendGrid answered {answer.status} to the list")
+            failure = ListNotFound if answer.status == 404 else RuntimeError
+            raise failure(f"SendGrid answered {answer.status} to the list")
         upstream, slots = listed_statuses(answer.body, account)
         for batch_id in upstream:
             row = recorded.get(batch_id) or store.get(account, batch_id)

@@ -46,6 +46,7 @@ class ScanSummary:
     reconcile_due: int = 0  # accounts whose reconcile was due when the run ended (0: it caught up)
     sendgrid_calls: int = 0  # of the scanner's share of SendGrid's rate limit (reconcile's lists)
     rate_limited: int = 0  # 429s: the run then left SendGrid to the teams
+    unreconcilable: int = 0  # accounts SendGrid refuses (e.g. a subuser it does not list): set aside, not errors
     stopped_early: int = 0  # 1 when the run stopped taking work before its deadline (the next one continues)
     # For the log only: slots in use per account reconciled by this run.
     slots_in_use: dict[str, int] = field(default_factory=dict)

@@ -90,5 +90,14 @@ class RegionUnknown(ServiceError):
 
     status = 503
 
-    def __init__(self, message: str, field: str | None = "on-behalf-of", retry_after_seconds: int = 60) -> None:
+    def __init__(
+        self,
+        message: str,
+        field: str | None = "on-behalf-of",
+        retry_after_seconds: int = 60,
+        not_listed: bool = False,
+    ) -> None:
         super().__init__(message, field=field, headers={"Retry-After": str(retry_after_seconds)})
+        # SendGrid's list was read and does not name the subuser: the account itself is unknown there (the
+        # scanner sets it aside rather than failing every run), unlike a list that could not be read.
+        self.not_listed = not_listed
