@@ -194,6 +194,7 @@ def test_a_warning_whose_publish_failed_is_announced_by_the_next_run(
         patched.setattr(bus.EventBus, "publish", refuse)
         with pytest.raises(ScanIncomplete):
             scan()
+    clock.now += 60  # the next run: Lambda retries a failed one a minute later (the schedule: every 5 minutes)
     scan()
     scan()
     warnings = _of_type(published_events(), bus.EXPIRY_WARNING)
@@ -382,3 +383,97 @@ def test_overlapping_runs_expire_and_free_each_slot_once(
     assert [e["batch_id"] for e in _of_type(events, bus.EXPIRED)] == [paused]
     assert sorted(e["batch_id"] for e in _of_type(events, bus.SLOT_RECLAIMED)) == sorted([paused, cancelled])
     assert sandbox_sendgrid.statuses() == {}
+
+
+# -- the order of a run's work while SendGrid is slow ----------------------------------------------------------------
+
+
+def _scan_within(seconds: float) -> dict:
+    """A run whose deadline is `seconds` away (a short run stands for the 270 s one with 10 s read timeouts)."""
+    remaining_ms = int(seconds * 2 * 1000)  # the entry point keeps half of a short remaining time in reserve
+    return load_handler("expiry_scanner")(
+        SCHEDULED_EVENT, LocalLambdaContext("expiry_scanner", remaining_ms=remaining_ms)
+    )
+
+
+def _ids_in_shards(*shards: int) -> list[str]:
+    """A batch id hashing to each of `shards`, in that order (rows are placed in the due index by a hash)."""
+    store, found = batch_store(), []
+    candidates = (f"batch-{n}" for n in range(10_000))
+    for shard in shards:
+        found.append(next(b for b in candidates if store._shard(Batch("parent", b, TEAM)) == f"due#{shard}"))
+    return found
+
+
+def _row(batch_id: str, now: int, **fields: Any) -> None:
+    batch_store().change("parent", batch_id, lambda _current: Batch("parent", batch_id, TEAM, **fields), now)
+
+
+def _reclaimable_cancel(batch_id: str, now: int, sent_ago: int) -> None:
+    sent = now - sent_ago
+    _row(batch_id, now, status="cancel", send_at=sent, last_send_at=sent, status_at=sent - HOUR, held_since=sent - HOUR)
+
+
+def _due_at(batch_id: str) -> int:
+    item = boto3.resource("dynamodb").Table("batches").get_item(Key={"account": "parent", "batch_id": batch_id})
+    return int(item["Item"]["due_at"])
+
+
+def test_the_due_index_is_read_oldest_first_across_shards(sandbox_sendgrid: SendGridSandbox, clock) -> None:
+    ids = _ids_in_shards(0, 3, 5, 7)
+    for age, batch_id in enumerate(ids):  # the higher the shard, the longer the row has waited
+        _reclaimable_cancel(batch_id, clock.now, sent_ago=HOUR + age * 60)
+
+    assert [b.batch_id for b in batch_store().due(clock.now).batches] == list(reversed(ids))
+
+
+def test_a_warning_is_published_first_while_sendgrid_hangs_on_older_work(
+    sandbox_sendgrid: SendGridSandbox, clock, published_events
+) -> None:
+    """Reclaims and an expiry action that wait on SendGrid, due longer and in lower shards, do not use up the run
+    before a warning, which needs no SendGrid call."""
+    *cancels, acting, paused = _ids_in_shards(0, 1, 2, 3, 7)
+    for batch_id in cancels:
+        _reclaimable_cancel(batch_id, clock.now, sent_ago=3 * HOUR)
+    # Its action (lead 30 minutes) has been due for 10 minutes; every warning is announced already.
+    acting_send_at = clock.now - EXPIRY_SECONDS + 20 * 60
+    _row(
+        acting,
+        clock.now,
+        status="pause",
+        send_at=acting_send_at,
+        expiry_action="cancel",
+        warned=(HOUR, 6 * HOUR, 24 * HOUR),
+    )
+    _row(paused, clock.now, status="pause", send_at=clock.now - 49 * HOUR)  # 23 h left: the 24 h warning is due
+    sandbox_sendgrid.inject("slow", times=10_000, delay_seconds=2.0)  # SendGrid hangs (read timeout 0.5 s here)
+
+    with pytest.raises(ScanIncomplete):
+        _scan_within(1.5)
+
+    warnings = _of_type(published_events(), bus.EXPIRY_WARNING)
+    assert [(w["batch_id"], w["threshold_seconds"]) for w in warnings] == [(paused, 24 * HOUR)]
+
+
+def test_work_that_failed_waits_behind_the_rows_due_before_it(
+    sandbox_sendgrid: SendGridSandbox, clock, published_events
+) -> None:
+    """A row whose SendGrid call keeps failing is not due again at its old time, where it would come first in
+    every run and use it up: the next run first does what was waiting behind it."""
+    failing, waiting = _ids_in_shards(0, 4)
+    _reclaimable_cancel(failing, clock.now, sent_ago=3 * HOUR)
+    _reclaimable_cancel(waiting, clock.now, sent_ago=2 * HOUR)
+    sandbox_sendgrid.inject("slow", times=10_000, delay_seconds=2.0, paths=(f"/v3/user/scheduled_sends/{failing}",))
+    first_run = clock.now
+
+    with pytest.raises(ScanIncomplete):
+        _scan_within(1.5)  # the failing row uses up the run
+    assert _due_at(waiting) < first_run < _due_at(failing) <= first_run + 60  # behind, yet due in the next run
+    assert batch_store().get("parent", waiting).status == "cancel"  # not reached
+
+    clock.now += 5 * 60
+    with pytest.raises(ScanIncomplete):
+        _scan_within(1.5)
+
+    assert batch_store().get("parent", waiting).status == "discarded"
+    assert [e["batch_id"] for e in _of_type(published_events(), bus.SLOT_RECLAIMED)] == [waiting]

@@ -220,6 +220,81 @@ def test_next_due_is_the_earliest_pending_step_and_none_when_nothing_is_left() -
     assert rules.next_due(_paused(lease_until=SEND_AT + 5), THRESHOLDS, LEAD) == SEND_AT + 5  # taken over then
 
 
+EXPIRY = SEND_AT + rules.EXPIRY_SECONDS
+
+
+def _work(batch_id: str, **changes) -> Batch:
+    """A paused row (send_at: SEND_AT unless changed)."""
+    return replace(_paused(), batch_id=batch_id, **changes)
+
+
+def test_warnings_are_worked_before_what_waits_on_sendgrid_each_group_in_the_order_it_came() -> None:
+    now = EXPIRY - 10 * 60
+    reclaim = Batch("parent", "reclaim", "o", status="cancel", send_at=SEND_AT, last_send_at=SEND_AT)
+    act = _work("act", expiry_action="cancel", warned=THRESHOLDS)
+    warn = _work("warn", warned=(24 * HOUR, 6 * HOUR))
+    expire = _work("expire", send_at=SEND_AT - rules.EXPIRY_SECONDS, last_send_at=SEND_AT - rules.EXPIRY_SECONDS)
+    warn_too = _work("warn-too")
+    due = [reclaim, act, warn, expire, warn_too]  # as read: oldest due first
+
+    def order(frees_slots: bool) -> list[str]:
+        return [b.batch_id for b in rules.work_order(due, now, THRESHOLDS, LEAD, frees_slots=frees_slots)]
+
+    assert order(frees_slots=True) == ["warn", "warn-too", "reclaim", "act", "expire"]
+    # SlotReclaim=notify: freeing a slot only publishes, so only the expiry action waits on SendGrid.
+    assert order(frees_slots=False) == ["reclaim", "warn", "expire", "warn-too", "act"]
+
+
+def test_only_expiry_actions_and_slots_freed_at_sendgrid_call_it() -> None:
+    assert not rules.calls_sendgrid(rules.Plan(warn=(HOUR,)), frees_slots=True)
+    assert rules.calls_sendgrid(rules.Plan(warn=(HOUR,), act="resume"), frees_slots=False)
+    assert rules.calls_sendgrid(rules.Plan(expire=True), frees_slots=True)
+    assert rules.calls_sendgrid(rules.Plan(reclaim=True), frees_slots=True)
+    assert not rules.calls_sendgrid(rules.Plan(expire=True), frees_slots=False)
+    assert not rules.calls_sendgrid(rules.Plan(reclaim=True), frees_slots=False)
+
+
+def test_failed_work_is_retried_after_a_backoff_not_at_its_old_due_time() -> None:
+    cancelled = Batch("parent", "c", "o", status="cancel", send_at=SEND_AT, last_send_at=SEND_AT)
+    now = SEND_AT + 6 * HOUR  # its reclaim has been due for hours
+    retry_at = rules.retry_after(cancelled, now, THRESHOLDS, LEAD)
+    assert retry_at == now + rules.RETRY_BACKOFF_SECONDS
+    assert rules.next_due(replace(cancelled, retry_at=retry_at), THRESHOLDS, LEAD) == retry_at
+    # No mail deadline once a paused batch has expired: expiring it and freeing its slot back off too.
+    expired = _paused(warned=THRESHOLDS, last_send_at=SEND_AT)
+    assert rules.retry_after(expired, EXPIRY + HOUR, THRESHOLDS, LEAD) == EXPIRY + HOUR + rules.RETRY_BACKOFF_SECONDS
+
+
+def test_a_backoff_never_delays_a_step_not_yet_due() -> None:
+    """A failure of the 24 h warning 10 seconds before the 6 h one is due (thresholds set close together here)."""
+    thresholds = (6 * HOUR + 10, 6 * HOUR)
+    now = EXPIRY - 6 * HOUR - 10
+    assert rules.retry_after(_paused(), now, thresholds, LEAD) == now + 10
+
+
+def test_a_failed_expiry_action_is_retried_before_the_expiry() -> None:
+    backoff = rules.RETRY_BACKOFF_SECONDS
+    batch = _paused(expiry_action="resume", warned=THRESHOLDS, last_send_at=SEND_AT)
+    for seconds_left, retried_in in (
+        (LEAD - 60, backoff),  # time enough: the whole backoff
+        (backoff + 10, 10),  # never later than the backoff before expiry ...
+        (backoff, 0),  # ... and at once when no more is left
+        (5, 0),
+    ):
+        now = EXPIRY - seconds_left
+        retry_at = rules.retry_after(batch, now, THRESHOLDS, LEAD)
+        assert retry_at == now + retried_in, seconds_left
+        assert rules.next_due(replace(batch, retry_at=retry_at), THRESHOLDS, LEAD) == retry_at < EXPIRY
+
+
+def test_a_backoff_holds_a_row_back_only_until_its_retry() -> None:
+    batch = _paused(warned=(24 * HOUR,), retry_at=EXPIRY - 8 * HOUR)  # the 6 h warning comes after the retry
+    assert rules.next_due(batch, THRESHOLDS, LEAD) == EXPIRY - 6 * HOUR
+    assert rules.next_due(replace(batch, lease_until=EXPIRY - 9 * HOUR), THRESHOLDS, LEAD) == EXPIRY - 9 * HOUR
+    again = replace(batch, status=None).with_status("pause", EXPIRY - 7 * HOUR)  # a new episode starts afresh
+    assert again.retry_at is None
+
+
 A, B = "arn:aws:iam::1:role/team-a", "arn:aws:iam::1:role/team-b"
 
 

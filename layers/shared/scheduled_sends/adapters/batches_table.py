@@ -76,6 +76,7 @@ def _to_batch(item: dict[str, Any]) -> Batch:
         lease_until=optional_int(item.get("lease_until")),
         action_started_at=optional_int(item.get("action_started_at")),
         change=_to_change(item),
+        retry_at=optional_int(item.get("retry_at")),
     )
 
 
@@ -149,15 +150,17 @@ class BatchStore:
         ]
 
     def due(self, now: int) -> DueBatches:
-        """Every row whose next action time has come, across all shards, oldest first per shard."""
-        found: list[Batch] = []
+        """Every row whose next action time has come, oldest first across all shards (merged): a run that stops
+        early has done the longest-waiting rows, whichever shard they hash to."""
+        found: list[tuple[int, Batch]] = []
         items_read = 0
         for shard in range(self._due_shards):
             condition = Key("due_shard").eq(f"due#{shard}") & Key("due_at").lte(now)
             for page in pages(self._table.query, IndexName=DUE_INDEX, KeyConditionExpression=condition):
                 items_read += int(page.get("ScannedCount", len(page.get("Items", ()))))
-                found.extend(_to_batch(item) for item in page.get("Items", ()))
-        return DueBatches(found, items_read)
+                found.extend((int(item["due_at"]), _to_batch(item)) for item in page.get("Items", ()))
+        found.sort(key=lambda pair: pair[0])
+        return DueBatches([batch for _, batch in found], items_read)
 
     # -- writing ---------------------------------------------------------------------------------
 
@@ -203,6 +206,7 @@ class BatchStore:
             "lease_owner": new.lease_owner,
             "lease_until": new.lease_until,
             "action_started_at": new.action_started_at,
+            "retry_at": new.retry_at,
             "version": new.version,
             "updated_at": now,
             "active_account": new.account if new.holds_slot else None,

@@ -59,6 +59,11 @@ class ScanSummary:
         return {f.name: getattr(self, f.name) for f in fields(self) if isinstance(getattr(self, f.name), int)}
 
 
+def _retried(batch: Batch) -> Batch:
+    """The row once its due work is done: no longer held back by an earlier failure's backoff."""
+    return replace(batch, retry_at=None)
+
+
 class LeaseLost(Exception):
     """This run's lease on a batch ended and another run took the batch over: leave it to that run."""
 
@@ -90,7 +95,7 @@ class Scanner:
             summary = ScanSummary()
             due = self.store.due(now)
             summary.items_read = due.items_read  # the due index's reads, nothing else
-            for batch in due.batches:
+            for batch in self._work_order(due.batches, now):
                 if not self._has_time():
                     break
                 summary.due += 1
@@ -111,6 +116,16 @@ class Scanner:
             )
             self._gauges(now, summary)
             return summary
+
+    def _work_order(self, batches: list[Batch], now: int) -> list[Batch]:
+        """Warnings before the work that waits on SendGrid, each oldest due first (`rules.work_order`)."""
+        return rules.work_order(
+            batches,
+            now,
+            self.config.warning_thresholds_seconds,
+            self.config.expiry_action_lead_seconds,
+            frees_slots=self.config.slot_reclaim == "auto",
+        )
 
     def _has_time(self) -> bool:
         remaining = clock.remaining_seconds()
@@ -134,7 +149,7 @@ class Scanner:
         plan = self._plan(batch, now)
         stale_lease = batch.lease_until is not None and not batch.leased(now)
         if plan == rules.Plan() and not stale_lease:
-            self.change(batch, lambda current: current, now)  # nothing due: move the row to its next due time
+            self.change(batch, _retried, now)  # nothing due: move the row to its next due time
             return
         leased = self.store.take_lease(batch, self.run_id, now, now + self.config.scan_lease_seconds)
         if leased is None:
@@ -144,8 +159,15 @@ class Scanner:
         except LeaseLost:
             logger.warning("lost the lease on a batch", extra={"batch_id": batch.batch_id, "account": batch.account})
         except Exception:
-            self._within_lease(leased, lambda current: current, now, release=True)  # retried by the next run
+            self._within_lease(leased, lambda current: self._retry_later(current, now), now, release=True)
             raise
+
+    def _retry_later(self, batch: Batch, now: int) -> Batch:
+        """The row whose work failed, due again after a backoff (`rules.retry_after`), behind the rows waiting."""
+        retry_at = rules.retry_after(
+            batch, now, self.config.warning_thresholds_seconds, self.config.expiry_action_lead_seconds
+        )
+        return replace(batch, retry_at=retry_at)
 
     def _plan(self, batch: Batch, now: int) -> rules.Plan:
         return rules.plan(batch, now, self.config.warning_thresholds_seconds, self.config.expiry_action_lead_seconds)
@@ -178,7 +200,7 @@ class Scanner:
         elif plan.reclaim:
             self._free_slot(batch, "cancelled and past the last send_at", summary)
             batch = self._within_lease(batch, lambda current: _moved(current, "cancel", "discarded", now), now)
-        self._within_lease(batch, lambda current: current, now, release=True)
+        self._within_lease(batch, _retried, now, release=True)
 
     def _expiry_action(self, batch: Batch, action: str, now: int, summary: ScanSummary) -> Batch:
         may_have_been_sent = batch.action_started_at is not None  # by a run that died before recording it

@@ -25,6 +25,10 @@ MAX_SCHEDULE_AHEAD_SECONDS = 72 * 3600  # send_at is at most 72 hours ahead
 # SendGrid's entry of a batch is deleted only this long after it stopped mattering, so clock skew
 # can never turn the deletion of a pause into a delivery or of a cancel into a send.
 RECLAIM_GRACE_SECONDS = 15 * 60
+# A row whose due work failed waits this long before it is due again, so it does not stay first in the due index
+# (its old due time) ahead of the rows waiting behind it. Shorter than any schedule EventBridge allows (1 minute at
+# the least; the scanner's is 5), so the next run still retries it.
+RETRY_BACKOFF_SECONDS = 30
 ACTIVE_STATUSES = ("pause", "cancel")
 EXPIRY_ACTIONS = ("resume", "cancel")
 PARENT_ACCOUNT = "parent"
@@ -193,6 +197,7 @@ class Batch:
     lease_until: int | None = None  # ... until then; after it, another run takes over
     action_started_at: int | None = None  # an expiry action was sent to SendGrid (its answer may be lost)
     change: Change | None = None  # the last change made through the API (who, which request, from and to)
+    retry_at: int | None = None  # a run failed on the row's due work: not due again before then (`retry_after`)
 
     def with_status(self, status: str | None, now: int, held_from: int | None = None) -> Batch:
         """The row after its status changed at `now`. Becoming paused or cancelled from neither starts an
@@ -210,6 +215,7 @@ class Batch:
                 warned=(),
                 action_taken=None,
                 action_started_at=None,
+                retry_at=None,
             )
         held_since = self.held_since if status in ACTIVE_STATUSES else None
         return replace(self, status=status, status_at=now, held_since=held_since)
@@ -279,9 +285,17 @@ def plan(batch: Batch, now: int, thresholds: Iterable[int], action_lead: int) ->
 
 def next_due(batch: Batch, thresholds: Iterable[int], action_lead: int) -> int | None:
     """When the scanner must next look at the batch; None takes it out of the due index. A leased row is
-    due when its lease ends, so a run that died is taken over."""
+    due when its lease ends, so a run that died is taken over; a row whose work failed, not before `retry_at`."""
     if batch.lease_until is not None:
         return batch.lease_until
+    times = _step_times(batch, thresholds, action_lead)
+    if not times:
+        return None
+    return min(times) if batch.retry_at is None else max(min(times), batch.retry_at)
+
+
+def _step_times(batch: Batch, thresholds: Iterable[int], action_lead: int) -> list[int]:
+    """When each step still ahead of the batch falls due (some may be past: work not done yet)."""
     times: list[int] = []
     if batch.status == "cancel":
         if batch.last_send_at is not None:
@@ -294,7 +308,37 @@ def next_due(batch: Batch, thresholds: Iterable[int], action_lead: int) -> int |
                 times.append(expiry - action_lead)
         if batch.last_expires_at is not None:
             times.append(batch.last_expires_at + RECLAIM_GRACE_SECONDS)
-    return min(times) if times else None
+    return times
+
+
+def retry_after(batch: Batch, now: int, thresholds: Iterable[int], action_lead: int) -> int:
+    """When work that failed on the batch at `now` is tried again: after `RETRY_BACKOFF_SECONDS`, not at its old
+    due time, where it would come first in every run and a SendGrid that keeps failing would starve the rows
+    behind it. Never later than a step not yet due (a coming warning or action keeps its time), nor than the
+    backoff before the expiry of a paused mail (a failed warning or expiry action is retried while it still
+    protects the mail; at once when less is left)."""
+    latest = [now + RETRY_BACKOFF_SECONDS]
+    latest.extend(t for t in _step_times(batch, thresholds, action_lead) if t > now)
+    expiry = batch.expires_at if batch.status == "pause" else None
+    if expiry is not None and expiry > now:
+        latest.append(max(now, expiry - RETRY_BACKOFF_SECONDS))
+    return min(latest)
+
+
+def calls_sendgrid(plan: Plan, frees_slots: bool) -> bool:
+    """Whether carrying out `plan` calls SendGrid (and so waits on it): an expiry action does, and so does freeing
+    a slot when the scanner deletes SendGrid's entry itself (`frees_slots`: SlotReclaim=auto); warnings never do."""
+    return plan.act is not None or (frees_slots and (plan.expire or plan.reclaim))
+
+
+def work_order(
+    batches: Iterable[Batch], now: int, thresholds: Iterable[int], action_lead: int, frees_slots: bool
+) -> list[Batch]:
+    """Due rows in the order a run works them: the ones whose work calls no SendGrid (warnings) first, so a slow
+    SendGrid cannot use up the run on actions and reclaims before a warning is published; each group keeps the
+    order it came in (the due index's: oldest due first)."""
+    read_once = tuple(thresholds)  # an iterable may be read only once; a plan is made per row
+    return sorted(batches, key=lambda b: calls_sendgrid(plan(b, now, read_once, action_lead), frees_slots))
 
 
 def _cancel_discarded_at(batch: Batch) -> int:
