@@ -172,6 +172,20 @@ def test_a_slot_is_never_reclaimed_without_the_stated_last_send_at() -> None:
     assert rules.reclaimable(several, several.last_expires_at + rules.RECLAIM_GRACE_SECONDS)
 
 
+def test_a_finished_batch_whose_entry_was_left_holds_its_slot_until_its_status_changes() -> None:
+    """SlotReclaim=notify leaves SendGrid's entry: its slot stays taken (counted, shown reclaimable), not due again."""
+    cancelled = Batch("parent", "c", "o", status="cancel", send_at=SEND_AT, last_send_at=SEND_AT)
+    left = replace(cancelled.with_status("discarded", SEND_AT + HOUR), entry_left=True)
+    assert left.holds_slot and rules.reclaimable(left, SEND_AT + HOUR)
+    assert not replace(left, entry_left=False).holds_slot  # auto mode: the entry was deleted
+    assert rules.plan(left, SEND_AT + HOUR, THRESHOLDS, LEAD) == rules.Plan()
+    assert rules.next_due(left, THRESHOLDS, LEAD) is None  # announced once, not every run
+    resumed = left.with_status(None, SEND_AT + 2 * HOUR)
+    assert (resumed.entry_left, resumed.holds_slot) == (False, False)
+    paused_again = left.with_status("pause", SEND_AT + 2 * HOUR)
+    assert (paused_again.entry_left, paused_again.held_since) == (False, SEND_AT + 2 * HOUR)  # a new episode
+
+
 def test_without_send_at_a_held_batch_is_watched_against_its_earliest_possible_expiry() -> None:
     paused_at = SEND_AT
     batch = Batch("parent", "b", "o").with_status("pause", paused_at)

@@ -2,7 +2,8 @@
 
 Two sparse indexes keep the scanner's and the limit check's reads proportional to what matters:
 - `due`: rows the scanner must act on, partition `due_shard` (spread over N shards), sort `due_at`;
-- `active`: rows holding one of SendGrid's 10 slots (paused or cancelled), partition `active_account`.
+- `active`: rows holding one of SendGrid's 10 slots (paused or cancelled, or finished with SendGrid's entry left
+  in place: `entry_left`), partition `active_account`.
 Every write is conditional on the row's `version` (optimistic concurrency).
 
 A change made through the API is recorded with the status it set (`Batch.change`: the `change_*` attributes, kept
@@ -77,6 +78,7 @@ def _to_batch(item: dict[str, Any]) -> Batch:
         action_started_at=optional_int(item.get("action_started_at")),
         change=_to_change(item),
         retry_at=optional_int(item.get("retry_at")),
+        entry_left=bool(item.get("entry_left", False)),
     )
 
 
@@ -207,6 +209,7 @@ class BatchStore:
             "lease_until": new.lease_until,
             "action_started_at": new.action_started_at,
             "retry_at": new.retry_at,
+            "entry_left": True if new.entry_left else None,  # sparse: only while a finished entry is left
             "version": new.version,
             "updated_at": now,
             "active_account": new.account if new.holds_slot else None,

@@ -1,11 +1,13 @@
 """Reconcile: one account's rows against SendGrid's own list, SendGrid being the source of truth.
 
 A row SendGrid does not list loses its status; an entry SendGrid lists that the table lacks or records
-differently is written as SendGrid has it; finished batches SendGrid still lists have their slot freed.
-Every repair publishes a Drift event. The reconcile's gauges (slots in use, paused batches by time left)
-go into the scan summary. An account SendGrid refuses (a subuser it does not list, or a 401/403/404 for that
-on-behalf-of) is set aside until the idle interval has passed and counted as unreconcilable, not as an error:
-a name that no longer exists at SendGrid must not fail every run.
+differently is written as SendGrid has it; finished batches SendGrid still lists have their slot freed
+(SlotReclaim=auto) or stay counted as holding it (notify: `Batch.entry_left`, cleared once SendGrid no longer
+lists them). Every repair publishes a Drift event; a finished row's slot count following the list is no drift.
+The reconcile's gauges (slots in use, paused batches by time left) go into the scan summary. An account
+SendGrid refuses (a subuser it does not list, or a 401/403/404 for that on-behalf-of) is set aside until the
+idle interval has passed and counted as unreconcilable, not as an error: a name that no longer exists at
+SendGrid must not fail every run.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import contextvars
 import json
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from typing import TYPE_CHECKING
 
@@ -94,31 +96,75 @@ def repair_rows(
         return held_from[0]
 
     def repair(batch_id: str, seen: Batch | None, status: str | None, kind: str) -> None:
-        if seen is not None and (seen.leased(now) or (seen.updated_at or 0) >= listed_at):
-            return
-        written: list[Batch] = []
+        def as_listed(base: Batch) -> Batch:
+            return base.with_status(status, now, found_since() if status in rules.ACTIVE_STATUSES else None)
 
-        def edit(current: Batch | None) -> Batch | None:
-            written.clear()
-            if (current is None) != (seen is None) or (current is not None and current.version != seen.version):
-                return None  # changed since it was read: the next reconcile looks again
-            base = current or Batch(account, batch_id, owner=None)
-            written.append(base.with_status(status, now, found_since() if status in rules.ACTIVE_STATUSES else None))
-            return written[0]
-
-        store.change(account, batch_id, edit, now)
-        if written:
-            repairs.append(Repair(written[0], kind, status, seen.status if seen else None))
+        written = edit_as_listed(store, account, batch_id, seen, as_listed, listed_at, now)
+        if written is not None:
+            repairs.append(Repair(written, kind, status, seen.status if seen else None))
 
     for batch_id, status in upstream.items():
         row = recorded.get(batch_id) or store.get(account, batch_id)
-        if row is not None and (row.status == status or row.status in ("expired", "discarded")):
+        if row is not None and (row.status == status or row.status in rules.FINISHED_STATUSES):
             continue
         repair(batch_id, row, status, "untracked-at-sendgrid" if row is None else "status-differs")
     for batch_id, row in recorded.items():
-        if batch_id not in upstream:
+        if batch_id in upstream:
+            continue
+        if row.status in rules.FINISHED_STATUSES:
+            entry_gone(store, row, listed_at, now)
+        else:
             repair(batch_id, row, None, "missing-at-sendgrid")
     return repairs
+
+
+def edit_as_listed(
+    store: BatchStore,
+    account: str,
+    batch_id: str,
+    seen: Batch | None,
+    edit: Callable[[Batch], Batch],
+    listed_at: int,
+    now: int,
+) -> Batch | None:
+    """Write `edit` of a row (`seen`: as it was read, None: there was none) to agree with a list taken at
+    `listed_at`, only if it is still that version, was not written since the list (an operation in flight is
+    never undone) and no scanner run holds its lease. The row written, or None when it was left alone."""
+    if seen is not None and (seen.leased(now) or (seen.updated_at or 0) >= listed_at):
+        return None
+    written: list[Batch] = []
+
+    def guarded(current: Batch | None) -> Batch | None:
+        written.clear()
+        if (current is None) != (seen is None) or (current is not None and current.version != seen.version):
+            return None  # changed since it was read: the next reconcile looks again
+        written.append(edit(current or Batch(account, batch_id, owner=None)))
+        return written[0]
+
+    store.change(account, batch_id, guarded, now)
+    return written[0] if written else None
+
+
+def entry_gone(store: BatchStore, row: Batch, listed_at: int, now: int) -> None:
+    """A finished batch's entry left at SendGrid is gone (resumed or deleted outside the service, or reclaimed
+    by the scanner): its slot is free. The row's own status was right all along, so this is no drift."""
+    if edit_as_listed(store, row.account, row.batch_id, row, _with_entry(False), listed_at, now) is not None:
+        logger.info("a finished batch's entry is gone from SendGrid: its slot is free", extra=_where(row))
+
+
+def entry_still_listed(store: BatchStore, row: Batch, listed_at: int, now: int) -> None:
+    """SlotReclaim=notify: a finished batch SendGrid still lists (finished before its row could say so) takes
+    a slot until someone deletes the entry, so its row counts it."""
+    if edit_as_listed(store, row.account, row.batch_id, row, _with_entry(True), listed_at, now) is not None:
+        logger.info("a finished batch's entry is still at SendGrid: its slot is counted", extra=_where(row))
+
+
+def _with_entry(left: bool) -> Callable[[Batch], Batch]:
+    return lambda batch: replace(batch, entry_left=left)
+
+
+def _where(row: Batch) -> dict[str, str]:
+    return {"batch_id": row.batch_id, "account": row.account, "status": str(row.status)}
 
 
 class Reconciler:
@@ -205,10 +251,14 @@ class Reconciler:
         upstream, slots = listed_statuses(answer.body, account)
         for batch_id in upstream:
             row = recorded.get(batch_id) or store.get(account, batch_id)
-            finished = row is not None and row.status in ("expired", "discarded") and not row.leased(now)
-            if finished and scanner.config.slot_reclaim == "auto":
-                assert row is not None
+            if row is None or row.status not in rules.FINISHED_STATUSES or row.leased(now):
+                continue
+            if scanner.config.slot_reclaim == "auto":
                 scanner.reclaim(row, f"{row.status} but still listed by SendGrid", summary)
+                if row.entry_left:  # left while SlotReclaim was notify: deleted now, so no longer counted
+                    entry_gone(store, row, listed_at, now)
+            elif not row.entry_left:
+                entry_still_listed(store, row, listed_at, now)
         drift = 0
         previous_list_at = partial(scanner.accounts.last_reconciled_at, account)  # read only if a repair needs it
         for fixed in repair_rows(store, account, recorded, upstream, listed_at, now, previous_list_at):

@@ -68,8 +68,11 @@ class LeaseLost(Exception):
     """This run's lease on a batch ended and another run took the batch over: leave it to that run."""
 
 
-def _moved(batch: Batch, from_status: str, to_status: str, now: int) -> Batch:
-    return batch.with_status(to_status, now) if batch.status == from_status else batch
+def _moved(batch: Batch, from_status: str, to_status: str, now: int, entry_left: bool = False) -> Batch:
+    """`entry_left`: SendGrid's entry stays (SlotReclaim=notify), so the finished row still counts its slot."""
+    if batch.status != from_status:
+        return batch
+    return replace(batch.with_status(to_status, now), entry_left=entry_left)
 
 
 class Scanner:
@@ -195,11 +198,11 @@ class Scanner:
         elif plan.expire:
             self.events.publish(bus.EXPIRED, detail_of(batch, event_id=event_id(bus.EXPIRED, batch)))
             summary.expired += 1
-            self._free_slot(batch, "expired", summary)
-            batch = self._within_lease(batch, lambda current: _moved(current, "pause", "expired", now), now)
+            left = self._free_slot(batch, "expired", summary)
+            batch = self._within_lease(batch, lambda current: _moved(current, "pause", "expired", now, left), now)
         elif plan.reclaim:
-            self._free_slot(batch, "cancelled and past the last send_at", summary)
-            batch = self._within_lease(batch, lambda current: _moved(current, "cancel", "discarded", now), now)
+            left = self._free_slot(batch, "cancelled and past the last send_at", summary)
+            batch = self._within_lease(batch, lambda current: _moved(current, "cancel", "discarded", now, left), now)
         self._within_lease(batch, _retried, now, release=True)
 
     def _expiry_action(self, batch: Batch, action: str, now: int, summary: ScanSummary) -> Batch:
@@ -251,14 +254,16 @@ class Scanner:
         if not ok:
             raise RuntimeError(f"SendGrid answered {answer.status} to the expiry action {action}")
 
-    def _free_slot(self, batch: Batch, reason: str, summary: ScanSummary) -> None:
-        """SlotReclaim=auto: delete SendGrid's entry, which no longer holds mail; notify: only say it could be."""
+    def _free_slot(self, batch: Batch, reason: str, summary: ScanSummary) -> bool:
+        """SlotReclaim=auto: delete SendGrid's entry, which no longer holds mail; notify: only say it could be.
+        True when the entry was left in place: its slot is still taken, and the row must keep counting it."""
         if self.config.slot_reclaim == "notify":
             self.events.publish(
                 bus.SLOT_RECLAIMABLE, detail_of(batch, event_id=event_id(bus.SLOT_RECLAIMABLE, batch), reason=reason)
             )
-            return
+            return True
         self.reclaim(batch, reason, summary)
+        return False
 
     def reclaim(self, batch: Batch, reason: str, summary: ScanSummary) -> None:
         path = api_path("user", "scheduled_sends", batch.batch_id)

@@ -30,6 +30,7 @@ RECLAIM_GRACE_SECONDS = 15 * 60
 # the least; the scanner's is 5), so the next run still retries it.
 RETRY_BACKOFF_SECONDS = 30
 ACTIVE_STATUSES = ("pause", "cancel")
+FINISHED_STATUSES = ("expired", "discarded")  # the scanner ended the batch; SendGrid's entry may still be there
 EXPIRY_ACTIONS = ("resume", "cancel")
 PARENT_ACCOUNT = "parent"
 
@@ -198,12 +199,15 @@ class Batch:
     action_started_at: int | None = None  # an expiry action was sent to SendGrid (its answer may be lost)
     change: Change | None = None  # the last change made through the API (who, which request, from and to)
     retry_at: int | None = None  # a run failed on the row's due work: not due again before then (`retry_after`)
+    # A finished batch whose SendGrid entry was left in place (SlotReclaim=notify): it still takes a slot.
+    entry_left: bool = False
 
     def with_status(self, status: str | None, now: int, held_from: int | None = None) -> Batch:
         """The row after its status changed at `now`. Becoming paused or cancelled from neither starts an
         episode, watched afresh (its own warnings and expiry action), held since `now` or, when SendGrid held
         it before we knew (reconcile found it), since `held_from`; pause <-> cancel keeps the mail held and so
-        keeps the episode; leaving both ends it."""
+        keeps the episode; leaving both ends it. A new status is SendGrid's entry as it is now, so a left-in-place
+        entry of a finished batch is no longer what holds the slot (`entry_left` clears)."""
         if status == self.status:
             return self
         if status in ACTIVE_STATUSES and not (self.holds_slot and self.held_since is not None):
@@ -216,9 +220,10 @@ class Batch:
                 action_taken=None,
                 action_started_at=None,
                 retry_at=None,
+                entry_left=False,
             )
         held_since = self.held_since if status in ACTIVE_STATUSES else None
-        return replace(self, status=status, status_at=now, held_since=held_since)
+        return replace(self, status=status, status_at=now, held_since=held_since, entry_left=False)
 
     @property
     def expires_at(self) -> int | None:
@@ -243,7 +248,9 @@ class Batch:
 
     @property
     def holds_slot(self) -> bool:
-        return self.status in ACTIVE_STATUSES
+        """Takes one of SendGrid's 10 slots: paused or cancelled, or finished with its entry left in place
+        (counted until the entry is gone, or the quota and the admin reserve would undercount)."""
+        return self.status in ACTIVE_STATUSES or self.entry_left
 
     def leased(self, now: int) -> bool:
         return self.lease_until is not None and now < self.lease_until
@@ -349,7 +356,10 @@ def _cancel_discarded_at(batch: Batch) -> int:
 
 def reclaimable(batch: Batch, now: int) -> bool:
     """The slot is held by a batch whose SendGrid entry no longer matters (the scanner may free it). Only
-    ever from the owner's stated `last_send_at`: a batch may hold later sends than any estimate shows."""
+    ever from the owner's stated `last_send_at`: a batch may hold later sends than any estimate shows. A
+    finished batch whose entry was left in place is reclaimable by definition (it was finished for that)."""
+    if batch.entry_left:
+        return True
     if batch.last_send_at is None:
         return False
     if batch.status == "cancel":
