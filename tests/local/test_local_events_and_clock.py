@@ -160,7 +160,7 @@ def test_make_run_prints_one_short_line_per_scan_and_no_metrics_json() -> None:
     scans = [line for line in seen if line.startswith("scan: ")]
     assert scans[0].strip() == (
         "scan: due 0, warned 0, actioned 0, expired 0, reclaimed 0, drift 0, errors 0, items read 0, reconciled 0, "
-        "reconcile due 0, sendgrid calls 0, rate limited 0, stopped early 0"
+        "reconcile due 0, sendgrid calls 0, rate limited 0, unreconcilable 0, stopped early 0"
     )
     assert not [line for line in seen + rest.splitlines() if '"_aws"' in line or "scan finished" in line]
 
