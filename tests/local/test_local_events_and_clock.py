@@ -89,8 +89,11 @@ def test_moving_the_clock_moves_the_service_and_both_sandboxes_then_scans_once(
     assert any(line.startswith("scan: due 1, warned 2") for line in lines), lines
     assert _call(service, "GET", "/_local/clock").json()["offset_seconds"] == 71 * HOUR
 
-    at = _call(service, "POST", "/_local/clock", {"at": moved["now"] + 600})
-    assert at.json()["moved_seconds"] == 600
+    target = moved["now"] + 600
+    at = _call(service, "POST", "/_local/clock", {"at": target}).json()
+    # Wall time keeps running between the two calls (a second or two on a loaded machine): the jump is what is
+    # left to `target`, and the clock lands on it (`now` is read after the scan that follows the move).
+    assert 590 <= at["moved_seconds"] <= 600 and target <= at["now"] <= target + 30, at
     for bad in ({"advance": "soon"}, {"advance": "1h", "at": 1}, {"at": before}, {"advance": -5}, []):
         refused = _call(service, "POST", "/_local/clock", bad)
         assert refused.status_code == 400, bad
