@@ -61,17 +61,7 @@ class AccountRegistry:
 
     def reconcile_by(self, account: str, when: int) -> None:
         """Bring the account's next reconcile forward to `when` (never later): it now holds a slot."""
-        try:
-            self._table.update_item(
-                Key={"account": ACCOUNTS_PARTITION, "batch_id": account},
-                UpdateExpression="SET #due_shard = :shard, #due_at = :when",
-                ConditionExpression="attribute_not_exists(#due_at) OR #due_at > :when",
-                ExpressionAttributeNames={"#due_shard": "due_shard", "#due_at": "due_at"},
-                ExpressionAttributeValues={":shard": RECONCILE_SHARD, ":when": when},
-            )
-        except ClientError as error:
-            if not conditional_failed(error):
-                raise
+        self._move_due(account, when, "attribute_not_exists(#due_at) OR #due_at > :when")
 
     def last_reconciled_at(self, account: str) -> int | None:
         """When the account's last reconcile ran (its list is at most a moment later), or None if never."""
@@ -87,11 +77,15 @@ class AccountRegistry:
     def postpone(self, account: str, when: int) -> None:
         """Move a registered account's next reconcile to `when` (an account SendGrid refuses is looked at again
         only then); an account no longer registered is not written back."""
+        self._move_due(account, when, "attribute_exists(#due_at)")
+
+    def _move_due(self, account: str, when: int, condition: str) -> None:
+        """Set the account's next reconcile to `when` where `condition` holds; where it does not, leave it."""
         try:
             self._table.update_item(
                 Key={"account": ACCOUNTS_PARTITION, "batch_id": account},
                 UpdateExpression="SET #due_shard = :shard, #due_at = :when",
-                ConditionExpression="attribute_exists(#due_at)",
+                ConditionExpression=condition,
                 ExpressionAttributeNames={"#due_shard": "due_shard", "#due_at": "due_at"},
                 ExpressionAttributeValues={":shard": RECONCILE_SHARD, ":when": when},
             )
