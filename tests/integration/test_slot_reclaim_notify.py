@@ -17,7 +17,7 @@ from local.sendgrid_sandbox import SendGridSandbox
 from scheduled_sends.adapters import event_bus as bus
 from scheduled_sends.adapters.batches_table import batch_store
 from scheduled_sends.domain.rules import EXPIRY_SECONDS, RECLAIM_GRACE_SECONDS
-from tests.integration.test_expiry_scanner import scan
+from tests.integration.test_expiry_scanner import _of_type, scan
 from tests.support import invoke
 
 TEAM_A = "arn:aws:iam::111122223333:user/team-a"
@@ -65,8 +65,12 @@ def _finished_but_left(clock, status: str = "cancel") -> str:
     return batch
 
 
-def _of_type(events: list[dict], detail_type: str) -> list[dict]:
-    return [e["detail"] for e in events if e["detail-type"] == detail_type]
+def _team_a_at_its_quota_of_two(clock) -> list[str]:
+    """Team A (SLOTS_PER_TEAM=2, one slot taken by the left entry) pauses one batch, and its second is refused."""
+    batches = [_create(clock, TEAM_A) for _ in range(2)]
+    assert _pause(TEAM_A, batches[0])["statusCode"] == 201
+    assert _refusal(_pause(TEAM_A, batches[1]))["rule"] == "team-quota"  # the left entry counts
+    return batches
 
 
 def test_a_discarded_cancel_left_at_sendgrid_counts_against_the_team_quota_and_the_admin_reserve(
@@ -102,9 +106,7 @@ def test_an_entry_deleted_outside_the_service_frees_its_counted_slot_at_reconcil
 ) -> None:
     monkeypatch.setenv("SLOTS_PER_TEAM", "2")
     left = _finished_but_left(clock, status)
-    batches = [_create(clock, TEAM_A) for _ in range(2)]
-    assert _pause(TEAM_A, batches[0])["statusCode"] == 201
-    assert _refusal(_pause(TEAM_A, batches[1]))["rule"] == "team-quota"  # the left entry counts
+    batches = _team_a_at_its_quota_of_two(clock)
 
     requests.delete(
         f"{sandbox_sendgrid.url}/v3/user/scheduled_sends/{left}",
@@ -125,9 +127,7 @@ def test_resuming_a_left_entry_through_the_api_frees_its_slot(
 ) -> None:
     monkeypatch.setenv("SLOTS_PER_TEAM", "2")
     left = _finished_but_left(clock)
-    batches = [_create(clock, TEAM_A) for _ in range(2)]
-    assert _pause(TEAM_A, batches[0])["statusCode"] == 201
-    assert _refusal(_pause(TEAM_A, batches[1]))["rule"] == "team-quota"
+    batches = _team_a_at_its_quota_of_two(clock)
 
     assert invoke("resume_scheduled_send", batch_id=left, caller_arn=TEAM_A)["statusCode"] == 204
     assert left not in sandbox_sendgrid.statuses()
@@ -148,9 +148,7 @@ def test_reconcile_counts_a_finished_entry_still_listed_whose_row_does_not_say_s
     clock.now += RECONCILE_DUE
     assert scan()["drift"] == 0
     assert left in {b.batch_id for b in store.active("parent")}
-    batches = [_create(clock, TEAM_A) for _ in range(2)]
-    assert _pause(TEAM_A, batches[0])["statusCode"] == 201
-    assert _refusal(_pause(TEAM_A, batches[1]))["rule"] == "team-quota"
+    _team_a_at_its_quota_of_two(clock)
 
 
 def test_switched_to_auto_reconcile_reclaims_a_left_entry_and_stops_counting_it(
@@ -158,9 +156,7 @@ def test_switched_to_auto_reconcile_reclaims_a_left_entry_and_stops_counting_it(
 ) -> None:
     monkeypatch.setenv("SLOTS_PER_TEAM", "2")
     left = _finished_but_left(clock)
-    batches = [_create(clock, TEAM_A) for _ in range(2)]
-    assert _pause(TEAM_A, batches[0])["statusCode"] == 201
-    assert _refusal(_pause(TEAM_A, batches[1]))["rule"] == "team-quota"
+    _team_a_at_its_quota_of_two(clock)
 
     monkeypatch.setenv("SLOT_RECLAIM", "auto")  # the stack redeployed with SlotReclaim=auto
     reset_container()
