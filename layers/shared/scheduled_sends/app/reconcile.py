@@ -17,7 +17,7 @@ import json
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, replace
-from functools import partial
+from functools import cache, partial
 from typing import TYPE_CHECKING
 
 from ..adapters import event_bus as bus
@@ -88,12 +88,10 @@ def repair_rows(
     A pause or cancel found here is watched as held since the account's previous list (`previous_list_at`,
     read only when needed), not since now: see `rules.found_held_since`."""
     repairs: list[Repair] = []
-    held_from: list[int] = []  # found_held_since, once it is needed
 
+    @cache  # the registry is read at most once, and only if a repair needs it
     def found_since() -> int:
-        if not held_from:
-            held_from.append(rules.found_held_since(previous_list_at(), listed_at))
-        return held_from[0]
+        return rules.found_held_since(previous_list_at(), listed_at)
 
     def repair(batch_id: str, seen: Batch | None, status: str | None, kind: str) -> None:
         def as_listed(base: Batch) -> Batch:
