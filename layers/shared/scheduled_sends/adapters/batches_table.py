@@ -146,7 +146,13 @@ class BatchStore:
         return [
             _to_batch(item)
             for page in pages(
-                self._table.query, IndexName=ACTIVE_INDEX, KeyConditionExpression=Key("active_account").eq(account)
+                self._table.query,
+                IndexName=ACTIVE_INDEX,
+                # Written out, not Key(...).eq(...): boto3's expression builder costs 4 µs of the request's own
+                # time, and every pause reads this index.
+                KeyConditionExpression="#active_account = :account",
+                ExpressionAttributeNames={"#active_account": "active_account"},
+                ExpressionAttributeValues={":account": account},
             )
             for item in page.get("Items", ())
         ]

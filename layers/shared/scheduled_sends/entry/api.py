@@ -8,7 +8,6 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
@@ -138,10 +137,13 @@ def api_handler(operation: Operation) -> Callable[[dict[str, Any], LambdaContext
     function's SnapStart hooks registered."""
     snapstart.register_hooks()
 
-    @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+    @logger.inject_lambda_context
     @tracer.capture_lambda_handler(capture_response=False)
     @metrics.log_metrics
     def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+        # API Gateway's request id, as correlation_paths.API_GATEWAY_REST would find it, without a JMESPath
+        # search per request.
+        logger.set_correlation_id((event.get("requestContext") or {}).get("requestId"))
         # Answer before Lambda's timeout and API Gateway's 29 s, whatever SendGrid does.
         budget = min(
             context.get_remaining_time_in_millis() / 1000 - _ANSWER_MARGIN_SECONDS, _API_GATEWAY_BUDGET_SECONDS

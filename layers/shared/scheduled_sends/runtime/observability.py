@@ -71,9 +71,21 @@ def encodable(text: str) -> str:
     return text.encode("utf-8", errors="backslashreplace").decode("utf-8")
 
 
+# The first character of any text `json.loads` accepts, after leading whitespace.
+_JSON_STARTS = frozenset('{["-0123456789tfnNI')
+
+
 class _RedactingFormatter(LambdaPowertoolsFormatter):
     """The final JSON line, exceptions and stack traces included, without Bearer tokens or SendGrid keys, and
     always writable: caller data never makes a line fail to encode or format (the line would be lost)."""
+
+    def _extract_log_message(self, log_record: logging.LogRecord) -> Any:
+        """Powertools' own answer, without its attempt to decode a message that cannot be JSON: it raises and
+        catches a decoding error on every plain-text line ("request answered"), a fifth of a line's cost."""
+        message = log_record.msg
+        if isinstance(message, str) and not log_record.args and message.lstrip()[:1] not in _JSON_STARTS:
+            return message
+        return super()._extract_log_message(log_record)
 
     def format(self, record: logging.LogRecord) -> str:
         try:
