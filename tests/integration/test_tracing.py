@@ -1,6 +1,7 @@
 """Tracing as Lambda runs it: a handler in a fresh interpreter with Lambda's environment (LAMBDA_TASK_ROOT, a
 sampled _X_AMZN_TRACE_ID, tracing not disabled) sends X-Ray subsegments for its SendGrid call and its DynamoDB
-calls to the daemon address, here a UDP socket of the test's. X-Ray patches only botocore and requests."""
+calls to the daemon address, here a UDP socket of the test's. X-Ray patches botocore; the SendGrid adapter
+records its own calls."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The only code that speaks HTTP to SendGrid: one keep-alive session per host and container.
+"""The only code that speaks HTTP to SendGrid: one keep-alive connection pool per host and container.
 
 `sendgrid_client()` is what every caller uses: `call(method, path, on_behalf_of=..., body=...)` goes to the host
 of the account's region (api.sendgrid.com or api.eu.sendgrid.com, see `domain.regions`), with that region's key.
@@ -13,11 +13,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
-import requests
+import urllib3
 from aws_lambda_powertools.metrics import MetricUnit
-from requests.adapters import HTTPAdapter
+from botocore.httpsession import get_cert_path
+from urllib3.exceptions import ConnectTimeoutError, HTTPError, ReadTimeoutError
 
 from ..domain import regions
 from ..domain.backoff import full_jitter, requested_wait
@@ -30,7 +31,7 @@ from ..domain.errors import (
 )
 from ..runtime import clock
 from ..runtime.container import Container, singleton
-from ..runtime.observability import metrics
+from ..runtime.observability import metrics, traced_http_call
 from ..runtime.settings import region_settings, settings
 from .secrets import sendgrid_api_key
 from .subuser_regions import SubuserDirectory
@@ -67,30 +68,29 @@ class RetryPolicy:
 
 
 class SendGridClient:
+    """One SendGrid host. urllib3 directly, not `requests`: the same connection pool without requests' work per
+    call (about a third of a loopback call's time in `make bench`) or its import at cold start, and nothing from
+    the environment (proxies, .netrc) can alter a request."""
+
     def __init__(
         self,
         base_url: str,
         api_key: Callable[[bool], str],
         connect_timeout: float,
         read_timeout: float,
-        session: requests.Session | None = None,
         retry: RetryPolicy | None = None,
         sleep: Callable[[float], None] = time.sleep,
         monotonic: Callable[[], float] = time.monotonic,
         pool_size: int = 10,
     ) -> None:
         self._base_url = base_url.rstrip("/")
+        self._prefix = urlsplit(self._base_url).path  # a base URL may carry a path (a proxy's)
+        self._host = urlsplit(self._base_url).hostname or self._base_url
         self._api_key = api_key
         self._connect_timeout = connect_timeout
         self._read_timeout = read_timeout
-        if session is None:
-            # As many keep-alive connections as concurrent calls (the scanner's pool), none opened per call.
-            session = requests.Session()
-            session.mount("https://", HTTPAdapter(pool_connections=1, pool_maxsize=pool_size))
-            session.mount("http://", HTTPAdapter(pool_connections=1, pool_maxsize=pool_size))
-        self._session = session
-        # No proxies or .netrc from the environment: nothing outside this module may alter the request.
-        self._session.trust_env = False
+        self._pool_size = pool_size
+        self._pool = self._new_pool()
         self._retry = retry or RetryPolicy()
         self._sleep = sleep
         self._monotonic = monotonic
@@ -118,21 +118,21 @@ class SendGridClient:
             remaining = deadline - self._monotonic()
             try:
                 response = self._send(method, path, on_behalf_of, body, refresh_key, max(0.05, remaining))
-            except requests.ConnectTimeout:
+            except ConnectTimeoutError:  # no connection (refused, unresolved, timed out): nothing was sent
                 failure = UpstreamUnavailable("SendGrid could not be reached; nothing was changed by this service")
-            except requests.Timeout:
+            except ReadTimeoutError:
                 uncertain = True
                 failure = UpstreamTimeout(
                     "SendGrid did not answer in time; a change may or may not have been applied, "
                     "check with GET before retrying"
                 )
-            except requests.RequestException:
+            except (HTTPError, OSError):  # the connection failed once the request may have been sent
                 uncertain = True
                 failure = UpstreamUnavailable(
                     "SendGrid could not be reached; a change may or may not have been applied"
                 )
             else:
-                status = response.status_code
+                status = response.status
                 if status in (401, 403) and not refreshed:
                     refresh_key = refreshed = True  # retry at once with a freshly read key
                     continue
@@ -171,21 +171,28 @@ class SendGridClient:
             self._sleep(delay)
 
     @staticmethod
-    def _answer(response: requests.Response, uncertain: bool) -> UpstreamResponse:
-        text = response.text if response.status_code != 204 else ""
+    def _answer(response: urllib3.BaseHTTPResponse, uncertain: bool) -> UpstreamResponse:
+        # SendGrid's JSON is UTF-8 (RFC 8259); what is not is replaced, as `requests` would, then refused below.
+        text = response.data.decode("utf-8", errors="replace") if response.status != 204 else ""
         if text:
             try:
                 json.loads(text)
             except ValueError:
-                raise UpstreamUnavailable(
-                    f"SendGrid answered {response.status_code} with a body that is not JSON"
-                ) from None
+                raise UpstreamUnavailable(f"SendGrid answered {response.status} with a body that is not JSON") from None
         headers = {name: response.headers[name] for name in RATE_LIMIT_HEADERS if name in response.headers}
-        return UpstreamResponse(status=response.status_code, body=text, headers=headers, uncertain=uncertain)
+        return UpstreamResponse(status=response.status, body=text, headers=headers, uncertain=uncertain)
 
     def close_connections(self) -> None:
-        """Forget pooled keep-alive connections; the session opens new ones on the next call."""
-        self._session.close()
+        """Forget pooled keep-alive connections (a SnapStart restore); new ones are opened on the next call."""
+        closed, self._pool = self._pool, self._new_pool()
+        closed.close()
+
+    def _new_pool(self) -> urllib3.HTTPConnectionPool:
+        """As many keep-alive connections as concurrent calls (the scanner's pool), none opened per call. No
+        retries or redirects of urllib3's own: `call` decides. TLS is verified against the CA bundle botocore
+        uses (certifi's when installed, botocore's own otherwise)."""
+        tls = {"ca_certs": get_cert_path(True)} if self._base_url.startswith("https:") else {}
+        return urllib3.connection_from_url(self._base_url, maxsize=self._pool_size, retries=False, **tls)
 
     def _send(
         self,
@@ -195,7 +202,7 @@ class SendGridClient:
         body: dict[str, Any] | None,
         refresh_key: bool,
         remaining: float,
-    ) -> requests.Response:
+    ) -> urllib3.BaseHTTPResponse:
         headers = {
             "Authorization": f"Bearer {self._api_key(refresh_key)}",
             "Accept": "application/json",
@@ -207,13 +214,16 @@ class SendGridClient:
         if body is not None:
             headers["Content-Type"] = "application/json"
             data = json.dumps(body, separators=(",", ":")).encode()
-        return self._session.request(
+        timeout = urllib3.Timeout(
+            connect=min(self._connect_timeout, remaining), read=min(self._read_timeout, remaining)
+        )
+        return traced_http_call(
+            self._host,
             method,
             self._base_url + path,
-            headers=headers,
-            data=data,
-            timeout=(min(self._connect_timeout, remaining), min(self._read_timeout, remaining)),
-            allow_redirects=False,
+            lambda: self._pool.urlopen(
+                method, self._prefix + path, body=data, headers=headers, timeout=timeout, redirect=False
+            ),
         )
 
 

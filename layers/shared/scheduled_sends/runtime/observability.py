@@ -11,10 +11,14 @@ import json
 import logging
 import re
 import warnings
+from collections.abc import Callable
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
+from aws_xray_sdk import global_sdk_config
+from aws_xray_sdk.core import xray_recorder
+from aws_xray_sdk.core.models import http
 
 # Most requests add no metric; an empty flush is expected, not worth a warning per invocation.
 warnings.filterwarnings("ignore", message="No application metrics to publish")
@@ -99,8 +103,24 @@ class _RedactingFormatter(LambdaPowertoolsFormatter):
 
 logger = Logger(logger_formatter=_RedactingFormatter())
 logger.addFilter(_RedactSecretKeys())
-# X-Ray patches only what the service calls out with: boto3/botocore (DynamoDB, Secrets Manager, EventBridge)
-# and requests (SendGrid). Patching every library the SDK knows imports some (sqlite3) and looks for the rest.
-TRACED_MODULES = ("botocore", "requests")
+# X-Ray patches only botocore (DynamoDB, Secrets Manager, EventBridge); the SendGrid adapter records its own
+# calls (`traced_http_call`). Patching every library the SDK knows imports some (sqlite3) and looks for the rest.
+TRACED_MODULES = ("botocore",)
 tracer = Tracer(patch_modules=TRACED_MODULES)
 metrics = Metrics()
+
+
+def traced_http_call(host: str, method: str, url: str, send: Callable[[], Any]) -> Any:
+    """`send()`, the HTTP call of `method` `url`, recorded as an X-Ray "remote" subsegment named after the
+    `host` with the method, the URL and the answer's status (as X-Ray's own `requests` patch records them, no
+    header: the key stays out of traces). A plain call when tracing is off (tests, `make run`, the bench)."""
+    if not global_sdk_config.sdk_enabled():
+        return send()
+    with xray_recorder.in_subsegment(host, namespace="remote") as subsegment:
+        if subsegment is not None:
+            subsegment.put_http_meta(http.METHOD, method)
+            subsegment.put_http_meta(http.URL, url)
+        answer = send()
+        if subsegment is not None:
+            subsegment.put_http_meta(http.STATUS, answer.status)
+        return answer
