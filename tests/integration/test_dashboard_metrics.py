@@ -80,3 +80,18 @@ def test_every_429_and_5xx_answer_from_sendgrid_is_counted(
     (line,) = [line for line in _emf(capsys.readouterr().out) if "SendGridAnswered429" in line]
     assert line["SendGridAnswered429"] == [1.0, 1.0]
     assert line["SendGridAnswered5xx"] == [1.0]
+
+
+def test_a_request_flushes_its_metrics_once_and_one_without_metrics_prints_none(
+    sandbox_sendgrid: SendGridSandbox, clock, capsys: pytest.CaptureFixture[str]
+) -> None:
+    capsys.readouterr()
+    assert invoke("create_batch_id", caller_arn=TEAM)["statusCode"] == 201
+    assert _emf(capsys.readouterr().out) == []  # no metric added: no EMF line (and no warning)
+
+    refused = invoke("pause_or_cancel", body={"batch_id": "../x", "status": "pause"}, caller_arn=TEAM)
+    assert refused["statusCode"] == 400
+    (line,) = _emf(capsys.readouterr().out)  # one line per request, whatever it added
+    assert line["BadRequest"] == [1.0]
+    assert invoke("create_batch_id", caller_arn=TEAM)["statusCode"] == 201
+    assert _emf(capsys.readouterr().out) == []  # flushed and cleared: nothing carried into the next request

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
-from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
+from aws_lambda_powertools.logging.formatter import RESERVED_LOG_ATTRS, LambdaPowertoolsFormatter, _get_context
 from aws_xray_sdk import global_sdk_config
 from aws_xray_sdk.core import xray_recorder
 from aws_xray_sdk.core.models import http
@@ -77,6 +77,7 @@ def encodable(text: str) -> str:
 
 # The first character of any text `json.loads` accepts, after leading whitespace.
 _JSON_STARTS = frozenset('{["-0123456789tfnNI')
+_RESERVED_LOG_ATTRS = frozenset(RESERVED_LOG_ATTRS)
 
 
 class _RedactingFormatter(LambdaPowertoolsFormatter):
@@ -90,6 +91,25 @@ class _RedactingFormatter(LambdaPowertoolsFormatter):
         if isinstance(message, str) and not log_record.args and message.lstrip()[:1] not in _JSON_STARTS:
             return message
         return super()._extract_log_message(log_record)
+
+    def _extract_log_keys(self, log_record: logging.LogRecord) -> dict[str, Any]:
+        """Powertools' own, with its reserved attribute names in a set: it searches their tuple for every
+        attribute of the record and every key of the line (hundreds of comparisons per line)."""
+        record_dict = log_record.__dict__.copy()
+        record_dict["asctime"] = self.formatTime(record=log_record)
+        formatted_log: dict[str, Any] = {}
+        for key, value in (*self.log_format.items(), *_get_context().get().items()):
+            if value and key in _RESERVED_LOG_ATTRS:
+                if not isinstance(value, str):
+                    raise ValueError(
+                        "Logging keys that override reserved log attributes need to be type 'str', "
+                        f"instead got '{type(value).__name__}'"
+                    )
+                formatted_log[key] = value % record_dict
+            else:
+                formatted_log[key] = value
+        formatted_log.update({k: v for k, v in record_dict.items() if k not in _RESERVED_LOG_ATTRS})
+        return formatted_log
 
     def format(self, record: logging.LogRecord) -> str:
         try:
