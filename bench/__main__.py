@@ -402,16 +402,22 @@ def lambda_environment(function: str, code_dir: Path, aws_endpoint_url: str, xra
 
 def built_layer(workdir: Path, bytecode: bool = True) -> Path:
     """The layer's /opt/python as `sam build` makes it (layers/shared/Makefile): this package compiled to
-    hash-based .pyc files that are never checked against the source. Its requirements are the ones installed
-    here, with the bytecode pip compiled at install (the Makefile compiles the layer's copies the same way).
+    hash-based .pyc files that are never checked against the source, and botocore with only the models of the
+    services the code calls (aws-services.txt). Its other requirements are the ones installed here, with the
+    bytecode pip compiled at install (the Makefile compiles the layer's copies the same way).
     `bytecode=False`: source only, as SAM's python3.13 build method shipped it."""
     import compileall
     import py_compile
     import shutil
 
+    import botocore
+
     layer = workdir / "opt-python"
     shutil.rmtree(layer, ignore_errors=True)
     shutil.copytree(LAYER / "scheduled_sends", layer / "scheduled_sends", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(Path(botocore.__file__).parent, layer / "botocore", ignore=shutil.ignore_patterns("__pycache__"))
+    prune = [sys.executable, str(LAYER / "prune_botocore.py"), str(LAYER / "aws-services.txt")]
+    subprocess.run([*prune, str(layer / "botocore" / "data")], check=True)  # as the Makefile runs it
     if bytecode:
         compileall.compile_dir(
             layer, quiet=1, invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH, workers=1

@@ -406,12 +406,27 @@ def test_sam_build_succeeds_and_the_layer_holds_the_package(tmp_path: Path) -> N
     )
     assert result.returncode == 0, result.stdout + result.stderr
     layer = build_dir / "SharedLayer" / "python"
-    for package in ("scheduled_sends", "requests", "aws_lambda_powertools", "aws_xray_sdk", "boto3"):
+    for package in ("scheduled_sends", "urllib3", "aws_lambda_powertools", "aws_xray_sdk", "boto3"):
         assert (layer / package / "__init__.py").exists(), package
         # Bytecode beside every module (layers/shared/Makefile): Lambda cannot write it into a layer, so
         # without it every cold start compiles every module it imports. Hash-based and never checked.
         compiled = layer / package / "__pycache__" / "__init__.cpython-313.pyc"
         assert compiled.read_bytes()[4:8] == (1).to_bytes(4, "little"), package
+    # botocore with only the models of the services the code calls (layers/shared/aws-services.txt), and a
+    # client of each can be made from the layer as built.
+    data = layer / "botocore" / "data"
+    services = sorted(entry.name for entry in data.iterdir() if entry.is_dir())
+    assert services == ["dynamodb", "events", "secretsmanager"]
+    assert (data / "endpoints.json").exists() and (data / "partitions.json").exists()
+    clients = (
+        "import sys; sys.path.insert(0, sys.argv[1]); import botocore, botocore.session; "
+        "assert botocore.__file__.startswith(sys.argv[1]), botocore.__file__; "
+        "session = botocore.session.get_session(); "
+        "[session.create_client(s, region_name='eu-west-1', aws_access_key_id='a', aws_secret_access_key='b') "
+        "for s in sys.argv[2:]]"
+    )
+    made = run(str(Path(python313_dir()) / "python3.13"), "-I", "-c", clients, str(layer), *services, cwd=layer)
+    assert made.returncode == 0, made.stderr
     built = {path.parent.name: path.read_text() for path in build_dir.glob("*Function/app.py")}
     assert len(built) == 9
     assert "scheduled_sends.entry.scheduled import scanner_handler" in built[SCANNER]
