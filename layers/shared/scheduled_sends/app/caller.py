@@ -85,7 +85,10 @@ class Caller:
 
     def _register(self) -> None:
         """Register the account for reconcile once SendGrid has served it: a name SendGrid refused (a typo,
-        a deleted subuser) is never registered, or every scanner run would fail on it."""
+        a deleted subuser) is never registered, or every scanner run would fail on it. The parent account is
+        registered by the scanner itself, so no request waits on that write."""
+        if self.account == rules.PARENT_ACCOUNT:
+            return
         try:
             account_registry().remember(self.account)
         except Exception:
