@@ -15,7 +15,6 @@ from pytest_httpserver import HTTPServer
 from local.events import LocalLambdaContext
 from local.sendgrid_sandbox import SendGridSandbox
 from scheduled_sends.adapters import event_bus as bus
-from scheduled_sends.adapters.accounts import account_registry
 from scheduled_sends.adapters.batches_table import DueBatches, batch_store
 from scheduled_sends.adapters.sendgrid import sendgrid_client
 from scheduled_sends.app.scanner import Scanner, ScanSummary
@@ -256,20 +255,6 @@ def test_a_cancelled_batch_past_send_at_frees_its_slot(sandbox_sendgrid: SendGri
     assert [e["reason"] for e in _of_type(published_events(), bus.SLOT_RECLAIMED)] == [
         "cancelled and past the last send_at"
     ]
-
-
-def test_no_request_waits_on_registering_the_parent_the_scanner_registers_it_and_reconciles_it_at_once(
-    sandbox_sendgrid: SendGridSandbox, clock
-) -> None:
-    invoke("create_batch_id", caller_arn=TEAM)
-    assert account_registry().all() == []  # the request made no registry write
-    assert invoke("create_batch_id", headers=[("on-behalf-of", "acme")], caller_arn=TEAM)["statusCode"] == 201
-    assert account_registry().all() == ["sub:acme"]  # a subuser still is, by the request SendGrid served
-
-    summary = scan()
-
-    assert summary["reconciled"] == 2  # both, in the scanner's first run
-    assert sorted(account_registry().all()) == ["parent", "sub:acme"]
 
 
 def test_reconcile_repairs_the_table_both_ways_and_publishes_drift(

@@ -227,7 +227,7 @@ def test_expiry_actions_for_an_eu_subuser_go_to_the_eu_host_only(
     assert (taken[eu_batch]["region"], taken[global_batch]["region"]) == ("eu", "global")
     assert "eurocorp" not in _on_behalf_of(regional_sandboxes["global"])
     assert set(_on_behalf_of(regional_sandboxes["eu"])) == {"eurocorp"}
-    assert set(_on_behalf_of(regional_sandboxes["global"])) == {"acme", None}  # None: the parent's reconcile
+    assert set(_on_behalf_of(regional_sandboxes["global"])) == {"acme"}
 
 
 def test_warnings_expiry_and_reclaim_of_an_eu_subusers_batch_stay_in_the_eu(
@@ -252,7 +252,7 @@ def test_warnings_expiry_and_reclaim_of_an_eu_subusers_batch_stay_in_the_eu(
         bus.EXPIRED: {"eu"},
         bus.SLOT_RECLAIMED: {"eu"},
     }
-    assert set(_on_behalf_of(regional_sandboxes["global"])) == {None}  # only the parent's own reconcile
+    assert _on_behalf_of(regional_sandboxes["global"]) == []
 
 
 def test_reconcile_reads_each_accounts_list_at_its_own_host(
@@ -273,7 +273,7 @@ def test_reconcile_reads_each_accounts_list_at_its_own_host(
     assert "eurocorp" not in _on_behalf_of(regional_sandboxes["global"])
     assert "acme" not in _on_behalf_of(regional_sandboxes["eu"])
     (line,) = [json.loads(x) for x in json_logs.getvalue().splitlines() if '"scan finished"' in x]
-    assert line["regions"] == {"sub:eurocorp": "eu", "sub:acme": "global", "parent": "global"}
+    assert line["regions"] == {"sub:eurocorp": "eu", "sub:acme": "global"}
 
 
 def test_an_account_whose_region_cannot_be_known_fails_for_the_run_and_the_others_go_on(
@@ -360,7 +360,7 @@ def test_a_registered_account_sendgrid_does_not_know_is_set_aside_and_the_run_su
 
     summary = _scan()  # no ScanIncomplete: the run is not failed (nor retried into the DLQ) for it
 
-    assert (summary["errors"], summary["unreconcilable"], summary["reconciled"]) == (0, 1, 2)  # acme, the parent
+    assert (summary["errors"], summary["unreconcilable"], summary["reconciled"]) == (0, 1, 1)
     idle = settings().reconcile_idle_seconds
     assert "sub:no-such-subuser" not in account_registry().due(clock.now + idle - 1)
     assert "sub:no-such-subuser" in account_registry().due(clock.now + idle)

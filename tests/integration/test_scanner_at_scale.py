@@ -68,15 +68,15 @@ def test_a_run_out_of_time_stops_cleanly_and_the_next_continues_where_it_stopped
     with monkeypatch.context() as patched:
         patched.setattr(scanner_module.Scanner, "_has_time", has_time)
         first = scan()  # no ScanIncomplete: a long run is not a failed one (it never reaches the DLQ)
-    accounts = len(names) + 1  # and the parent, which the scanner registers itself
-    assert 0 < first["reconciled"] < accounts
+    assert 0 < first["reconciled"] < 40
     assert first["stopped_early"] == 1
-    assert first["reconcile_due"] == accounts - first["reconciled"]
+    assert first["reconcile_due"] == 40 - first["reconciled"]
     clock.now += 60
     second = scan()
-    assert second["reconciled"] == accounts - first["reconciled"]  # exactly the ones left, oldest first
+    assert second["reconciled"] == 40 - first["reconciled"]  # exactly the ones left, oldest first
     assert second["reconcile_due"] == 0 and second["stopped_early"] == 0
-    assert _lists(sandbox_sendgrid) == accounts  # every account listed once
+    assert _lists(sandbox_sendgrid) == 40  # every account listed once
+    assert len(names) == 40
 
 
 def test_due_batches_come_first_when_time_is_short(sandbox_sendgrid: SendGridSandbox, clock, time_for) -> None:
@@ -101,14 +101,14 @@ def test_accounts_with_pauses_are_reconciled_every_15_minutes_idle_ones_every_6_
     batch = json.loads(created["body"])["batch_id"]
     headers = [("Content-Type", "application/json"), ("on-behalf-of", "busy")]
     invoke("pause_or_cancel", body={"batch_id": batch, "status": "pause"}, headers=headers, caller_arn=TEAM)
-    _accounts(5)  # idle, as is the parent (registered by the scanner itself)
+    _accounts(5)  # idle
     clock.now += 60
-    assert scan()["reconciled"] == 7  # new accounts: at once
+    assert scan()["reconciled"] == 6  # new accounts: at once
 
     clock.now += 15 * 60
     assert scan()["reconciled"] == 1  # only the account holding a slot
     clock.now += 6 * HOUR
-    assert scan()["reconciled"] == 7  # and the idle ones six hours on
+    assert scan()["reconciled"] == 6  # and the idle ones six hours on
 
 
 def test_the_scanner_keeps_its_share_of_the_rate_limit_free_for_the_teams(
@@ -125,7 +125,7 @@ def test_the_scanner_keeps_its_share_of_the_rate_limit_free_for_the_teams(
     used = len(sandbox_sendgrid.api_requests)
     assert summary["sendgrid_calls"] == used
     assert 20 - 8 <= used <= 20 + 8  # half the window, give or take the calls in flight when it was reached
-    assert summary["reconcile_due"] == 60 + 1 - summary["reconciled"]  # and the parent
+    assert summary["reconcile_due"] == 60 - summary["reconciled"]
     clock.now += 60  # the next window: the next run continues
     assert scan()["reconciled"] > 0
 

@@ -41,16 +41,15 @@ class AccountRegistry:
         self._remembered: set[str] = set()
 
     def remember(self, account: str) -> None:
-        """Register an account, due for reconcile at once if it never was registered (even when a pause's
-        `reconcile_by` wrote its item first, due later); once per container is enough. UpdateItem, not PutItem:
-        every function may register, and none needs the right to overwrite rows."""
-        if account in self._remembered:
-            return
-        try:
+        """Register an account, due for reconcile at once if new; once per container is enough. UpdateItem,
+        not PutItem: every function may register, and none needs the right to overwrite rows."""
+        if account not in self._remembered:
             self._table.update_item(
                 Key={"account": ACCOUNTS_PARTITION, "batch_id": account},
-                UpdateExpression="SET #registered_at = :now, #due_shard = :shard, #due_at = :now",
-                ConditionExpression="attribute_not_exists(#registered_at)",
+                UpdateExpression=(
+                    "SET #registered_at = if_not_exists(#registered_at, :now),"
+                    " #due_shard = if_not_exists(#due_shard, :shard), #due_at = if_not_exists(#due_at, :now)"
+                ),
                 ExpressionAttributeNames={
                     "#registered_at": "registered_at",
                     "#due_shard": "due_shard",
@@ -58,10 +57,7 @@ class AccountRegistry:
                 },
                 ExpressionAttributeValues={":now": clock.now(), ":shard": RECONCILE_SHARD},
             )
-        except ClientError as error:
-            if not conditional_failed(error):
-                raise
-        self._remembered.add(account)
+            self._remembered.add(account)
 
     def reconcile_by(self, account: str, when: int) -> None:
         """Bring the account's next reconcile forward to `when` (never later): it now holds a slot."""

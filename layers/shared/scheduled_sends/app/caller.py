@@ -85,10 +85,7 @@ class Caller:
 
     def _register(self) -> None:
         """Register the account for reconcile once SendGrid has served it: a name SendGrid refused (a typo,
-        a deleted subuser) is never registered, or every scanner run would fail on it. The parent account is
-        registered by the scanner itself, so no request waits on that write."""
-        if self.account == rules.PARENT_ACCOUNT:
-            return
+        a deleted subuser) is never registered, or every scanner run would fail on it."""
         try:
             account_registry().remember(self.account)
         except Exception:

@@ -96,11 +96,6 @@ class Scanner:
         started by then is left for the next run, which starts where this one stopped."""
         with clock.deadline_in(self.config.scan_budget_seconds) if clock.deadline() is None else nullcontext():
             summary = ScanSummary()
-            try:
-                self.accounts.remember(rules.PARENT_ACCOUNT)  # always watched; the API functions leave it to us
-            except Exception:
-                summary.errors += 1
-                logger.exception("scanner could not register the parent account")
             due = self.store.due(now)
             summary.items_read = due.items_read  # the due index's reads, nothing else
             for batch in self._work_order(due.batches, now):
