@@ -416,7 +416,7 @@ def test_sam_build_succeeds_and_the_layer_holds_the_package(tmp_path: Path) -> N
     # client of each can be made from the layer as built.
     data = layer / "botocore" / "data"
     services = sorted(entry.name for entry in data.iterdir() if entry.is_dir())
-    assert services == ["dynamodb", "events", "secretsmanager"]
+    assert services == ["dynamodb", "events", "secretsmanager", "xray"]
     assert (data / "endpoints.json").exists() and (data / "partitions.json").exists()
     clients = (
         "import sys; sys.path.insert(0, sys.argv[1]); import botocore, botocore.session; "

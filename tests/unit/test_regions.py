@@ -90,8 +90,11 @@ def test_a_json_secret_holds_a_key_per_region() -> None:
         (json.dumps({"global": CANARY_KEY, "eu": ""}), "no key for the eu region"),
         (json.dumps({"global": CANARY_KEY, "EU": CANARY_KEY}), '{"global": ..., "eu": ...}'),
         ('{"eu": "' + CANARY_KEY, "not"),
+        (CANARY_KEY[:12] + "\n" + CANARY_KEY[12:], "not a valid key"),  # a line break pasted into the secret
+        (json.dumps({"eu": CANARY_KEY + " x"}), "not a valid key"),
+        (json.dumps({"eu": CANARY_KEY + "é"}), "not a valid key"),
     ],
-    ids=["no-eu-key", "empty-eu-key", "unknown-region-name", "broken-json"],
+    ids=["no-eu-key", "empty-eu-key", "unknown-region-name", "broken-json", "line-break", "space", "non-ascii"],
 )
 def test_a_secret_without_the_regions_key_is_the_operators_500_and_never_shows_a_key(secret: str, message: str) -> None:
     with pytest.raises(KeyUnavailable) as refused:

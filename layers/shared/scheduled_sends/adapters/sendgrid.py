@@ -118,8 +118,12 @@ class SendGridClient:
             remaining = deadline - self._monotonic()
             try:
                 response = self._send(method, path, on_behalf_of, body, refresh_key, max(0.05, remaining))
-            except ConnectTimeoutError:  # no connection (refused, unresolved, timed out): nothing was sent
-                failure = UpstreamUnavailable("SendGrid could not be reached; nothing was changed by this service")
+            except ConnectTimeoutError:  # no connection (refused, unresolved, timed out): nothing was sent now
+                failure = UpstreamUnavailable(
+                    "SendGrid could not be reached; a change may or may not have been applied"
+                    if uncertain  # by an earlier attempt whose answer was lost
+                    else "SendGrid could not be reached; nothing was changed by this service"
+                )
             except ReadTimeoutError:
                 uncertain = True
                 failure = UpstreamTimeout(
@@ -283,7 +287,7 @@ def _key_of(region: str) -> Callable[[bool], str]:
 
 @singleton
 def sendgrid_hosts(container: Container) -> dict[str, SendGridClient]:
-    """One client per region's host, each with its own keep-alive session and its region's key."""
+    """One client per region's host, each with its own keep-alive connection pool and its region's key."""
     config, where = settings(), region_settings()
     return {
         region: SendGridClient(

@@ -12,6 +12,7 @@ A region that cannot be known is `RegionUnknown` (503): nothing is forwarded rat
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -115,7 +116,7 @@ def key_for(secret: str, region_name: str) -> str:
     object {"global": "<key>", "eu": "<key>"}; messages never carry any part of the secret."""
     text = secret.strip()
     if not text.startswith("{"):
-        return text
+        return _header_safe(text, region_name)
     try:
         keys = json.loads(text)
     except ValueError:
@@ -131,4 +132,19 @@ def key_for(secret: str, region_name: str) -> str:
         raise KeyUnavailable(
             f"the service's SendGrid secret has no key for the {region_name} region; operators have been alerted"
         )
-    return key.strip()
+    return _header_safe(key.strip(), region_name)
+
+
+# What an Authorization header value can carry: printable ASCII without spaces (SendGrid keys are SG.<id>.<secret>).
+_KEY_CHARACTERS = re.compile(r"[\x21-\x7e]+")
+
+
+def _header_safe(key: str, region_name: str) -> str:
+    """A key that could not be sent in a header (a line break, a space, a non-ASCII character pasted into the
+    secret) is refused here, before any request, rather than failing inside the HTTP client."""
+    if not _KEY_CHARACTERS.fullmatch(key):
+        raise KeyUnavailable(
+            f"the service's SendGrid key for the {region_name} region is not a valid key (it holds a space, a control "
+            "or a non-ASCII character); operators have been alerted"
+        )
+    return key

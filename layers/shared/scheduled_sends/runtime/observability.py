@@ -132,14 +132,15 @@ metrics = Metrics()
 
 def traced_http_call(host: str, method: str, url: str, send: Callable[[], Any]) -> Any:
     """`send()`, the HTTP call of `method` `url`, recorded as an X-Ray "remote" subsegment named after the
-    `host` with the method, the URL and the answer's status (as X-Ray's own `requests` patch records them, no
-    header: the key stays out of traces). A plain call when tracing is off (tests, `make run`, the bench)."""
+    `host` with the method, the URL without its query and the answer's status (as X-Ray's own `requests` patch
+    records them, no header: the key stays out of traces). A plain call when tracing is off (tests, `make run`,
+    the bench)."""
     if not global_sdk_config.sdk_enabled():
         return send()
     with xray_recorder.in_subsegment(host, namespace="remote") as subsegment:
         if subsegment is not None:
             subsegment.put_http_meta(http.METHOD, method)
-            subsegment.put_http_meta(http.URL, url)
+            subsegment.put_http_meta(http.URL, url.partition("?")[0])  # as X-Ray's own patches: no query
         answer = send()
         if subsegment is not None:
             subsegment.put_http_meta(http.STATUS, answer.status)
