@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import functools
 import json
 from collections.abc import Callable
 from typing import Any
@@ -16,7 +15,7 @@ from ..app.contract import ApiRequest, ApiResponse, Operation
 from ..domain import rules, validation
 from ..domain.errors import BadRequest, Forbidden, PayloadTooLarge, ServiceError, UnsupportedMediaType
 from ..runtime.clock import deadline_in
-from ..runtime.observability import logger, metrics, tracer
+from ..runtime.observability import flushing_metrics, logger, metrics, tracer
 from ..runtime.settings import settings
 from . import snapstart
 from .headers import header_values
@@ -141,29 +140,14 @@ def _traced(handler: Handler) -> Handler:
     return handler if tracer.disabled else tracer.capture_lambda_handler(capture_response=False)(handler)
 
 
-def _flushing_metrics(handler: Handler) -> Handler:
-    """Powertools' `log_metrics`: the request's metrics flushed (one EMF line) when it ends, whatever happened.
-    Without its flush of nothing: most requests add no metric, and that flush raises and filters a warning."""
-
-    @functools.wraps(handler)
-    def flushing(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-        try:
-            return handler(event, context)
-        finally:
-            if metrics.metric_set:
-                metrics.flush_metrics()
-
-    return flushing
-
-
-def api_handler(operation: Operation) -> Callable[[dict[str, Any], LambdaContext], dict[str, Any]]:
+def api_handler(operation: Operation) -> Handler:
     """The Lambda handler of one operation, with Powertools logging, tracing and metrics wired in, and the
     function's SnapStart hooks registered."""
     snapstart.register_hooks()
 
     @logger.inject_lambda_context
     @_traced
-    @_flushing_metrics
+    @flushing_metrics
     def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         # API Gateway's request id, as correlation_paths.API_GATEWAY_REST would find it, without a JMESPath
         # search per request.

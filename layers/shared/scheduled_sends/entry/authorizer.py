@@ -16,7 +16,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from ..adapters.token_table import TokenStore, token_store
 from ..domain import tokens
-from ..runtime.observability import logger, metrics
+from ..runtime.observability import flushing_metrics, logger, metrics
 from .headers import header_values
 
 # The exact message API Gateway turns into a 401 (any other failure is a 500).
@@ -79,7 +79,7 @@ def policy_for(event: dict[str, Any], store: TokenStore) -> dict[str, Any]:
 
 
 @logger.inject_lambda_context
-@metrics.log_metrics
+@flushing_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     try:
         answer = policy_for(event, token_store())

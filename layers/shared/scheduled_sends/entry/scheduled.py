@@ -11,7 +11,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from ..app.event_detail import known_regions
 from ..app.scanner import run_scan
 from ..runtime.clock import deadline_in
-from ..runtime.observability import logger, metrics, tracer
+from ..runtime.observability import flushing_metrics, logger, metrics, tracer
 from ..runtime.settings import settings
 from . import snapstart
 
@@ -28,7 +28,7 @@ def scanner_handler() -> Any:
 
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler(capture_response=False)
-@metrics.log_metrics
+@flushing_metrics
 def _lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, int]:
     # The run stops taking work this long before Lambda's timeout, so a long run ends well, never in the DLQ.
     remaining = context.get_remaining_time_in_millis() / 1000

@@ -7,21 +7,18 @@ or a team token (sst_…) never reaches a log line, whatever a caller or a libra
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import re
-import warnings
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.logging.formatter import RESERVED_LOG_ATTRS, LambdaPowertoolsFormatter, _get_context
 from aws_xray_sdk import global_sdk_config
 from aws_xray_sdk.core import xray_recorder
 from aws_xray_sdk.core.models import http
-
-# Most requests add no metric; an empty flush is expected, not worth a warning per invocation.
-warnings.filterwarnings("ignore", message="No application metrics to publish")
 
 REDACTED = "[REDACTED]"
 _SECRETS = re.compile(r"(?i)(bearer\s+)[^\s\"',;]+|SG\.[A-Za-z0-9_\-.]{6,}|sst_[0-9a-f]{16}_[A-Za-z0-9_-]{8,}")
@@ -145,3 +142,21 @@ def traced_http_call(host: str, method: str, url: str, send: Callable[[], Any]) 
         if subsegment is not None:
             subsegment.put_http_meta(http.STATUS, answer.status)
         return answer
+
+
+_Wrapped = TypeVar("_Wrapped", bound=Callable[..., Any])
+
+
+def flushing_metrics(handler: _Wrapped) -> _Wrapped:
+    """Powertools' `log_metrics`: the invocation's metrics flushed (one EMF line) when it ends, whatever happened.
+    Without its flush of nothing: most invocations add no metric, and that flush raises a warning each time."""
+
+    @functools.wraps(handler)
+    def flushing(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return handler(*args, **kwargs)
+        finally:
+            if metrics.metric_set:
+                metrics.flush_metrics()
+
+    return flushing  # type: ignore[return-value]
