@@ -16,16 +16,14 @@ def listed_services(services_file: Path) -> set[str]:
     return {line for line in lines if line}
 
 
-def prune(data_dir: Path, keep: set[str]) -> list[str]:
-    """Remove every service directory of `data_dir` not in `keep`; the names removed. Refuses to keep a
-    service botocore does not have (a typo would otherwise only show at the first call on Lambda)."""
+def prune(data_dir: Path, keep: set[str]) -> None:
+    """Remove every service directory of `data_dir` not in `keep`. Refuses to keep a service botocore does not
+    have (a typo would otherwise only show at the first call on Lambda)."""
     present = {entry.name for entry in data_dir.iterdir() if entry.is_dir()}
     if not keep <= present:
         raise SystemExit(f"not in {data_dir}: {', '.join(sorted(keep - present))}")
-    removed = sorted(present - keep)
-    for name in removed:
+    for name in present - keep:
         shutil.rmtree(data_dir / name)
-    return removed
 
 
 if __name__ == "__main__":

@@ -84,8 +84,9 @@ class SendGridClient:
         pool_size: int = 10,
     ) -> None:
         self._base_url = base_url.rstrip("/")
-        self._prefix = urlsplit(self._base_url).path  # a base URL may carry a path (a proxy's)
-        self._host = urlsplit(self._base_url).hostname or self._base_url
+        parts = urlsplit(self._base_url)
+        self._prefix = parts.path  # a base URL may carry a path (a proxy's)
+        self._host = parts.hostname or self._base_url
         self._api_key = api_key
         self._connect_timeout = connect_timeout
         self._read_timeout = read_timeout
