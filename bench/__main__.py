@@ -164,18 +164,36 @@ def interleaved(
     repetitions: int, subject: Callable[[], Any], *baselines: Callable[[], Any]
 ) -> tuple[Any, list[float], list[float]]:
     """Time `subject` and each baseline in turn, so machine noise hits them alike: the subject's last answer,
-    its seconds and the first baseline's (a later baseline keeps its own figures, e.g. without table calls)."""
+    its seconds and the first baseline's (a later baseline keeps its own figures, e.g. without table calls).
+
+    The baselines run in their order in even repetitions and in reverse in odd ones, so that no call always
+    follows the same one: a call runs faster right after a call of the same code (its code and data are still in
+    the CPU's caches), and with a fixed order the reference handler always ran right after the bare `requests`
+    call, its own code path, while the subject always ran after the reference. With warm_overhead's two baselines
+    (the bare call, then the reference), the subject and the reference both follow the bare call in even
+    repetitions, and each follows the other in odd ones (`by_order` gives the ratio of each half)."""
     answer, subject_times = None, []
     baseline_times: list[list[float]] = [[] for _ in baselines]
-    for _ in range(repetitions):
+    pairs = list(zip(baselines, baseline_times, strict=True))
+    for repetition in range(repetitions):
         started = time.perf_counter()
         answer = subject()
         subject_times.append(time.perf_counter() - started)
-        for baseline, times in zip(baselines, baseline_times, strict=True):
+        for baseline, times in pairs if repetition % 2 == 0 else reversed(pairs):
             started = time.perf_counter()
             baseline()
             times.append(time.perf_counter() - started)
     return answer, subject_times, baseline_times[0]
+
+
+def by_order(subject_times: list[float], reference_times: list[float]) -> dict[str, float]:
+    """The subject/reference median ratio of `interleaved`'s even and odd repetitions apart, where the reference
+    is the last baseline: how much the order of the calls moves the ratio (the overall ratio takes both)."""
+
+    def ratio(start: int) -> float:
+        return round(statistics.median(subject_times[start::2]) / statistics.median(reference_times[start::2]), 2)
+
+    return {"both_after_the_bare_call": ratio(0), "each_after_the_other": ratio(1)}
 
 
 def reference_handler(sendgrid_url: str, api_key: str) -> Callable[[dict, Any], dict]:
@@ -274,6 +292,7 @@ def warm_overhead(repetitions: int, calls: AwsCalls) -> dict[str, Any]:
                     "ratio_vs_reference_without_dynamodb": round(
                         without_table["median_ms"] / reference_stats["median_ms"], 2
                     ),
+                    "ratio_vs_reference_without_dynamodb_by_order": by_order(own_times, reference_times),
                     "dynamodb_calls_per_request": dynamodb,
                     "dynamodb_calls_total_per_request": round(sum(dynamodb.values()), 2),
                 }
@@ -707,16 +726,18 @@ def print_warm(results: dict[str, Any]) -> None:
     )
     print(
         f"{'operation':24} {'handler med/p95 ms':>20} {'reference ms':>12} {'bare ms':>8} {'vs ref':>6} "
-        f"{'vs bare':>7} {'DynamoDB calls/req':>20}"
+        f"{'vs bare':>7} {'by order':>10} {'DynamoDB calls/req':>20}"
     )
     for name, row in results["warm_overhead"].items():
-        handler = row["handler_without_dynamodb"]
+        handler, order = row["handler_without_dynamodb"], row["ratio_vs_reference_without_dynamodb_by_order"]
         print(
             f"{name:24} {handler['median_ms']:>9.2f} /{handler['p95_ms']:>8.2f} "
             f"{row['reference_without_dynamodb']['median_ms']:>12.2f} {row['bare_requests']['median_ms']:>8.2f} "
             f"{row['ratio_vs_reference_without_dynamodb']:>6.2f} {row['ratio_median_without_dynamodb']:>7.2f} "
+            f"{'{:.2f} {:.2f}'.format(*order.values()):>10} "
             f"{row['dynamodb_calls_total_per_request']:>8} {row['dynamodb_calls_per_request']}"
         )
+    print("by order: ours / reference when both follow the bare call, and when each follows the other")
 
 
 def print_secret_reads(results: dict[str, Any]) -> None:
