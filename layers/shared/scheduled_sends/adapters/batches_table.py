@@ -14,6 +14,7 @@ template's `ChangeEventsPipe`, whose filter passes only records that carry it.
 
 from __future__ import annotations
 
+import functools
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -52,6 +53,17 @@ CHANGE_ATTRIBUTES = (
     "change_on_behalf_of",
     "change_region",
 )
+
+
+@functools.lru_cache(maxsize=256)  # a few dozen shapes occur; the bound only guards memory
+def _update_expression(keys: tuple[str, ...], absent: tuple[bool, ...]) -> tuple[str, dict[str, str]]:
+    """A row write's UpdateExpression and attribute names: every key set, or removed where it is `absent` (a
+    sparse index's key, an attribute left empty). A write has one of a few such shapes, made once each."""
+    set_parts = [f"#{key} = :{key}" for key, gone in zip(keys, absent, strict=True) if not gone]
+    set_parts.append("#created_at = if_not_exists(#created_at, :now)")
+    remove_parts = [f"#{key}" for key, gone in zip(keys, absent, strict=True) if gone]
+    expression = "SET " + ", ".join(set_parts) + (" REMOVE " + ", ".join(remove_parts) if remove_parts else "")
+    return expression, {f"#{key}": key for key in keys} | {"#created_at": "created_at"}
 
 
 class ConcurrentChange(Exception):
@@ -226,11 +238,7 @@ class BatchStore:
             # The change this write records, if it records a new one; every other write removes the marker.
             CHANGE_EVENT: new.change.event_id if _announces(new, previous) else None,
         }
-        names = {f"#{key}": key for key in values} | {"#created_at": "created_at"}
-        set_parts = [f"#{key} = :{key}" for key, value in values.items() if value is not None]
-        set_parts.append("#created_at = if_not_exists(#created_at, :now)")
-        remove_parts = [f"#{key}" for key, value in values.items() if value is None]
-        expression = "SET " + ", ".join(set_parts) + (" REMOVE " + ", ".join(remove_parts) if remove_parts else "")
+        expression, names = _update_expression(tuple(values), tuple(value is None for value in values.values()))
         attribute_values = {f":{k}": v for k, v in values.items() if v is not None} | {":now": now}
         if previous is None:
             condition = "attribute_not_exists(#version)"
@@ -241,7 +249,7 @@ class BatchStore:
             Key={"account": new.account, "batch_id": new.batch_id},
             UpdateExpression=expression,
             ConditionExpression=condition,
-            ExpressionAttributeNames=names,
+            ExpressionAttributeNames=dict(names),
             ExpressionAttributeValues=attribute_values,
         )
         return new

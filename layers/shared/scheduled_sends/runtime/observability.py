@@ -12,6 +12,7 @@ import json
 import logging
 import re
 from collections.abc import Callable
+from time import strftime
 from typing import Any, TypeVar
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
@@ -23,17 +24,17 @@ from aws_xray_sdk.core.models import http
 REDACTED = "[REDACTED]"
 _SECRETS = re.compile(r"(?i)(bearer\s+)[^\s\"',;]+|SG\.[A-Za-z0-9_\-.]{6,}|sst_[0-9a-f]{16}_[A-Za-z0-9_-]{8,}")
 _SECRET_KEYS = {"authorization", "api_key", "apikey", "sendgrid_api_key", "secret"}
-# What every match of _SECRETS contains (it is case-insensitive throughout): text without any of these is
-# returned as it is, without running the expression (most log lines, on every request).
-_SECRET_MARKERS = ("bearer", "sg.", "sst_")
 # Attributes every LogRecord has; anything else on a record came from `extra`.
+_CONTAINERS = (dict, list, tuple)  # what `_redact_keys` looks into
 _RECORD_ATTRIBUTES = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
 
 
 def redact(text: str) -> str:
     """`text` with every Bearer token and SendGrid key replaced."""
     lowered = text.lower()
-    if not any(marker in lowered for marker in _SECRET_MARKERS):
+    # What every match of _SECRETS contains (it is case-insensitive throughout): text without any of them is
+    # returned as it is, without running the expression (most log lines, on every request).
+    if "bearer" not in lowered and "sg." not in lowered and "sst_" not in lowered:
         return text
     return _SECRETS.sub(lambda m: (m.group(1) or "") + REDACTED, text)
 
@@ -61,7 +62,7 @@ class _RedactSecretKeys(logging.Filter):
             value = attributes[key]
             if key.lower() in _SECRET_KEYS:
                 setattr(record, key, REDACTED)
-            elif isinstance(value, dict | list | tuple):
+            elif isinstance(value, _CONTAINERS):
                 setattr(record, key, _redact_keys(value))
         return True
 
@@ -80,6 +81,28 @@ _RESERVED_LOG_ATTRS = frozenset(RESERVED_LOG_ATTRS)
 class _RedactingFormatter(LambdaPowertoolsFormatter):
     """The final JSON line, exceptions and stack traces included, without Bearer tokens or SendGrid keys, and
     always writable: caller data never makes a line fail to encode or format (the line would be lost)."""
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        if "json_serializer" not in options:
+            # Powertools' own serializer (json.dumps with these options), as one encoder made once instead of
+            # one per line.
+            self.json_serializer = json.JSONEncoder(
+                default=self.json_default, separators=(",", ":"), indent=self.json_indent, ensure_ascii=False
+            ).encode
+        self._second: tuple[int, str, str] = (-1, "", "")  # a second, its text before and after the milliseconds
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        """Powertools' own timestamp (`2021-05-03 10:20:19,650+0200` by default), with the date, time and offset
+        made once per second rather than by `strftime` for every line."""
+        if datefmt or self.datefmt or self.use_rfc3339_iso8601:
+            return super().formatTime(record, datefmt)
+        second, before, after = self._second
+        if second != int(record.created):
+            moment = self.converter(record.created)
+            second, before, after = int(record.created), strftime("%Y-%m-%d %H:%M:%S,", moment), strftime("%z", moment)
+            self._second = (second, before, after)
+        return f"{before}{'%03d' % record.msecs}{after}"
 
     def _extract_log_message(self, log_record: logging.LogRecord) -> Any:
         """Powertools' own answer, without its attempt to decode a message that cannot be JSON: it raises and
