@@ -33,6 +33,10 @@ def test_bench_quick_writes_every_section(tmp_path: Path) -> None:
     for row in results["warm_overhead"].values():  # the hand-written reference answered every warm round too
         assert row["reference_without_dynamodb"]["n"] == results["config"]["repetitions"]
         assert row["ratio_vs_reference_without_dynamodb"] > 0
+        assert set(row["ratio_vs_reference_without_dynamodb_by_order"]) == {
+            "both_after_the_bare_call",
+            "each_after_the_other",
+        }
     cold = results["cold_request"]
     assert set(cold["functions"]) == set(results["warm_overhead"])
     for row in cold["functions"].values():  # each function's first request in a fresh interpreter, traced
@@ -46,3 +50,16 @@ def test_bench_quick_writes_every_section(tmp_path: Path) -> None:
     assert results["local_server_token_mode"]["requests"] == 40  # each one authorized by the token
     assert results["authorizer_overhead"]["ratio_median"] > 0
     assert "targets:" in result.stdout
+
+
+def test_no_call_always_follows_the_same_one() -> None:
+    """`interleaved` reverses the baselines' order every other repetition: the reference follows the bare call
+    in even repetitions and the subject in odd ones, and the subject follows each baseline in turn."""
+    from bench.__main__ import interleaved
+
+    calls: list[str] = []
+    answer, subject_times, bare_times = interleaved(
+        4, lambda: calls.append("ours") or "answer", lambda: calls.append("bare"), lambda: calls.append("ref")
+    )
+    assert calls == ["ours", "bare", "ref", "ours", "ref", "bare", "ours", "bare", "ref", "ours", "ref", "bare"]
+    assert answer == "answer" and len(subject_times) == len(bare_times) == 4
