@@ -24,8 +24,8 @@ from aws_xray_sdk.core.models import http
 REDACTED = "[REDACTED]"
 _SECRETS = re.compile(r"(?i)(bearer\s+)[^\s\"',;]+|SG\.[A-Za-z0-9_\-.]{6,}|sst_[0-9a-f]{16}_[A-Za-z0-9_-]{8,}")
 _SECRET_KEYS = {"authorization", "api_key", "apikey", "sendgrid_api_key", "secret"}
-# Attributes every LogRecord has; anything else on a record came from `extra`.
 _CONTAINERS = (dict, list, tuple)  # what `_redact_keys` looks into
+# Attributes every LogRecord has; anything else on a record came from `extra`.
 _RECORD_ATTRIBUTES = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
 
 
