@@ -1,5 +1,6 @@
 # `make run` and `make test` set themselves up: a virtual environment in .venv (and .venv-sam for the
-# SAM CLI), rebuilt when a requirements file changes.
+# SAM CLI), rebuilt when a requirements file or a pyproject.toml changes. The layer's package (layers/shared)
+# and this repository's packages (local, team_tokens, bench) are installed in it editable: imported from here.
 VENV := .venv
 SAM_VENV := .venv-sam
 PY := $(VENV)/bin/python
@@ -12,13 +13,23 @@ export SAM_CLI_TELEMETRY := 0
 comma := ,
 export PATH := $(abspath $(SAM_VENV)/bin):$(PY313_DIR):$(PATH)
 
-.PHONY: run test test-py311 bench lint build validate deploy clean token-issue token-list token-revoke
+.PHONY: run test test-fast test-py311 types bench lint build validate deploy clean token-issue token-list token-revoke \
+	editable editable-py311
 
-$(VENV)/.installed: requirements-dev.txt layers/shared/requirements.txt
+DEV_REQUIREMENTS := requirements-dev.txt layers/shared/requirements.txt pyproject.toml layers/shared/pyproject.toml
+
+$(VENV)/.installed: $(DEV_REQUIREMENTS)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements-dev.txt
 	touch $@
+
+# A venv copied from another checkout imports that checkout's code (its editable installs point there): each
+# run of the tests first checks they point at this tree, and installs them again here when they do not.
+EDITABLE_HERE = -c 'import pathlib, sys, local, scheduled_sends; here = pathlib.Path.cwd().resolve(); \
+	sys.exit(any(not pathlib.Path(m.__file__).resolve().is_relative_to(here) for m in (local, scheduled_sends)))'
+editable: $(VENV)/.installed
+	@$(PY) $(EDITABLE_HERE) 2>/dev/null || $(PY) -m pip install --quiet --no-deps -e layers/shared -e .
 
 $(SAM_VENV)/.installed: requirements-sam.txt
 	test -x $(SAM_VENV)/bin/python || $(PYTHON) -m venv $(SAM_VENV)
@@ -45,28 +56,47 @@ token-revoke: $(VENV)/.installed  ## TOKEN_ID=<id> [STACK=<name>]: refused from 
 	@test -n "$(TOKEN_ID)" || { echo "usage: make token-revoke TOKEN_ID=<id> [STACK=<stack>]"; exit 2; }
 	$(PY) -m team_tokens $(TOKEN_TARGET) revoke "$(TOKEN_ID)"
 
-test: $(VENV)/.installed $(SAM_VENV)/.installed  ## every test: lint, architecture contracts, unit, integration, contract, local, template
+# pytest runs on every core (pytest-xdist); tests that share one server or file are kept on one worker by their
+# xdist_group marks (--dist loadgroup).
+PYTEST_PARALLEL := -n auto --dist loadgroup
+
+test: editable $(SAM_VENV)/.installed  ## every test: lint, architecture contracts, types, unit, integration, contract, local, template
 	$(PY) -m ruff check .
-	PYTHONPATH=layers/shared:. $(VENV)/bin/lint-imports
-	$(PY) -m pytest
+	$(PY) $(VENV)/bin/lint-imports
+	$(PY) -m mypy
+	$(PY) -m pytest $(PYTEST_PARALLEL)
+
+# The inner loop: the same checks and every test but those marked slow (sam build, sam validate, the end-to-end runs).
+test-fast: editable  ## lint, contracts, types and every test not marked slow
+	$(PY) -m ruff check .
+	$(PY) $(VENV)/bin/lint-imports
+	$(PY) -m mypy
+	$(PY) -m pytest $(PYTEST_PARALLEL) -m "not slow"
+
+types: editable  ## the type checks alone (pyproject.toml [tool.mypy])
+	$(PY) -m mypy
 
 # The code must also run on Python 3.11 (the machine default): the unit, integration and contract suites again.
 PY311 ?= $(shell PYENV_VERSION=3.11.7 pyenv which python3.11 2>/dev/null || command -v python3.11)
-$(VENV)-py311/.installed: requirements-dev.txt layers/shared/requirements.txt
+$(VENV)-py311/.installed: $(DEV_REQUIREMENTS)
 	test -x $(VENV)-py311/bin/python || $(PY311) -m venv $(VENV)-py311
 	$(VENV)-py311/bin/python -m pip install --quiet --upgrade pip
 	$(VENV)-py311/bin/python -m pip install --quiet -r requirements-dev.txt
 	touch $@
 
-test-py311: $(VENV)-py311/.installed
-	$(VENV)-py311/bin/python -m pytest tests/unit tests/integration tests/contract
+editable-py311: $(VENV)-py311/.installed
+	@$(VENV)-py311/bin/python $(EDITABLE_HERE) 2>/dev/null || \
+		$(VENV)-py311/bin/python -m pip install --quiet --no-deps -e layers/shared -e .
+
+test-py311: editable-py311
+	$(VENV)-py311/bin/python -m pytest $(PYTEST_PARALLEL) tests/unit tests/integration tests/contract
 
 bench: $(VENV)/.installed  ## performance: writes bench-results.json and prints a table (not part of make test)
 	$(PY) -m bench
 
-lint: $(VENV)/.installed $(SAM_VENV)/.installed
+lint: editable $(SAM_VENV)/.installed
 	$(PY) -m ruff check .
-	PYTHONPATH=layers/shared:. $(VENV)/bin/lint-imports
+	$(PY) $(VENV)/bin/lint-imports
 	$(PY) -m ruff format --check .
 	$(VENV)/bin/cfn-lint template.yaml
 	$(SAM) validate --lint

@@ -14,17 +14,16 @@ import statistics
 import subprocess
 import sys
 import time
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from bench.scanner_accounts import print_scanner_accounts, scanner_accounts
+from local.container import reset_container
+
 ROOT = Path(__file__).resolve().parent.parent
 LAYER = ROOT / "layers" / "shared"
-sys.path[:0] = [str(LAYER), str(ROOT)]
-
-from bench.scanner_accounts import print_scanner_accounts, scanner_accounts  # noqa: E402 - needs the paths above
-from local.container import reset_container  # noqa: E402
 
 CALLER = "arn:aws:iam::111122223333:user/bench-team"
 BATCH = "BenchBatch0000000000000000000001"
@@ -65,7 +64,9 @@ class AwsCalls:
         import botocore.client
 
         self.counts: Counter[str] = Counter()
-        self.seconds: Counter[str] = Counter()  # time spent inside the calls (moto here, not real DynamoDB)
+        self.seconds: defaultdict[str, float] = defaultdict(
+            float
+        )  # time spent inside the calls (moto here, not real DynamoDB)
         original = botocore.client.BaseClient._make_api_call
         counts, seconds = self.counts, self.seconds
 
@@ -140,6 +141,7 @@ def handler_of(function: str) -> Callable[[dict, Any], dict]:
     import importlib.util
 
     spec = importlib.util.spec_from_file_location(f"bench_{function}", ROOT / "functions" / function / "app.py")
+    assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module.lambda_handler
@@ -202,6 +204,7 @@ def reference_handler(sendgrid_url: str, api_key: str) -> Callable[[dict, Any], 
 
     os.environ.update({"SENDGRID_API_BASE_URL": sendgrid_url, "SENDGRID_API_KEY": api_key})
     spec = importlib.util.spec_from_file_location("bench_reference", REFERENCE / "app.py")
+    assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module.lambda_handler
@@ -258,6 +261,11 @@ def warm_overhead(repetitions: int, calls: AwsCalls) -> dict[str, Any]:
                     spent[0] += in_table
                     return answer
 
+                def bare_call(
+                    m: str = method, u: str = url, h: dict[str, str] = headers, d: bytes | None = data
+                ) -> Any:
+                    return bare.request(m, u, headers=h, data=d)
+
                 def by_hand(e: dict = event, c: Any = context, own: list = reference_times) -> None:
                     table_before, started = calls.seconds["dynamodb"], time.perf_counter()
                     answer = reference(e, c)
@@ -267,7 +275,7 @@ def warm_overhead(repetitions: int, calls: AwsCalls) -> dict[str, Any]:
                 answer, handler_times, bare_times = interleaved(
                     repetitions,
                     subject,
-                    lambda m=method, u=url, h=headers, d=data: bare.request(m, u, headers=h, data=d),
+                    bare_call,
                     by_hand,
                 )
                 assert answer["statusCode"] < 300, answer
@@ -870,7 +878,7 @@ def main() -> int:
     only = set(options.only.split(","))
     if only - set(SECTIONS):
         parser.error(f"unknown sections: {', '.join(sorted(only - set(SECTIONS)))}")
-    config = {
+    config: dict[str, Any] = {
         "repetitions": 20 if quick else 300,
         "secret_invocations": 50 if quick else 1000,
         "cold_rounds": options.cold_rounds or (1 if quick else 15),

@@ -138,7 +138,11 @@ def simulate(accounts_total: int, latency: float, limit: int | None, config: Set
     try:
         while now - start < 4 * 3600 and (all_done_at is None or now - start < all_done_at + 3600):
             sendgrid = _SendGrid(store, latency, limit, now)
-            clock.now = lambda sendgrid=sendgrid: int(sendgrid.sim_now())  # the compressed time
+
+            def compressed(sendgrid: _SendGrid = sendgrid) -> int:
+                return int(sendgrid.sim_now())
+
+            clock.now = compressed  # the compressed time
             scanner = Scanner(store, _Bus(), sendgrid, config, accounts=registry_view)  # type: ignore[arg-type]
             began = time.perf_counter()
             with clock.deadline_in(budget):

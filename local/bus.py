@@ -98,17 +98,17 @@ class EventTap:
                 self._events.append(event)
             self._log(describe(event))
             if self.forward_url:
-                self._forward(event)
+                self._forward(self.forward_url, event)
         return arrived
 
-    def _forward(self, event: dict[str, Any]) -> None:
+    def _forward(self, url: str, event: dict[str, Any]) -> None:
         try:
-            answer = requests.post(self.forward_url, json=event, timeout=FORWARD_TIMEOUT_SECONDS)
+            answer = requests.post(url, json=event, timeout=FORWARD_TIMEOUT_SECONDS)
         except requests.RequestException as error:
-            self._log(f"  LOCAL_EVENTS_URL: could not POST event {event['id']} to {self.forward_url}: {error}")
+            self._log(f"  LOCAL_EVENTS_URL: could not POST event {event['id']} to {url}: {error}")
             return
         if answer.status_code >= 300:
-            self._log(f"  LOCAL_EVENTS_URL: {self.forward_url} answered {answer.status_code} to event {event['id']}")
+            self._log(f"  LOCAL_EVENTS_URL: {url} answered {answer.status_code} to event {event['id']}")
 
     def events(
         self, detail_type: str | None = None, batch_id: str | None = None, since: float | None = None

@@ -11,7 +11,8 @@ import time
 from collections.abc import Callable
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import IO, Any
+from io import BufferedIOBase
+from typing import Any
 
 
 class DropConnection(Exception):
@@ -90,7 +91,7 @@ def malformed(request_line: bytes, header_lines: list[bytes]) -> str | None:
 class _RecordingReader:
     """Reads lines from `stream` and keeps each, so the request head can be checked as it was sent."""
 
-    def __init__(self, stream: IO[bytes]) -> None:
+    def __init__(self, stream: BufferedIOBase) -> None:
         self._stream = stream
         self.lines: list[bytes] = []
 
@@ -111,6 +112,7 @@ class LoopbackServer:
     @property
     def url(self) -> str:
         host, port = self._server.server_address[:2]
+        assert isinstance(host, str)  # an AF_INET server's address (bytes only for AF_UNIX)
         return f"http://{host}:{port}"
 
     def start(self) -> None:
@@ -164,7 +166,7 @@ def _handler_class(
             self._started = time.perf_counter()
             self.path = ""  # not the previous request's, if this one's line cannot be read
             stream, self._head = self.rfile, _RecordingReader(self.rfile)
-            self.rfile = self._head  # type: ignore[assignment] - http.client.parse_headers only calls readline
+            self.rfile = self._head  # type: ignore[assignment]  # http.client.parse_headers only calls readline
             try:
                 return super().parse_request() and self._well_formed()
             finally:

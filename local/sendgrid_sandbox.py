@@ -377,17 +377,17 @@ class SendGridSandbox:
     def set_status(self, account: _Account, body: Any, batch_id: str = "") -> tuple[int, Any]:
         if not isinstance(body, dict):
             raise _Refusal(400, "request body is invalid JSON")
-        batch_id, status = body.get("batch_id"), body.get("status")
-        if batch_id not in account.batches:
+        requested, status = body.get("batch_id"), body.get("status")  # this route has no batch id in its path
+        if requested not in account.batches:
             raise _Refusal(400, "invalid batch id", "batch_id")
         if status not in ("cancel", "pause"):
             raise _Refusal(400, "status must be either cancel or pause", "status")
-        if batch_id in account.statuses:
+        if requested in account.statuses:
             raise _Refusal(400, "a status for this batch id exists, try PATCH to update the status")
         if len(account.statuses) >= MAX_ACTIVE_BATCHES:
             raise _Refusal(400, "max limit reached")
-        account.statuses[batch_id] = status
-        return 201, {"batch_id": batch_id, "status": status}
+        account.statuses[requested] = status
+        return 201, {"batch_id": requested, "status": status}
 
     def get_status(self, account: _Account, body: Any, batch_id: str = "") -> tuple[int, Any]:
         if batch_id not in account.statuses:

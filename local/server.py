@@ -324,9 +324,6 @@ class LocalService:
             self.eu_sandbox.start()
         self.refs = {**self._pseudo_refs(), **self.parameters}
         self.refs.update(self._create_resources())
-        for layer in cfn.layer_dirs(self.template):  # Lambda's /opt/python: the layer on the import path
-            if str(layer) not in sys.path:
-                sys.path.insert(0, str(layer))
         self._routes = self._load_routes()
         self._scanners = [self._bind(function) for function in cfn.scheduled_functions(self.template)]
         self._pipe = table_pipe(
@@ -581,6 +578,7 @@ class LocalService:
             params = loaded.route.match(method, path) if path is not None else None
             if params is None:
                 continue
+            assert path is not None  # a route matched it
             caller = next((v for k, v in headers if k.lower() == CALLER_HEADER.lower()), self.caller_arn)
             event = proxy_event(
                 method=method,

@@ -27,6 +27,7 @@ def _intrinsic(loader: yaml.SafeLoader, tag_suffix: str, node: yaml.Node) -> dic
     elif isinstance(node, yaml.SequenceNode):
         value = loader.construct_sequence(node, deep=True)
     else:
+        assert isinstance(node, yaml.MappingNode)  # a YAML node is a scalar, a sequence or a mapping
         value = loader.construct_mapping(node, deep=True)
     return {name: value}
 
@@ -229,7 +230,9 @@ def lambda_authorizers(template: dict[str, Any], refs: dict[str, str]) -> dict[s
         if not authorizer:
             continue
         uri = authorizer["authorizerUri"]["Fn::Sub"]
-        function = re.search(r"\$\{(\w+?)Alias\w+\}", uri).group(1)  # SAM's alias: <function>Alias<name>
+        alias = re.search(r"\$\{(\w+?)Alias\w+\}", uri)  # SAM's alias: <function>Alias<name>
+        assert alias, uri
+        function = alias.group(1)
         properties = template["Resources"][function]["Properties"]
         found[scheme] = LambdaAuthorizer(
             function=function,

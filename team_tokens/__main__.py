@@ -19,10 +19,8 @@ from typing import Any
 import boto3
 import requests
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "layers" / "shared"))
-
 from scheduled_sends.adapters.token_table import TokenStore
-from scheduled_sends.domain import tokens  # the layer package, found through the path above
+from scheduled_sends.domain import tokens
 
 DEFAULT_LOCAL_URL = "http://127.0.0.1:3000"
 LOCAL_STACK_PATH = "/_local/stack"

@@ -6,6 +6,7 @@ records its own calls."""
 from __future__ import annotations
 
 import json
+import os
 import secrets
 import socket
 import subprocess
@@ -23,7 +24,6 @@ from tests.support import CALLER_ARN, CANARY_KEY, ROOT
 
 CHILD = """
 import json, sys
-sys.path[:0] = sys.argv[1:3]
 import app
 from local.events import LocalLambdaContext
 answer = app.lambda_handler(json.loads(sys.stdin.read()), LocalLambdaContext(function_name="create_batch_id"))
@@ -88,11 +88,12 @@ def test_a_traced_invocation_sends_subsegments_for_sendgrid_and_dynamodb(
         caller_arn=CALLER_ARN,
     )
     result = subprocess.run(
-        [sys.executable, "-c", CHILD, str(ROOT / "layers" / "shared"), str(route.code_dir)],
+        [sys.executable, "-c", CHILD],
         input=json.dumps(event),
         capture_output=True,
         text=True,
-        env={**environment, "PYTHONPATH": str(ROOT)},
+        # Lambda's import path: the function's code, then the layer (/opt/python); `local` is installed (editable).
+        env={**environment, "PYTHONPATH": os.pathsep.join([str(route.code_dir), str(ROOT / "layers" / "shared")])},
         cwd=route.code_dir,
         timeout=120,
     )

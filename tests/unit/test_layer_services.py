@@ -5,6 +5,7 @@ the pruning keeps exactly the listed ones and botocore's shared files."""
 from __future__ import annotations
 
 import re
+import runpy
 import subprocess
 import sys
 from pathlib import Path
@@ -19,11 +20,7 @@ _CLIENT_OF = re.compile(r"""(?:aws_client\(\s*\w+\s*,\s*|\.client\(\s*(?:service
 
 
 def _listed() -> set[str]:
-    sys.path.insert(0, str(LAYER))
-    try:
-        from prune_botocore import listed_services
-    finally:
-        sys.path.remove(str(LAYER))
+    listed_services = runpy.run_path(str(LAYER / "prune_botocore.py"))["listed_services"]
     return listed_services(SERVICES_FILE)
 
 

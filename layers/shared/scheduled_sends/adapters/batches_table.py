@@ -236,7 +236,7 @@ class BatchStore:
             "ttl": _expires_from_the_table_at(new),
             **_change_attributes(new.change),
             # The change this write records, if it records a new one; every other write removes the marker.
-            CHANGE_EVENT: new.change.event_id if _announces(new, previous) else None,
+            CHANGE_EVENT: new.change.event_id if new.change is not None and _announces(new, previous) else None,
         }
         expression, names = _update_expression(tuple(values), tuple(value is None for value in values.values()))
         attribute_values = {f":{k}": v for k, v in values.items() if v is not None} | {":now": now}

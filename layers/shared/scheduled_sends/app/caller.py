@@ -187,7 +187,9 @@ class Caller:
         deadline; StateUnavailable (503) when it cannot be written."""
         for attempt in range(attempts):
             try:
-                return batch_store().change(self.account, batch_id, edit, clock.now(), None if attempt == 0 else UNREAD)
+                return batch_store().change(  # type: ignore[return-value]  # its edit always returns a row
+                    self.account, batch_id, edit, clock.now(), None if attempt == 0 else UNREAD
+                )
             except Exception:
                 logger.exception("ownership record failed", extra={"batch_id": batch_id, "attempt": attempt + 1})
             delay = full_jitter(attempt, 0.05, 0.5)

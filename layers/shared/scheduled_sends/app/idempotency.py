@@ -7,8 +7,7 @@ create_batch_id uses it, and only with the header).
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ..adapters.aws import aws_client
 from ..domain.errors import Conflict, Unprocessable
@@ -19,7 +18,11 @@ from ..runtime.settings import settings
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer, IdempotencyConfig
 
-Create = Callable[[dict[str, Any]], dict[str, Any]]
+
+class Create(Protocol):
+    """A creation Powertools can make idempotent: it hands the request over as the keyword `request`."""
+
+    def __call__(self, *, request: dict[str, Any]) -> dict[str, Any]: ...
 
 
 class _Deadline:
@@ -40,7 +43,7 @@ def _config(container: Container) -> IdempotencyConfig:
         payload_validation_jmespath="body",
         expires_after_seconds=settings().idempotency_expiry_seconds,
     )
-    config.register_lambda_context(_Deadline())
+    config.register_lambda_context(_Deadline())  # type: ignore[arg-type]  # it reads only the time left
     return config
 
 
@@ -56,9 +59,10 @@ def _persistence(container: Container) -> DynamoDBPersistenceLayer:
 def _idempotent(create: Create) -> Create:
     from aws_lambda_powertools.utilities.idempotency import idempotent_function
 
-    return idempotent_function(
+    idempotent: Create = idempotent_function(
         create, data_keyword_argument="request", persistence_store=_persistence(), config=_config()
     )
+    return idempotent
 
 
 def once(create: Create, request: dict[str, Any]) -> dict[str, Any]:

@@ -134,7 +134,7 @@ def edit_as_listed(
 
     def guarded(current: Batch | None) -> Batch | None:
         written.clear()
-        if (current is None) != (seen is None) or (current is not None and current.version != seen.version):
+        if (current is None) != (seen is None) or (current is not None and current.version != seen.version):  # type: ignore[union-attr]
             return None  # changed since it was read: the next reconcile looks again
         written.append(edit(current or Batch(account, batch_id, owner=None)))
         return written[0]

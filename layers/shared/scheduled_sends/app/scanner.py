@@ -10,15 +10,15 @@ from __future__ import annotations
 import itertools
 import json
 import uuid
+from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass, field, fields, replace
-from typing import Any
 
 from ..adapters import event_bus as bus
 from ..adapters.accounts import AccountRegistry, account_registry
 from ..adapters.batches_table import BatchStore, batch_store
 from ..adapters.event_bus import EventBus, event_bus
-from ..adapters.sendgrid import SendGridClient, api_path, sendgrid_client
+from ..adapters.sendgrid import RegionalSendGrid, SendGridClient, api_path, sendgrid_client
 from ..domain import rules
 from ..domain.rules import Batch
 from ..domain.scan_limits import RateShare, SlotGauges, slot_gauges
@@ -80,7 +80,7 @@ class Scanner:
         self,
         store: BatchStore,
         events: EventBus,
-        client: SendGridClient,
+        client: SendGridClient | RegionalSendGrid,
         config: Settings,
         accounts: AccountRegistry | None = None,
     ) -> None:
@@ -275,7 +275,7 @@ class Scanner:
         )
         summary.reclaimed += 1
 
-    def _within_lease(self, batch: Batch, edit: Any, now: int, release: bool = False) -> Batch:
+    def _within_lease(self, batch: Batch, edit: Callable[[Batch], Batch], now: int, release: bool = False) -> Batch:
         """Write `edit` of the latest row while this run still holds its lease (`release`: and give the lease
         up, which puts the row back at its next due time); LeaseLost when another run has taken it over."""
 
@@ -290,7 +290,7 @@ class Scanner:
             raise LeaseLost(batch.batch_id)
         return written
 
-    def change(self, batch: Batch, edit: Any, now: int) -> Batch | None:
+    def change(self, batch: Batch, edit: Callable[[Batch], Batch | None], now: int) -> Batch | None:
         """Edit the latest version of an existing row (`edit` returns None to leave it)."""
         return self.store.change(
             batch.account, batch.batch_id, lambda current: None if current is None else edit(current), now

@@ -10,7 +10,7 @@ _rng = random.SystemRandom()  # the one source of randomness for retries
 
 def full_jitter(attempt: int, base: float, cap: float, draw: float | None = None) -> float:
     """A delay in [0, min(cap, base * 2**attempt)); `draw` in [0, 1) replaces the random draw in tests."""
-    ceiling = min(cap, base * (2**attempt))
+    ceiling: float = min(cap, base * (2**attempt))
     return ceiling * (_rng.random() if draw is None else draw)
 
 

@@ -30,7 +30,7 @@ def batch_id(value: Any) -> str:
 def status(value: Any) -> str:
     if value not in ACTIVE_STATUSES:
         raise BadRequest("status must be 'cancel' or 'pause'", field="status")
-    return value
+    return str(value)
 
 
 def on_behalf_of(values: list[str]) -> str | None:
@@ -109,4 +109,4 @@ def expiry_action(value: Any) -> str | None:
     """What the scanner does shortly before a paused batch expires; null clears it."""
     if value is not None and value not in EXPIRY_ACTIONS:
         raise BadRequest("expiry_action must be 'resume', 'cancel' or null", field="expiry_action")
-    return value
+    return None if value is None else str(value)
