@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -14,7 +15,11 @@ ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE_PATH = ROOT / "template.yaml"
 
 
-class _CfnLoader(yaml.SafeLoader):
+# libyaml's parser when PyYAML was built with it (the same documents, several times faster than the pure-Python one).
+_SafeLoader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _CfnLoader(_SafeLoader):  # type: ignore[valid-type,misc]
     """YAML loader that turns short-form intrinsics (`!Ref X`) into their long form (`{"Ref": "X"}`)."""
 
 
@@ -40,8 +45,18 @@ def parse(text: str) -> Any:
     return yaml.load(text, Loader=_CfnLoader)  # noqa: S506 - SafeLoader subclass
 
 
+_parsed: dict[Path, tuple[tuple[int, int], dict[str, Any]]] = {}
+
+
 def load_template(path: Path = TEMPLATE_PATH) -> dict[str, Any]:
-    return parse(path.read_text(encoding="utf-8"))
+    """The template as plain data: parsed once per version of the file (its size and modification time), and a
+    fresh copy each call, so no caller sees another's changes."""
+    stat = path.stat()
+    version = (stat.st_mtime_ns, stat.st_size)
+    cached = _parsed.get(path)
+    if cached is None or cached[0] != version:
+        cached = _parsed[path] = (version, parse(path.read_text(encoding="utf-8")))
+    return copy.deepcopy(cached[1])
 
 
 @dataclass(frozen=True)
