@@ -1,7 +1,7 @@
 """A fresh Lambda container, in this process: forget every per-container singleton of the layer package.
 
 Used where one process plays many containers in turn (the tests, the bench); call it after the layer
-package is importable (the local runner puts it on sys.path). Every singleton lives in the layer's one
+package is importable (installed editable for development). Every singleton lives in the layer's one
 container (`scheduled_sends.runtime.container`), so there is nothing else to name here.
 """
 
