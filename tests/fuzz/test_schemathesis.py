@@ -23,6 +23,9 @@ from tests.conftest import record_answers
 from tests.fuzz import fuzz_settings
 from tests.support import CANARY_KEY, ROOT, apply_base_environment
 
+# One worker runs the whole module (make test: pytest-xdist, --dist loadgroup): each operation is fuzzed once per
+# module, and the last test counts every operation's run.
+pytestmark = pytest.mark.xdist_group("schemathesis")
 EXAMPLES_PER_OPERATION = 300
 ADMIN = "arn:aws:iam::111122223333:role/fuzz-admin"
 

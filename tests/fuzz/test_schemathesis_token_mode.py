@@ -28,6 +28,10 @@ def _document_in_token_mode() -> dict:
     return document
 
 
+# One worker runs the whole module (make test: pytest-xdist, --dist loadgroup): the last test reads the counts the
+# generated tests left in this module.
+pytestmark = pytest.mark.xdist_group("schemathesis_token_mode")
+
 schema = schemathesis.openapi.from_dict(_document_in_token_mode())
 schema.config.generation.update(modes=[GenerationMode.POSITIVE])
 COUNTS: Counter[str] = Counter()

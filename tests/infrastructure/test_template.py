@@ -50,6 +50,10 @@ def _transform(parameters: dict[str, str] | None = None) -> dict[str, Any]:
     return json.loads(result.stdout)
 
 
+# The module's tests share the SAM transform (module scoped): one worker runs them all (make test: --dist loadgroup).
+pytestmark = pytest.mark.xdist_group("test_template")
+
+
 @pytest.fixture(scope="module")
 def transformed() -> dict[str, Any]:
     return _transform()
