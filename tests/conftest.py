@@ -35,6 +35,12 @@ def pytest_configure(config: pytest.Config) -> None:
     _share_botocore_models()
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The slow tests first (the order stays otherwise): each is one long run that no worker can split, so
+    under pytest-xdist (make test) they start at once rather than leave one worker busy at the end."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
 def _share_botocore_models() -> None:
     """Every boto3 session of the suite reads the service models through one botocore loader. Each test plays
     fresh Lambda containers (a new session each, and the local server one per function), and a new session's

@@ -386,6 +386,7 @@ def _crashing_at(point: str | None) -> Iterator[None]:
         yield
 
 
+@pytest.mark.slow
 def test_the_expiry_watch_keeps_its_promises_under_time_crashes_and_concurrent_changes(
     sandbox_sendgrid: SendGridSandbox, clock, published_events, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -7,9 +7,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.support import ROOT
 
 
+@pytest.mark.slow
 def test_bench_quick_writes_every_section(tmp_path: Path) -> None:
     out = tmp_path / "bench.json"
     result = subprocess.run(
