@@ -33,6 +33,11 @@ OPERATIONS: dict[str, tuple[str, str]] = {
     "update_scheduled_send": ("PATCH", "/user/scheduled_sends/{batch_id}"),
     "resume_scheduled_send": ("DELETE", "/user/scheduled_sends/{batch_id}"),
 }
+# The on-call routes (admins only, answered from the table): operation folder -> (method, resource path)
+OPS_OPERATIONS: dict[str, tuple[str, str]] = {
+    "ops_list_batches": ("GET", "/ops/batches"),
+    "ops_get_batch": ("GET", "/ops/batches/{batch_id}"),
+}
 
 
 def load_handler(operation: str) -> Any:
@@ -55,10 +60,11 @@ def invoke(
     caller_arn: str = CALLER_ARN,
     authorizer: dict[str, Any] | None = None,
     request_id: str | None = None,
+    query: str = "",
 ) -> dict[str, Any]:
     """Invoke one handler in-process with the API Gateway proxy event AWS would send: signed by
     `caller_arn` (AuthMode=IAM), or let through by the team-token authorizer with its `authorizer` context."""
-    method, resource = OPERATIONS[operation]
+    method, resource = {**OPERATIONS, **OPS_OPERATIONS}[operation]
     path = resource.replace("{batch_id}", batch_id) if batch_id is not None else resource
     if isinstance(body, dict):
         body = json.dumps(body)
@@ -74,6 +80,7 @@ def invoke(
         body=body,
         caller_arn=None if authorizer else caller_arn,
         request_id=request_id,
+        query=query,
     )
     if authorizer:
         event["requestContext"]["authorizer"] = authorizer

@@ -3,8 +3,12 @@
 Two sparse indexes keep the scanner's and the limit check's reads proportional to what matters:
 - `due`: rows the scanner must act on, partition `due_shard` (spread over N shards), sort `due_at`;
 - `active`: rows holding one of SendGrid's 10 slots (paused or cancelled, or finished with SendGrid's entry left
-  in place: `entry_left`), partition `active_account`.
-Every write is conditional on the row's `version` (optimistic concurrency).
+  in place: `entry_left`), partition `active_account`;
+- `by_status`: every batch row, partition `status_key` (its status, `none` for no status), sort `expiry_order`
+  (its expiry, then account and batch id): the admin routes' listing across accounts, soonest expiry first, and the
+  scanner's at-risk gauges (docs/design/decisions/0026-change-history.md).
+Every write is conditional on the row's `version` (optimistic concurrency). A row keeps its last
+`HISTORY_LIMIT` changes made through the API (`history`, newest first) for the on-call view.
 
 A change made through the API is recorded with the status it set (`Batch.change`: the `change_*` attributes, kept
 until the next one) and the write that records it alone carries `change_event` (its event id): every other write,
@@ -16,7 +20,7 @@ from __future__ import annotations
 
 import functools
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -25,7 +29,8 @@ from botocore.exceptions import ClientError
 
 from ..domain import changes
 from ..domain.changes import Change
-from ..domain.rules import EXPIRY_SECONDS, Batch, next_due
+from ..domain.ops_view import HISTORY_LIMIT, UNKNOWN_EXPIRY, expiry_order, expiry_upper_bound
+from ..domain.rules import EXPIRY_SECONDS, Batch, next_due, owner_of
 from ..runtime.container import Container, singleton
 from ..runtime.settings import settings
 from .dynamodb import conditional_failed, optional_int, pages
@@ -33,6 +38,9 @@ from .dynamodb import table as dynamodb_table
 
 DUE_INDEX = "due"
 ACTIVE_INDEX = "active"
+STATUS_INDEX = "by_status"
+_LOWEST_ORDER = "0"  # below every expiry_order (they start with a digit or `~`)
+_HIGHEST_ORDER = UNKNOWN_EXPIRY + UNKNOWN_EXPIRY  # above every expiry_order, unknown expiries included
 ROW_RETENTION_SECONDS = 7 * 24 * 3600  # rows outlive expiry by a week, then DynamoDB TTL removes them
 _MAX_ATTEMPTS = 5
 UNREAD = object()  # `change` without a row the caller already holds
@@ -91,7 +99,30 @@ def _to_batch(item: dict[str, Any]) -> Batch:
         change=_to_change(item),
         retry_at=optional_int(item.get("retry_at")),
         entry_left=bool(item.get("entry_left", False)),
+        history=_to_history(item),
     )
+
+
+def _history_entry(change: Change) -> dict[str, Any]:
+    """One change of a row's `history`, under the same names as the row's record of its last change."""
+    return {name: value for name, value in _change_attributes(change).items() if name != "change_time"}
+
+
+def _to_history(item: dict[str, Any]) -> tuple[Change, ...]:
+    """The row's recorded changes, newest first; a row written before `history` existed shows its last one."""
+    entries = item.get("history")
+    if entries is None:
+        change = _to_change(item)
+        return () if change is None else (change,)
+    return tuple(change for entry in entries if (change := _to_change(entry)) is not None)
+
+
+def _history_after(new: Batch, previous: Batch | None) -> tuple[Change, ...]:
+    """The row's history once this write is made: a write announcing a change puts it first (bounded)."""
+    if not _announces(new, previous) or new.change is None:
+        return new.history
+    older = tuple(change for change in new.history if change.event_id != new.change.event_id)
+    return (new.change, *older)[:HISTORY_LIMIT]
 
 
 def _change_attributes(change: Change | None) -> dict[str, Any]:
@@ -210,8 +241,50 @@ class BatchStore:
                 current = UNREAD
         raise ConcurrentChange(f"batch {batch_id} kept changing under us")
 
+    def by_expiry(
+        self,
+        status: str,
+        *,
+        after: str | None = None,
+        until: int | None = None,
+        account: str | None = None,
+        owner: str | None = None,
+        page_size: int = 100,
+    ) -> Iterator[tuple[str, Batch]]:
+        """Rows of one status (`none`: no status) in the `by_status` index's order, soonest expiry first and
+        unknown expiries last, each with its sort key: after the sort key `after` (exclusive), expiring at `until`
+        or before (unknown expiries then excluded), of one account and one owner when given (filters evaluated by
+        DynamoDB: a page read may hold fewer rows). Read page by page as the caller consumes them."""
+        low = after or _LOWEST_ORDER
+        high = _HIGHEST_ORDER if until is None else expiry_upper_bound(until)
+        if low > high:
+            return
+        names = {"#status_key": "status_key", "#expiry_order": "expiry_order"}
+        values: dict[str, Any] = {":status": status, ":low": low, ":high": high}
+        filters = []
+        if account is not None:
+            names["#account"], values[":account"] = "account", account
+            filters.append("#account = :account")
+        if owner is not None:
+            names["#owner"], values[":owner"] = "owner", owner_of(owner)
+            filters.append("#owner = :owner")
+        query: dict[str, Any] = {
+            "IndexName": STATUS_INDEX,
+            "KeyConditionExpression": "#status_key = :status AND #expiry_order BETWEEN :low AND :high",
+            "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": values,
+            "Limit": page_size,
+        }
+        if filters:
+            query["FilterExpression"] = " AND ".join(filters)
+        for page in pages(self._table.query, **query):
+            for item in page.get("Items", ()):
+                if item["expiry_order"] != after:  # BETWEEN includes the position itself
+                    yield item["expiry_order"], _to_batch(item)
+
     def _write(self, batch: Batch, previous: Batch | None, due_at: int | None, now: int) -> Batch:
         new = replace(batch, version=(previous.version if previous else 0) + 1, updated_at=now)
+        new = replace(new, history=_history_after(new, previous))
         values: dict[str, Any] = {
             "owner": new.owner,
             "status": new.status,
@@ -234,6 +307,9 @@ class BatchStore:
             "due_shard": self._shard(new) if due_at is not None else None,
             "due_at": due_at,
             "ttl": _expires_from_the_table_at(new),
+            "status_key": changes.status_name(new.status),
+            "expiry_order": expiry_order(new.expires_at, new.account, new.batch_id),
+            "history": [_history_entry(change) for change in new.history] or None,
             **_change_attributes(new.change),
             # The change this write records, if it records a new one; every other write removes the marker.
             CHANGE_EVENT: new.change.event_id if new.change is not None and _announces(new, previous) else None,

@@ -18,6 +18,7 @@ class ApiRequest:
     request_id: str
     subusers: tuple[str, ...] = ()  # a team token limited to these `on-behalf-of` values; empty = any
     idempotency_key: str | None = None
+    query: dict[str, str] = field(default_factory=dict)  # query string parameters, each given at most once
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,7 @@ from ..runtime import clock
 from ..runtime.observability import logger
 from ..runtime.settings import Settings, settings
 from .event_detail import detail_of, event_id
+from .ops_queries import at_risk_gauges
 from .reconcile import Reconciler
 
 _GONE_OK = (204, 404)  # deleting an entry SendGrid no longer has is what we wanted anyway
@@ -53,6 +54,8 @@ class ScanSummary:
     # Gauges over every account (from the registry: what each one's last reconcile saw).
     slot_gauges: SlotGauges = field(default_factory=SlotGauges)
     paused_by_expiry: dict[str, int] = field(default_factory=lambda: dict.fromkeys(rules.EXPIRY_BUCKETS, 0))
+    # Paused batches expiring within 1 h / 6 h, all and without an expiry action (metric name -> count).
+    at_risk: dict[str, int] = field(default_factory=dict)
 
     def counts(self) -> dict[str, int]:
         """The counters (the gauges are dicts); read from the values, not the postponed annotations."""
@@ -142,6 +145,7 @@ class Scanner:
         for record in records:
             for expires_at in record.paused_expiries:
                 summary.paused_by_expiry[rules.expiry_bucket(expires_at, now)] += 1
+        summary.at_risk = at_risk_gauges(self.store, now).metrics()
 
     # -- one due batch -----------------------------------------------------------------------------
     def _act_on(self, batch: Batch, now: int, summary: ScanSummary) -> None:

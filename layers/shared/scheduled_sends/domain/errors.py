@@ -34,6 +34,12 @@ class Forbidden(ServiceError):
     status = 403
 
 
+class NotFound(ServiceError):
+    """Nothing in the table under that key (the admin routes: they never ask SendGrid)."""
+
+    status = 404
+
+
 class Conflict(ServiceError):
     status = 409
 

@@ -201,6 +201,8 @@ class Batch:
     retry_at: int | None = None  # a run failed on the row's due work: not due again before then (`retry_after`)
     # A finished batch whose SendGrid entry was left in place (SlotReclaim=notify): it still takes a slot.
     entry_left: bool = False
+    # The last changes made through the API, newest first (bounded by the store; `change` is the first one).
+    history: tuple[Change, ...] = ()
 
     def with_status(self, status: str | None, now: int, held_from: int | None = None) -> Batch:
         """The row after its status changed at `now`. Becoming paused or cancelled from neither starts an

@@ -85,6 +85,15 @@ def _body(event: dict[str, Any], method: str) -> str | None:
         raise BadRequest("the request body is not valid UTF-8") from None
 
 
+def _query(event: dict[str, Any]) -> dict[str, str]:
+    """The query string's parameters; one given twice is refused (which one was meant cannot be known)."""
+    multi = event.get("multiValueQueryStringParameters") or {}
+    for name, values in multi.items():
+        if len(values or ()) > 1:
+            raise BadRequest(f"{name} may be given only once", field=name)
+    return {str(k): str(v) for k, v in (event.get("queryStringParameters") or {}).items() if v is not None}
+
+
 def parse_request(event: dict[str, Any]) -> ApiRequest:
     method = str(event.get("httpMethod", "")).upper()
     context = event.get("requestContext") or {}
@@ -104,6 +113,7 @@ def parse_request(event: dict[str, Any]) -> ApiRequest:
         request_id=str(context.get("requestId", "")),
         idempotency_key=validation.idempotency_key(header_values(event, "idempotency-key")),
         subusers=subusers,
+        query=_query(event),
     )
 
 

@@ -45,6 +45,9 @@ def _lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, 
         ("MaxSlotsInUse", gauges.max_slots_in_use),
     ):
         metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
+    # Stack-level: PausedExpiringWithin1h/6h and PausedUnprotectedExpiringWithin1h/6h (the latter's 1 h alarms).
+    for name, value in summary.at_risk.items():
+        metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
     _gauges("PausedBatches", "expires_in", summary.paused_by_expiry)  # seven buckets, whatever the accounts
     logger.info(
         "scan finished",
@@ -52,6 +55,7 @@ def _lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, 
             **counts,
             "slot_gauges": vars(gauges),
             "paused_by_expiry": summary.paused_by_expiry,
+            "at_risk": summary.at_risk,
             "regions": known_regions(summary.slots_in_use),  # where each reconciled account's data lives
         },
     )

@@ -42,6 +42,7 @@ class Settings:
     scan_budget_seconds: float = 240.0  # a run's time when it has no Lambda context (tests, the local runner)
     reconcile_active_seconds: int = 900  # accounts with paused/cancelled rows: reconciled this often
     reconcile_idle_seconds: int = 21600  # accounts without: this often (new accounts: at once)
+    stack_name: str = ""  # the stack's name (the `--stack` of the commands the on-call views print)
 
 
 def _required(environ: Mapping[str, str], name: str) -> str:
@@ -72,6 +73,7 @@ def settings(container: Container) -> Settings:
         budget_seconds=float(env.get("SENDGRID_BUDGET_SECONDS", "20")),
         batches_table_name=env.get("BATCHES_TABLE_NAME", ""),
         admin_principals=_csv(env.get("ADMIN_PRINCIPALS", "")),
+        stack_name=env.get("STACK_NAME", ""),
         unknown_batch_policy=env.get("UNKNOWN_BATCH_POLICY", "refuse"),
         slots_per_team=int(env.get("SLOTS_PER_TEAM", str(DEFAULT_SLOTS_PER_TEAM))),
         due_shards=int(env.get("DUE_SHARDS", "8")),
