@@ -12,7 +12,7 @@ import pytest
 
 from local import template as cfn
 from tests.infrastructure.tooling import ROOT, SAM, SAM_PYTHON, python313_dir, run
-from tests.support import OPERATIONS
+from tests.support import OPERATIONS, OPS_OPERATIONS
 
 TEMPLATE = ROOT / "template.yaml"
 SCANNER = "ExpiryScannerFunction"
@@ -22,6 +22,7 @@ SECRET = {"Fn::If": ["CreateSecret", {"Ref": "SendGridApiKeySecret"}, {"Ref": "S
 TABLE = {"Fn::GetAtt": ["BatchesTable", "Arn"]}
 DUE_INDEX = {"Fn::Sub": "${BatchesTable.Arn}/index/due"}
 ACTIVE_INDEX = {"Fn::Sub": "${BatchesTable.Arn}/index/active"}
+STATUS_INDEX = {"Fn::Sub": "${BatchesTable.Arn}/index/by_status"}
 IDEMPOTENCY = {"Fn::GetAtt": ["IdempotencyTable", "Arn"]}
 # Least privilege: exactly these table actions per function (besides reading the secret).
 TABLE_ACCESS = {
@@ -35,10 +36,26 @@ TABLE_ACCESS = {
     "GetScheduledSendFunction": ({"dynamodb:GetItem", "dynamodb:UpdateItem"}, [TABLE]),
     "UpdateScheduledSendFunction": ({"dynamodb:GetItem", "dynamodb:UpdateItem"}, [TABLE]),
     "ResumeScheduledSendFunction": ({"dynamodb:GetItem", "dynamodb:UpdateItem"}, [TABLE]),
-    SCANNER: ({"dynamodb:Query", "dynamodb:GetItem", "dynamodb:UpdateItem"}, [TABLE, DUE_INDEX, ACTIVE_INDEX]),
+    SCANNER: (
+        {"dynamodb:Query", "dynamodb:GetItem", "dynamodb:UpdateItem"},
+        [TABLE, DUE_INDEX, ACTIVE_INDEX, STATUS_INDEX],
+    ),
 }
+# The on-call functions read the table and nothing else: no secret, no write, no bus (the widget's role included).
+READ_ONLY_ACCESS = {
+    "OpsListBatchesFunction": ({"dynamodb:Query"}, [STATUS_INDEX]),
+    "OpsGetBatchFunction": ({"dynamodb:GetItem"}, [TABLE]),
+    "AtRiskWidgetFunction": ({"dynamodb:Query"}, [STATUS_INDEX]),
+}
+WIDGET = "AtRiskWidgetFunction"
 TOKENS_TABLE = {"Fn::GetAtt": ["TeamTokensTable", "Arn"]}
-LOCAL_REFS = {"SendGridApiKeySecret": "arn", "BatchesTable": "batches", "EventBus": "bus", "IdempotencyTable": "idem"}
+LOCAL_REFS = {
+    "SendGridApiKeySecret": "arn",
+    "BatchesTable": "batches",
+    "EventBus": "bus",
+    "IdempotencyTable": "idem",
+    "AWS::StackName": "stack",
+}
 
 
 def _transform(parameters: dict[str, str] | None = None) -> dict[str, Any]:
@@ -69,7 +86,7 @@ def _function_of(integration_uri: dict[str, Any]) -> str:
 
 
 @pytest.mark.parametrize(("token_mode", "scheme"), [(False, "sigv4"), (True, "TeamToken")])
-def test_each_of_the_seven_routes_has_its_own_function_behind_the_auth_modes_scheme(
+def test_each_route_has_its_own_function_behind_the_auth_modes_scheme(
     transformed: dict[str, Any], token_mode: bool, scheme: str
 ) -> None:
     (api,) = _of_type(transformed, "AWS::ApiGateway::RestApi").values()
@@ -89,7 +106,7 @@ def test_each_of_the_seven_routes_has_its_own_function_behind_the_auth_modes_sch
         for path, methods in body["paths"].items()
         for method, operation in methods.items()
     }
-    assert set(routes) == set(OPERATIONS.values())
+    assert set(routes) == set(OPERATIONS.values()) | set(OPS_OPERATIONS.values())
     functions = set()
     for route, operation in routes.items():
         assert operation["security"] == [{scheme: []}], route  # no route is left open in either mode
@@ -97,8 +114,8 @@ def test_each_of_the_seven_routes_has_its_own_function_behind_the_auth_modes_sch
         assert integration["type"] == "aws_proxy"
         assert "credentials" not in integration  # the caller's credentials never invoke Lambda
         functions.add(_function_of(integration["uri"]))
-    assert len(functions) == 7
-    assert functions == set(_of_type(transformed, "AWS::Lambda::Function")) - {SCANNER, AUTHORIZER}
+    assert len(functions) == 9
+    assert functions == set(_of_type(transformed, "AWS::Lambda::Function")) - {SCANNER, AUTHORIZER, WIDGET}
 
 
 def test_the_security_table_lists_exactly_the_routes_of_the_function_events() -> None:
@@ -138,12 +155,13 @@ def test_the_stage_is_v3(transformed: dict[str, Any]) -> None:
 def test_every_handler_folder_is_a_function_of_the_template() -> None:
     template = cfn.load_template()
     code_dirs = {route.code_dir.name for route in cfn.routes(template)}
-    assert code_dirs == set(OPERATIONS)
+    assert code_dirs == set(OPERATIONS) | set(OPS_OPERATIONS)
     scheduled = {f.code_dir.name for f in cfn.scheduled_functions(template)}
     assert scheduled == {"expiry_scanner"}
     authorizer = Path(template["Resources"][AUTHORIZER]["Properties"]["CodeUri"]).name
+    widget = Path(template["Resources"][WIDGET]["Properties"]["CodeUri"]).name
     folders = {p.name for p in (ROOT / "functions").iterdir() if (p / "app.py").exists()}
-    assert folders == code_dirs | scheduled | {authorizer}
+    assert folders == code_dirs | scheduled | {authorizer, widget}
 
 
 def test_every_function_has_the_layer_runtime_and_a_timeout_below_api_gateways(transformed: dict[str, Any]) -> None:
@@ -175,7 +193,10 @@ def _about(statements: list[dict[str, Any]], service: str) -> list[dict[str, Any
 
 def test_each_function_gets_only_the_secret_table_actions_and_bus_it_uses(transformed: dict[str, Any]) -> None:
     roles = _of_type(transformed, "AWS::IAM::Role")
-    assert set(roles) == {f"{name}Role" for name in TABLE_ACCESS} | {f"{AUTHORIZER}Role", PIPE_ROLE}
+    assert set(roles) == {f"{name}Role" for name in {**TABLE_ACCESS, **READ_ONLY_ACCESS}} | {
+        f"{AUTHORIZER}Role",
+        PIPE_ROLE,
+    }
     # The authorizer reads token records and nothing else: not the SendGrid key, not the batches.
     assert _statements(roles[f"{AUTHORIZER}Role"]) == [
         {"Action": ["dynamodb:GetItem"], "Effect": "Allow", "Resource": [TOKENS_TABLE]}
@@ -214,6 +235,42 @@ def test_each_function_gets_only_the_secret_table_actions_and_bus_it_uses(transf
         else:
             assert events == queue == []
         assert '"*"' not in json.dumps(statements), function  # no wildcard resource or action
+
+
+@pytest.mark.parametrize("function", sorted(READ_ONLY_ACCESS))
+def test_the_on_call_functions_and_the_widget_may_only_read_the_table(
+    transformed: dict[str, Any], function: str
+) -> None:
+    role = _of_type(transformed, "AWS::IAM::Role")[f"{function}Role"]
+    actions, resources = READ_ONLY_ACCESS[function]
+    assert _statements(role) == [{"Action": sorted(actions), "Effect": "Allow", "Resource": resources}]
+    # Besides its logs and traces (the managed policies every function has), nothing: no secret, bus or write.
+    assert {json.dumps(arn).rsplit("/", 1)[-1].strip('"}') for arn in role["Properties"]["ManagedPolicyArns"]} == {
+        "AWSLambdaBasicExecutionRole",
+        "AWSXrayWriteOnlyAccess",
+    }
+
+
+def test_the_dashboard_shows_the_at_risk_widget_and_the_alarm_links_the_runbook_command_and_dashboard() -> None:
+    template = cfn.load_template()
+    body = template["Resources"]["Dashboard"]["Properties"]["DashboardBody"]["Fn::Sub"]
+    (custom,) = [w for w in json.loads(body)["widgets"] if w["type"] == "custom"]
+    assert custom["properties"]["endpoint"] == "${AtRiskWidgetFunction.Arn}"
+    alarm = template["Resources"]["PausedBatchExpiringUnprotectedAlarm"]["Properties"]
+    assert (alarm["MetricName"], alarm["Threshold"], alarm["ComparisonOperator"]) == (
+        "PausedUnprotectedExpiringWithin1h",
+        1,
+        "GreaterThanOrEqualToThreshold",
+    )
+    description = alarm["AlarmDescription"]["Fn::Sub"]
+    assert "scheduled-sends at-risk --stack ${AWS::StackName} --within 1h" in description
+    assert "docs/operations/alarms.md#paused-batch-expiring-without-an-expiry-action" in description
+    assert "#dashboards:name=${AWS::StackName}-scheduled-sends" in description
+    assert template["Resources"]["Dashboard"]["Properties"]["DashboardName"] == {
+        "Fn::Sub": "${AWS::StackName}-scheduled-sends"
+    }
+    assert len(description) < 1024  # CloudWatch's limit (the stack name adds a little, twice)
+    assert "Condition" not in template["Resources"]["PausedBatchExpiringUnprotectedAlarm"]  # in every combination
 
 
 def test_the_change_events_pipe_may_read_only_the_tables_stream_and_put_only_on_the_bus(
@@ -305,7 +362,11 @@ def test_the_table_is_on_demand_encrypted_recoverable_with_ttl_and_sparse_indexe
     assert table["TimeToLiveSpecification"] == {"AttributeName": "ttl", "Enabled": True}
     assert table["StreamSpecification"] == {"StreamViewType": "NEW_AND_OLD_IMAGES"}  # the change events' source
     indexes = {i["IndexName"]: [k["AttributeName"] for k in i["KeySchema"]] for i in table["GlobalSecondaryIndexes"]}
-    assert indexes == {"due": ["due_shard", "due_at"], "active": ["active_account", "batch_id"]}
+    assert indexes == {
+        "due": ["due_shard", "due_at"],
+        "active": ["active_account", "batch_id"],
+        "by_status": ["status_key", "expiry_order"],
+    }
 
 
 def test_the_scanner_runs_on_a_schedule_with_retries_and_a_dead_letter_queue(transformed: dict[str, Any]) -> None:
@@ -328,7 +389,7 @@ def test_lambda_permissions_are_scoped_to_one_method_and_path_of_this_api(transf
         for name, p in _of_type(transformed, "AWS::Lambda::Permission").items()
         if p["Properties"]["Principal"] == "apigateway.amazonaws.com" and name != "TokenAuthorizerInvokePermission"
     }
-    assert len(permissions) == 7
+    assert len(permissions) == 9
     for permission in permissions.values():
         properties = permission["Properties"]
         assert properties["Principal"] == "apigateway.amazonaws.com"
@@ -432,7 +493,7 @@ def test_sam_build_succeeds_and_the_layer_holds_the_package(tmp_path: Path) -> N
     made = run(str(Path(python313_dir()) / "python3.13"), "-I", "-c", clients, str(layer), *services, cwd=layer)
     assert made.returncode == 0, made.stderr
     built = {path.parent.name: path.read_text() for path in build_dir.glob("*Function/app.py")}
-    assert len(built) == 9
+    assert len(built) == 12
     assert "scheduled_sends.entry.scheduled import scanner_handler" in built[SCANNER]
     assert "scheduled_sends.entry.authorizer import lambda_handler" in built[AUTHORIZER]
     for route in cfn.routes(cfn.load_template()):
@@ -452,6 +513,7 @@ def test_alarms_cover_the_operators_problems_and_notify_the_optional_topic() -> 
         "ScannerDeadLetterAlarm",
         "TokenAuthorizerErrorsAlarm",
         "ChangeEventsPipeFailedAlarm",
+        "PausedBatchExpiringUnprotectedAlarm",
     }
     for alarm in alarms.values():
         assert alarm["AlarmActions"] == {
