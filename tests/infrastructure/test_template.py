@@ -24,16 +24,18 @@ DUE_INDEX = {"Fn::Sub": "${BatchesTable.Arn}/index/due"}
 ACTIVE_INDEX = {"Fn::Sub": "${BatchesTable.Arn}/index/active"}
 STATUS_INDEX = {"Fn::Sub": "${BatchesTable.Arn}/index/by_status"}
 IDEMPOTENCY = {"Fn::GetAtt": ["IdempotencyTable", "Arn"]}
-# Least privilege: exactly these table actions per function (besides reading the secret).
+# Least privilege: exactly these table actions per function (besides reading the secret). An admin's refusal
+# without on-behalf-of says which accounts hold the batch id (the registry: Query, then BatchGetItem).
+WRONG_ACCOUNT_HINT = {"dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:Query", "dynamodb:BatchGetItem"}
 TABLE_ACCESS = {
     "CreateBatchIdFunction": ({"dynamodb:GetItem", "dynamodb:UpdateItem"}, [TABLE]),
-    "ValidateBatchIdFunction": ({"dynamodb:GetItem", "dynamodb:UpdateItem"}, [TABLE]),
+    "ValidateBatchIdFunction": (WRONG_ACCOUNT_HINT, [TABLE]),
     "ListScheduledSendsFunction": (
         {"dynamodb:GetItem", "dynamodb:Query", "dynamodb:UpdateItem"},
         [TABLE, ACTIVE_INDEX],
     ),
     "PauseOrCancelFunction": ({"dynamodb:GetItem", "dynamodb:Query", "dynamodb:UpdateItem"}, [TABLE, ACTIVE_INDEX]),
-    "GetScheduledSendFunction": ({"dynamodb:GetItem", "dynamodb:UpdateItem"}, [TABLE]),
+    "GetScheduledSendFunction": (WRONG_ACCOUNT_HINT, [TABLE]),
     "UpdateScheduledSendFunction": ({"dynamodb:GetItem", "dynamodb:UpdateItem"}, [TABLE]),
     "ResumeScheduledSendFunction": ({"dynamodb:GetItem", "dynamodb:UpdateItem"}, [TABLE]),
     SCANNER: (

@@ -241,6 +241,11 @@ class BatchStore:
                 current = UNREAD
         raise ConcurrentChange(f"batch {batch_id} kept changing under us")
 
+    def accounts_holding(self, batch_id: str, accounts: list[str]) -> list[str]:
+        """Which of `accounts` have a row for `batch_id` (one BatchGetItem per 100 accounts)."""
+        keys = [{"account": account, "batch_id": batch_id} for account in accounts]
+        return sorted(item["account"] for item in self._table.existing_keys(keys))
+
     def by_expiry(
         self,
         status: str,

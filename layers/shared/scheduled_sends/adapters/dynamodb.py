@@ -92,6 +92,26 @@ class Table:
     def scan(self, **arguments: Any) -> dict[str, Any]:
         return self._call(self.client.scan, arguments)
 
+    def existing_keys(self, keys: list[dict[str, Any]], attempts: int = 3) -> list[dict[str, Any]]:
+        """Which of `keys` are items of the table (BatchGetItem, 100 keys a call, each answer only the keys);
+        keys DynamoDB leaves unprocessed are asked again, a few times at most."""
+        found: list[dict[str, Any]] = []
+        key_names = list(keys[0]) if keys else []
+        for start in range(0, len(keys), 100):
+            pending = [_to_wire(key) for key in keys[start : start + 100]]
+            for _ in range(attempts):
+                if not pending:
+                    break
+                request = {
+                    "Keys": pending,
+                    "ProjectionExpression": ", ".join(f"#k{i}" for i in range(len(key_names))),
+                    "ExpressionAttributeNames": {f"#k{i}": name for i, name in enumerate(key_names)},
+                }
+                answer = self.client.batch_get_item(RequestItems={self.name: request})
+                found.extend(_from_wire(item) for item in answer.get("Responses", {}).get(self.name, ()))
+                pending = answer.get("UnprocessedKeys", {}).get(self.name, {}).get("Keys", [])
+        return found
+
     def _call(self, operation: Callable[..., dict[str, Any]], arguments: dict[str, Any]) -> dict[str, Any]:
         return self._answer(operation(TableName=self.name, **self._request(arguments)))
 

@@ -11,7 +11,7 @@ import math
 import re
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -272,9 +272,13 @@ class RegionalSendGrid:
         body: dict[str, Any] | None = None,
         wait_out_rate_limits: bool = True,
     ) -> UpstreamResponse:
-        """`SendGridClient.call` at the host of the account's region (see there for retries and errors)."""
-        host = self._hosts[self.region_of(on_behalf_of)]
-        return host.call(method, path, on_behalf_of=on_behalf_of, body=body, wait_out_rate_limits=wait_out_rate_limits)
+        """`SendGridClient.call` at the host of the account's region (see there for retries and errors); the answer
+        names that region in `regions.RESPONSE_HEADER`."""
+        region = self.region_of(on_behalf_of)
+        answer = self._hosts[region].call(
+            method, path, on_behalf_of=on_behalf_of, body=body, wait_out_rate_limits=wait_out_rate_limits
+        )
+        return replace(answer, headers={**answer.headers, regions.RESPONSE_HEADER: region})
 
     def close_connections(self) -> None:
         for host in self._hosts.values():

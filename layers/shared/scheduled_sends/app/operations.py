@@ -16,6 +16,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
+from ..adapters.accounts import account_registry
 from ..adapters.batches_table import batch_store
 from ..adapters.sendgrid import UpstreamResponse, api_path
 from ..domain import changes, rules, validation
@@ -27,6 +28,7 @@ from ..runtime.settings import settings
 from . import idempotency
 from .caller import Caller
 from .contract import ApiRequest, ApiResponse
+from .ops_queries import accounts_holding
 from .reconcile import listed_statuses, repair_rows
 
 _SEND_TIMES = frozenset({"send_at", "last_send_at"})
@@ -282,6 +284,38 @@ def _create(caller: Caller, send_at: int | None, last_send_at: int | None, actio
     return _answer(upstream, _with_extension(created, row))
 
 
+def _not_in_the_parent(caller: Caller, batch_id: str, row: Batch | None, upstream: UpstreamResponse) -> ApiResponse:
+    """SendGrid's refusal of a batch id an admin asked the parent account about, when the table has no row for it
+    there: plus which accounts the table holds that batch id for (their `on-behalf-of`), or how to look. Anyone
+    else, or with an `on-behalf-of`, or a batch the parent's row knows, gets SendGrid's answer as it is."""
+    if not (caller.is_admin and caller.request.on_behalf_of is None and row is None and upstream.status in (400, 404)):
+        return _answer(upstream)
+    try:
+        others = [a for a in accounts_holding(batch_store(), batch_id, account_registry().all()) if a != "parent"]
+    except Exception:
+        logger.exception("could not look up which accounts hold a batch id", extra={"batch_id": batch_id})
+        return _answer(upstream)
+    if others:
+        where = ", ".join(f'"on-behalf-of: {name}"' for name in others)
+        hint = f"this service's table holds batch id {batch_id} for another account: send {where}"
+    else:
+        hint = (
+            f"this service's table holds batch id {batch_id} for no account; GET /v3/ops/batches lists every "
+            "account's batches"
+        )
+    try:
+        sendgrid_says = str(json.loads(upstream.body)["errors"][0]["message"])
+    except (ValueError, KeyError, IndexError, TypeError):
+        sendgrid_says = "SendGrid does not know it"
+    body = {
+        "errors": [
+            {"field": "on-behalf-of", "message": f"{sendgrid_says} in the parent account (no on-behalf-of); {hint}"}
+        ],
+        "accounts": others,
+    }
+    return ApiResponse(upstream.status, json.dumps(body), upstream.headers)
+
+
 def validate_batch_id(request: ApiRequest) -> ApiResponse:
     """GET /v3/mail/batch/{batch_id}"""
     batch_id = _path_batch_id(request)
@@ -290,6 +324,8 @@ def validate_batch_id(request: ApiRequest) -> ApiResponse:
     upstream = caller.forward("GET", api_path("mail", "batch", batch_id))
     if upstream.status == 200 and (row is None or row.owner is None) and not caller.is_admin:
         caller.record(batch_id, lambda current: caller.new_row(batch_id, current), row)  # the first caller claims it
+    if upstream.status != 200:
+        return _not_in_the_parent(caller, batch_id, row, upstream)
     return _answer(upstream)
 
 
@@ -359,7 +395,7 @@ def get_scheduled_send(request: ApiRequest) -> ApiResponse:
     row = caller.authorize(batch_id)
     upstream = caller.forward("GET", api_path("user", "scheduled_sends", batch_id))
     if upstream.status != 200:
-        return _answer(upstream)
+        return _not_in_the_parent(caller, batch_id, row, upstream)
     return _answer(upstream, [{**entry, **_extension(row)} for entry in json.loads(upstream.body)])
 
 

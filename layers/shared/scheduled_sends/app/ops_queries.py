@@ -91,6 +91,12 @@ def find_batch(store: BatchStore, account: str, batch_id: str, now: int, region_
     }
 
 
+def accounts_holding(store: BatchStore, batch_id: str, accounts: list[str]) -> list[str]:
+    """The accounts (in the `on-behalf-of` form, or `parent`) whose rows hold `batch_id`, among the registered
+    `accounts`: what an admin who asked the wrong account is told."""
+    return [ops_view.account_name(account) for account in store.accounts_holding(batch_id, accounts)]
+
+
 def at_risk(
     store: BatchStore,
     now: int,

@@ -22,6 +22,8 @@ from .errors import KeyUnavailable, RegionUnknown
 GLOBAL = "global"
 EU = "eu"
 REGIONS = (GLOBAL, EU)
+# On every answer SendGrid gave through the service: which region's host served it (and the log's field).
+RESPONSE_HEADER = "X-Scheduled-Sends-Region"
 EVERY_SUBUSER = "*"
 CUSTOMER_ACCOUNT_PREFIX = "account-id "  # on-behalf-of of a customer account, not of a subuser
 

@@ -12,7 +12,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from ..app.contract import ApiRequest, ApiResponse, Operation
-from ..domain import rules, validation
+from ..domain import regions, rules, validation
 from ..domain.errors import BadRequest, Forbidden, PayloadTooLarge, ServiceError, UnsupportedMediaType
 from ..runtime.clock import deadline_in
 from ..runtime.observability import flushing_metrics, logger, metrics, tracer
@@ -139,7 +139,14 @@ def respond(event: dict[str, Any], operation: Operation) -> dict[str, Any]:
         logger.exception("unexpected error")
         metrics.add_metric(name="UnexpectedError", unit=MetricUnit.Count, value=1)
         response = ApiResponse(500, error_body("internal error; the request id is in the logs"))
-    logger.info("request answered", extra={"operation": operation.__name__, "status": response.status})
+    logger.info(
+        "request answered",
+        extra={
+            "operation": operation.__name__,
+            "status": response.status,
+            "sendgrid_region": response.headers.get(regions.RESPONSE_HEADER),  # None: SendGrid was not called
+        },
+    )
     return to_proxy_response(response)
 
 
