@@ -9,11 +9,13 @@ from typing import Any
 
 import pytest
 
+from local.events import LocalLambdaContext
 from local.sendgrid_sandbox import SendGridSandbox
 from scheduled_sends.adapters.batches_table import batch_store
 from scheduled_sends.app.ops_queries import at_risk, at_risk_gauges
+from scheduled_sends.domain import ops_view
 from scheduled_sends.domain.rules import EXPIRY_SECONDS
-from tests.support import error_of, invoke
+from tests.support import SCANNER_TIMEOUT_MS, error_of, invoke, load_handler
 
 TEAM_A = "arn:aws:iam::111122223333:user/team-a"
 TEAM_B = "arn:aws:iam::111122223333:user/team-b"
@@ -173,3 +175,28 @@ def test_at_risk_and_the_gauges_count_paused_batches_without_an_expiry_action(
     assert [b["batch_id"] for b in listed] == [three_accounts["soon"], three_accounts["later"]]
     clock.now += 3 * HOUR  # the first expired (stated send_at: discarded, nothing to protect); "later" nears
     assert at_risk_gauges(store, clock.now).metrics()["PausedUnprotectedExpiringWithin1h"] == 1
+
+
+def test_each_scanner_run_publishes_the_four_at_risk_gauges_and_iso_times_in_its_events(
+    three_accounts: dict[str, str], clock, capsys: pytest.CaptureFixture[str], published_events
+) -> None:
+    published_events()  # the changes so far
+    capsys.readouterr()
+    load_handler("expiry_scanner")(
+        {"source": "aws.events"}, LocalLambdaContext("expiry_scanner", remaining_ms=SCANNER_TIMEOUT_MS)
+    )
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith('{"_aws"')]
+    (gauges,) = [line for line in lines if "PausedUnprotectedExpiringWithin1h" in line]
+    (directive,) = gauges["_aws"]["CloudWatchMetrics"]
+    assert directive["Dimensions"] == [["service"]]  # stack-level: no account, no batch
+    assert {name: gauges[name] for name in ("PausedUnprotectedExpiringWithin1h", "PausedUnprotectedExpiringWithin6h",
+                                            "PausedExpiringWithin1h", "PausedExpiringWithin6h")} == {
+        "PausedUnprotectedExpiringWithin1h": [1.0], "PausedUnprotectedExpiringWithin6h": [2.0],
+        "PausedExpiringWithin1h": [1.0], "PausedExpiringWithin6h": [2.0],
+    }  # fmt: skip
+    warnings = [e["detail"] for e in published_events() if e["detail-type"] == "Scheduled Send Expiry Warning"]
+    assert warnings  # validated against their schema on the way (the _iso fields are required there)
+    for detail in warnings:
+        assert detail["expires_at_iso"] == ops_view.iso(detail["expires_at"])
+        assert detail["send_at_iso"] == ops_view.iso(detail["send_at"])
+        assert detail["last_send_at_iso"] is None and detail["last_send_at"] is None

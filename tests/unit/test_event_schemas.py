@@ -48,12 +48,24 @@ def test_a_schema_refuses_an_event_that_lost_a_field() -> None:
             "expires_at_basis": "send_at",
             "expiry_action": None,
             "event_id": "7f0b4a5e-8a43-5c1e-9d1e-2f4b6c8d0a12",
+            "send_at_iso": "1970-01-01T00:00:01Z",
+            "last_send_at_iso": "1970-01-01T00:00:01Z",
+            "expires_at_iso": "1970-01-04T00:00:01Z",
         },
     }
     assert_matches_its_schema(event)
-    del event["detail"]["expires_at"]
-    with pytest.raises(jsonschema.ValidationError):
-        assert_matches_its_schema(event)
+    for lost in ("expires_at", "expires_at_iso"):
+        incomplete = {**event, "detail": {k: v for k, v in event["detail"].items() if k != lost}}
+        with pytest.raises(jsonschema.ValidationError):
+            assert_matches_its_schema(incomplete)
+
+
+@pytest.mark.parametrize("detail_type", sorted(SCANNER_EVENTS))
+def test_every_scanner_event_gives_each_time_also_in_iso_8601(detail_type: str) -> None:
+    detail = event_schemas()[detail_type]["properties"]["detail"]
+    for name in ("send_at", "last_send_at", "expires_at"):
+        assert {name, f"{name}_iso"} <= set(detail["required"])
+        assert detail["properties"][f"{name}_iso"]["format"] == "date-time"
 
 
 @pytest.mark.parametrize("detail_type", sorted(event_schemas()))

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from ..adapters.sendgrid import sendgrid_client
-from ..domain import rules
+from ..domain import ops_view, rules
 from ..domain.errors import RegionUnknown
 from ..domain.rules import Batch
 
@@ -15,7 +15,8 @@ _EVENT_NAMESPACE = uuid.UUID("5a0c6f0e-3f1e-4a53-9d2c-6b1f0d6f8a11")
 
 
 def detail_of(batch: Batch, **extra: Any) -> dict[str, Any]:
-    return {
+    """Every time as epoch seconds and, beside it, as ISO-8601 UTC (`<name>_iso`, null when the time is)."""
+    detail = {
         "account": batch.account,
         "on_behalf_of": rules.on_behalf_of_of(batch.account),
         "region": region_of(batch.account),
@@ -29,6 +30,7 @@ def detail_of(batch: Batch, **extra: Any) -> dict[str, Any]:
         "expiry_action": batch.expiry_action,
         **extra,
     }
+    return ops_view.with_iso(detail, "send_at", "last_send_at", "expires_at")
 
 
 def event_id(detail_type: str, batch: Batch, *discriminators: object) -> str:
