@@ -18,6 +18,7 @@ from scheduled_sends.adapters import event_bus as bus
 from scheduled_sends.adapters.batches_table import DueBatches, batch_store
 from scheduled_sends.adapters.sendgrid import sendgrid_client
 from scheduled_sends.app.scanner import Scanner, ScanSummary
+from scheduled_sends.domain import ops_view
 from scheduled_sends.domain.rules import EXPIRY_SECONDS, RECLAIM_GRACE_SECONDS, Batch
 from scheduled_sends.entry.scheduled import ScanIncomplete
 from scheduled_sends.runtime.container import Container
@@ -77,6 +78,10 @@ def test_a_paused_batch_gets_exactly_one_warning_per_threshold(
         "event_id": None,
         "threshold_seconds": 24 * HOUR,
         "seconds_left": 0,
+        # every time also in ISO-8601 UTC
+        "send_at_iso": ops_view.iso(send_at),
+        "last_send_at_iso": ops_view.iso(send_at),
+        "expires_at_iso": ops_view.iso(expires_at),
     }
 
 

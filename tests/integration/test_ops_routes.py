@@ -27,6 +27,7 @@ HOUR = 3600
 @pytest.fixture(autouse=True)
 def _admins(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ADMIN_PRINCIPALS", ADMIN_ROLE)
+    monkeypatch.setenv("STACK_NAME", "prod-sends")
 
 
 def _pause(caller: str, on_behalf_of: str | None, send_at: int, **extra: Any) -> str:
@@ -200,3 +201,14 @@ def test_each_scanner_run_publishes_the_four_at_risk_gauges_and_iso_times_in_its
         assert detail["expires_at_iso"] == ops_view.iso(detail["expires_at"])
         assert detail["send_at_iso"] == ops_view.iso(detail["send_at"])
         assert detail["last_send_at_iso"] is None and detail["last_send_at"] is None
+
+
+def test_the_dashboard_widget_documents_itself_and_draws_the_batches_at_risk(three_accounts: dict[str, str]) -> None:
+    widget = load_handler("at_risk_widget")
+    docs = widget({"describe": True}, LocalLambdaContext("at_risk_widget"))
+    assert docs.startswith("## Paused batches at risk") and "alarms.md#" in docs
+    html = widget({"widgetContext": {"dashboardName": "prod-sends-scheduled-sends"}}, LocalLambdaContext("w"))
+    assert html.index(three_accounts["soon"]) < html.index(three_accounts["later"])
+    assert three_accounts["protected"] not in html  # 30 h left: not at risk
+    assert f"scheduled-sends resume {three_accounts['soon']} --account acme --stack prod-sends" in html
+    assert "40 min left" in html and "3 h 40 min left" in html
