@@ -12,7 +12,7 @@ from local.events import LocalLambdaContext
 from local.template import create_table, load_template
 from scheduled_sends.adapters.token_table import TokenStore
 from scheduled_sends.domain import tokens
-from tests.support import OPERATIONS, ROOT, SCANNER_TIMEOUT_MS, load_handler
+from tests.support import OPERATIONS, OPS_OPERATIONS, ROOT, SCANNER_TIMEOUT_MS, load_handler
 
 
 @pytest.fixture(autouse=True)
@@ -75,3 +75,20 @@ def test_the_authorizer_sample_event_is_refused_as_is_and_accepted_with_an_issue
     answer = authorizer(event, LocalLambdaContext(function_name="token_authorizer"))
     assert answer["principalId"] == "team:marketing"
     assert answer["context"]["subusers"] == "marketing-subuser"
+
+
+@pytest.mark.parametrize(("operation", "status"), [("ops_list_batches", 200), ("ops_get_batch", 404)])
+def test_the_on_call_sample_events_are_answered_from_the_table(
+    fake_sendgrid: HTTPServer, operation: str, status: int
+) -> None:
+    event = json.loads((ROOT / "events" / f"{operation}.json").read_text())
+    assert (event["httpMethod"], event["resource"]) == OPS_OPERATIONS[operation]
+    response = load_handler(operation)(event, LocalLambdaContext(function_name=operation))
+    assert response["statusCode"] == status, response  # the table is empty: an empty page, a batch not found
+    assert fake_sendgrid.log == []  # never SendGrid
+
+
+def test_the_widget_sample_event_draws_the_at_risk_page(fake_sendgrid: HTTPServer) -> None:
+    event = json.loads((ROOT / "events" / "at_risk_widget.json").read_text())
+    page = load_handler("at_risk_widget")(event, LocalLambdaContext(function_name="at_risk_widget"))
+    assert "No paused batch expires" in page
