@@ -116,3 +116,9 @@ def test_the_readme_has_an_example_rule_for_every_event_matching_its_schema() ->
         assert set(pattern.get("detail", {})) <= set(fields), name  # it filters on fields the events carry
         assert rule["Properties"]["Targets"], name
     assert covered == set(schemas)
+
+
+@pytest.mark.parametrize("detail_type", sorted(SCANNER_EVENTS))
+def test_a_scanner_events_parent_account_is_null_in_on_behalf_of_and_says_so(detail_type: str) -> None:
+    field = event_schemas()[detail_type]["properties"]["detail"]["properties"]["on_behalf_of"]
+    assert field["type"] == ["string", "null"] and "null for the parent account" in field["description"]
