@@ -63,8 +63,8 @@ def test_generated_requests_with_a_token(case: schemathesis.Case, token_service:
 
 def test_every_operation_was_exercised_and_auth_probed_where_it_succeeded() -> None:
     """Runs after the generated tests above (same module, file order). Generated batch ids are unknown to the
-    service, so only create and list succeed (and get probed); tests/local/test_token_mode.py refuses a missing
-    and a wrong token on all seven routes explicitly."""
+    service, so only create, list and the admins' list across accounts succeed (and get probed);
+    tests/local/test_token_mode.py refuses a missing and a wrong token on every route explicitly."""
     operations = {f"{m.upper()} {p}" for p, methods in schema.raw_schema["paths"].items() for m in methods}
     assert set(COUNTS) >= operations, COUNTS
-    assert set(ENFORCED) == {"POST /v3/mail/batch", "GET /v3/user/scheduled_sends"}, ENFORCED
+    assert set(ENFORCED) == {"POST /v3/mail/batch", "GET /v3/user/scheduled_sends", "GET /v3/ops/batches"}, ENFORCED

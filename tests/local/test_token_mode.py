@@ -18,7 +18,7 @@ from local.authorizer import authorize, method_arn
 from local.events import proxy_event
 from local.server import CALLER_HEADER, LocalService
 from tests.conftest import record_answers
-from tests.support import CANARY_KEY, OPERATIONS, ROOT, start_python_m_local
+from tests.support import CANARY_KEY, OPERATIONS, OPS_OPERATIONS, ROOT, start_python_m_local
 
 SAM_REQUEST_EVENT = json.loads((ROOT / "tests" / "fixtures" / "sam-generated-request-authorizer.json").read_text())
 
@@ -107,7 +107,7 @@ def test_every_route_refuses_a_missing_or_wrong_token_before_its_handler(token_s
     batch = SendGridAPIClient(issued["token"], host=token_service.url).client.mail.batch.post().to_dict["batch_id"]
     sendgrid_calls = len(token_service.sandbox.requests)
     wrong = f"Bearer sst_{issued['token_id']}_{'x' * 43}"
-    for method, resource in OPERATIONS.values():
+    for method, resource in [*OPERATIONS.values(), *OPS_OPERATIONS.values()]:  # the on-call routes too
         url = f"{token_service.url}/v3{resource.replace('{batch_id}', batch)}"
         body = {"batch_id": batch, "status": "pause"} if method == "POST" else {"status": "cancel"}
         for headers in ({}, {"Authorization": wrong}):

@@ -286,12 +286,15 @@ def _create(caller: Caller, send_at: int | None, last_send_at: int | None, actio
 
 def _not_in_the_parent(caller: Caller, batch_id: str, row: Batch | None, upstream: UpstreamResponse) -> ApiResponse:
     """SendGrid's refusal of a batch id an admin asked the parent account about, when the table has no row for it
-    there: plus which accounts the table holds that batch id for (their `on-behalf-of`), or how to look. Anyone
-    else, or with an `on-behalf-of`, or a batch the parent's row knows, gets SendGrid's answer as it is."""
+    there, with a second error naming the accounts the table holds that batch id for (their `on-behalf-of`), or
+    how to look, and those accounts beside (`accounts`). SendGrid's own error stays first and unchanged (clients
+    match on it). Anyone else, or with an `on-behalf-of`, or a batch the parent's row knows, gets SendGrid's answer
+    as it is."""
     if not (caller.is_admin and caller.request.on_behalf_of is None and row is None and upstream.status in (400, 404)):
         return _answer(upstream)
     try:
-        others = [a for a in accounts_holding(batch_store(), batch_id, account_registry().all()) if a != "parent"]
+        held = accounts_holding(batch_store(), batch_id, account_registry().all())
+        others = [account for account in held if account != rules.PARENT_ACCOUNT]
     except Exception:
         logger.exception("could not look up which accounts hold a batch id", extra={"batch_id": batch_id})
         return _answer(upstream)
@@ -304,15 +307,11 @@ def _not_in_the_parent(caller: Caller, batch_id: str, row: Batch | None, upstrea
             "account's batches"
         )
     try:
-        sendgrid_says = str(json.loads(upstream.body)["errors"][0]["message"])
-    except (ValueError, KeyError, IndexError, TypeError):
-        sendgrid_says = "SendGrid does not know it"
-    body = {
-        "errors": [
-            {"field": "on-behalf-of", "message": f"{sendgrid_says} in the parent account (no on-behalf-of); {hint}"}
-        ],
-        "accounts": others,
-    }
+        sendgrid_errors = list(json.loads(upstream.body)["errors"])
+    except (ValueError, KeyError, TypeError):
+        return _answer(upstream)
+    ours = {"field": "on-behalf-of", "message": f"asked in the parent account (no on-behalf-of); {hint}"}
+    body = {"errors": [*sendgrid_errors, ours], "accounts": others}
     return ApiResponse(upstream.status, json.dumps(body), upstream.headers)
 
 

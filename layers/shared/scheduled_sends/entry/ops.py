@@ -44,10 +44,6 @@ def ops_get_batch(request: ApiRequest) -> ApiResponse:
     return ops_api.get_batch(request, _context())
 
 
-def stack_name() -> str:
-    return settings().stack_name
-
-
 def at_risk_widget_handler() -> Any:
     """The CloudWatch custom widget's Lambda handler (the widget contract: `describe` -> its documentation,
     otherwise HTML)."""
@@ -62,4 +58,4 @@ def _widget(event: dict[str, Any], context: LambdaContext) -> str:
     now = clock.now()
     batches = at_risk(batch_store(), now, _region_of)
     logger.info("at-risk widget rendered", extra={"batches": len(batches)})
-    return render_at_risk_html(batches, now, stack_name())
+    return render_at_risk_html(batches, now, settings().stack_name)
