@@ -78,7 +78,8 @@ def _registered_after_importing(path: os.PathLike, attribute: str) -> dict[str, 
 
 def test_the_api_handlers_and_the_scanner_are_all_checked() -> None:
     checked = {param.id for param in API_AND_SCANNER}
-    assert len(checked) == len(API_AND_SCANNER) == 8, checked  # the seven operations and the scanner
+    # The seven operations, the two on-call routes and the scanner.
+    assert len(checked) == len(API_AND_SCANNER) == 10, checked
     assert "expiry_scanner" in checked
 
 
