@@ -54,7 +54,7 @@ class Api:
 
     def url(self, path: str, query: dict[str, Any] | None = None) -> str:
         given = {k: v for k, v in (query or {}).items() if v is not None and v != ""}
-        return f"{self.base_url}/{STAGE}{path}" + (f"?{urlencode(given)}" if given else "")
+        return f"{self.base_url}/{STAGE}{path}" + (f"?{urlencode(given, quote_via=quote)}" if given else "")
 
     def call(
         self,
