@@ -19,7 +19,7 @@ import boto3
 
 from . import batches, scanner_check, smoke, timefmt, tokens
 from .bus_watch import AwsBusWatch, LocalBusWatch
-from .outcome import OK, USAGE, CommandFailed, UsageProblem
+from .outcome import OK, CommandFailed, UsageProblem
 from .target import Target, deployed, local
 
 PROG = "scheduled-sends"
@@ -216,9 +216,9 @@ def main(
     except CommandFailed as failure:
         err.write(f"error: {failure}\n")
         return failure.exit_code
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # the smoke check has cleaned up already (its finally)
         err.write("interrupted\n")
-        return USAGE
+        return CommandFailed.exit_code
     if options.json:
         out.write(json.dumps(result, indent=2) + "\n")
     return OK if succeeded else CommandFailed.exit_code
