@@ -41,10 +41,11 @@ def account_argument(batch: dict[str, Any]) -> str:
 
 
 def resume_command(batch: dict[str, Any], target_flags: str) -> str:
-    return (
-        f"scheduled-sends {target_flags} resume {shlex.quote(batch['batch_id'])} "
-        f"--account {shlex.quote(account_argument(batch))}"
-    ).replace("  ", " ")
+    """The exact command that resumes `batch` (a batch id may start with "-": it then follows "--")."""
+    batch_id, account = shlex.quote(batch["batch_id"]), shlex.quote(account_argument(batch))
+    if batch_id.startswith("-"):
+        return f"scheduled-sends {target_flags} resume --account {account} -- {batch_id}"
+    return f"scheduled-sends {target_flags} resume {batch_id} --account {account}"
 
 
 def print_at_risk(result: dict[str, Any], target_flags: str, out: TextIO) -> None:

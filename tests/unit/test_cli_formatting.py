@@ -78,6 +78,8 @@ def test_the_resume_command_names_the_parent_for_null_or_empty_on_behalf_of() ->
     for parent_form in (None, ""):
         batch = {"batch_id": "b-1", "on_behalf_of": parent_form}
         assert batches.resume_command(batch, "--local") == "scheduled-sends --local resume b-1 --account parent"
+    batch = {"batch_id": "-dash-first", "on_behalf_of": "acme"}
+    assert batches.resume_command(batch, "--local") == "scheduled-sends --local resume --account acme -- -dash-first"
     batch = {"batch_id": "b-2", "on_behalf_of": "account-id 42"}
     assert batches.resume_command(batch, "--stack prod --region eu-west-1") == (
         "scheduled-sends --stack prod --region eu-west-1 resume b-2 --account 'account-id 42'"
