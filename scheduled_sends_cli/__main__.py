@@ -168,15 +168,16 @@ def _run(
         return result, True
     if command == "tokens":
         sub = options.tokens_command
+        tokens_result: Any
         if sub == "issue":
-            result = tokens.issue(target, options.team, options.subuser, options.description)
+            tokens_result = tokens.issue(target, options.team, options.subuser, options.description)
         elif sub == "list":
-            result = tokens.list_tokens(target, options.all)
+            tokens_result = tokens.list_tokens(target, options.all)
         else:
-            result = tokens.revoke(target, options.token_id)
+            tokens_result = tokens.revoke(target, options.token_id)
         if not options.json:
-            tokens.print_result(sub, result, out)
-        return result, True
+            tokens.print_result(sub, tokens_result, out)
+        return tokens_result, True
     # smoke
     within = timefmt.duration_seconds(options.scanner_within)
     if target.is_local:

@@ -136,7 +136,7 @@ def smoke(
                 types = {e.get("detail-type") for e in seen if (e.get("detail") or {}).get("batch_id") == run.batch_id}
                 missing = [t for t in EXPECTED_EVENTS if t not in types]
                 if not missing:
-                    actors = {(e.get("detail") or {}).get("changed_by") for e in seen} - {None}
+                    actors = {str(e["detail"]["changed_by"]) for e in seen if (e.get("detail") or {}).get("changed_by")}
                     return f"{len(EXPECTED_EVENTS)} change events, by {', '.join(sorted(actors)) or 'unknown'}"
                 if time.monotonic() >= deadline:
                     raise CommandFailed(f"not on the bus after {events_timeout:.0f} s: {', '.join(missing)}")
