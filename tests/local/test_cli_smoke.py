@@ -14,6 +14,7 @@ import requests
 
 from local.server import LocalService
 from scheduled_sends_cli.__main__ import main
+from tests.support import run_cli, start_python_m_local
 
 STEPS = [
     "create a batch id",
@@ -93,3 +94,21 @@ def test_smoke_fails_when_the_scanner_never_ran_and_still_cleans_up(local_servic
     assert re.search(r"remove the subscription +ok", out)
     assert "smoke check FAILED" in out
     assert _paused(local_service) == []  # its batch was resumed before the scanner step
+
+
+def test_the_smoke_command_finds_make_runs_server_by_itself(tmp_path) -> None:
+    """Two processes, as an operator has them: `python -m local` (what `make run` starts) and the command with
+    `--local` and no URL, which finds the server through its state file."""
+    state = tmp_path / "local-server.json"
+    process, port, _ = start_python_m_local("--scan-seconds", "0", environment={"LOCAL_SERVER_STATE": str(state)})
+    try:
+        scanned = requests.post(f"http://127.0.0.1:{port}/_local/clock", json={"advance": 0}, timeout=60)
+        assert scanned.status_code == 200  # one scan now, as `make run` does every 30 s
+        environment = {"LOCAL_SERVER_STATE": str(state)}
+        smoked = run_cli("smoke", "--local", environment=environment)
+        assert smoked.returncode == 0, (smoked.stdout, smoked.stderr)
+        assert "smoke check passed" in smoked.stdout
+        assert f"the local bus tap (http://127.0.0.1:{port}/_local/events)" in smoked.stdout
+    finally:
+        process.terminate()
+        process.communicate(timeout=30)
