@@ -80,7 +80,7 @@ def deployed(name: str, session: boto3.session.Session, token: str | None = None
             raise CommandFailed("no AWS credentials to sign with (aws configure / AWS_PROFILE / aws sso login)")
         return signed_headers(credentials.get_frozen_credentials(), region, method, url, headers, body)
 
-    api_url = outputs.get("CustomDomainUrl") or outputs["ApiUrl"]
+    api_url = outputs["ApiUrl"]  # the execute-api endpoint: works before a custom domain's DNS does
     return Target(name, region, outputs, Api(api_url, _bearer(token) or sign), session)
 
 
