@@ -87,7 +87,10 @@ def test_moving_the_clock_moves_the_service_and_both_sandboxes_then_scans_once(
     assert abs(clock.now() - moved["now"]) <= 2  # the layer's clock, which every function reads
     assert all(abs(s.clock() - moved["now"]) <= 2 for s in service.sandboxes.values())
     assert any(line.startswith("scan: due 1, warned 2") for line in lines), lines
-    assert _call(service, "GET", "/_local/clock").json()["offset_seconds"] == 71 * HOUR
+    told = _call(service, "GET", "/_local/clock").json()
+    assert told["offset_seconds"] == 71 * HOUR
+    # The last scan, on the local stack's clock (what `scheduled-sends smoke --local` checks).
+    assert told["last_scan"]["counts"]["warned"] == 2 and abs(told["last_scan"]["at"] - moved["now"]) <= 2
 
     target = moved["now"] + 600
     at = _call(service, "POST", "/_local/clock", {"at": target}).json()
