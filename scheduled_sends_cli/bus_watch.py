@@ -129,6 +129,7 @@ class LocalBusWatch:
         return f"the local bus tap ({self._url}/_local/events)"
 
     def poll(self, wait_seconds: float) -> list[dict[str, Any]]:
+        assert self._batch_id is not None, "open() first"
         answer = self._pool.request("GET", f"{self._url}/_local/events", fields={"batch_id": self._batch_id})
         if answer.status != 200:
             raise CommandFailed(f"/_local/events answered {answer.status}")
