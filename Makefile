@@ -27,8 +27,8 @@ $(VENV)/.installed: $(DEV_REQUIREMENTS)
 
 # A venv copied from another checkout imports that checkout's code (its editable installs point there): each
 # run of the tests first checks they point at this tree, and installs them again here when they do not.
-EDITABLE_HERE = -c 'import pathlib, sys, local, scheduled_sends; here = pathlib.Path.cwd().resolve(); \
-	sys.exit(any(not pathlib.Path(m.__file__).resolve().is_relative_to(here) for m in (local, scheduled_sends)))'
+EDITABLE_HERE = -c 'import pathlib, sys, local, scheduled_sends, scheduled_sends_cli; here = pathlib.Path.cwd().resolve(); \
+	sys.exit(any(not pathlib.Path(m.__file__).resolve().is_relative_to(here) for m in (local, scheduled_sends, scheduled_sends_cli)))'
 editable: $(VENV)/.installed
 	@$(PY) $(EDITABLE_HERE) 2>/dev/null || $(PY) -m pip install --quiet --no-deps -e layers/shared -e .
 
