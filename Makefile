@@ -1,6 +1,7 @@
 # `make run` and `make test` set themselves up: a virtual environment in .venv (and .venv-sam for the
 # SAM CLI), rebuilt when a requirements file or a pyproject.toml changes. The layer's package (layers/shared)
-# and this repository's packages (local, team_tokens, bench) are installed in it editable: imported from here.
+# and this repository's packages (local, bench, scheduled_sends_cli: the `scheduled-sends` command) are
+# installed in it editable: imported from here.
 VENV := .venv
 SAM_VENV := .venv-sam
 PY := $(VENV)/bin/python
@@ -26,8 +27,8 @@ $(VENV)/.installed: $(DEV_REQUIREMENTS)
 
 # A venv copied from another checkout imports that checkout's code (its editable installs point there): each
 # run of the tests first checks they point at this tree, and installs them again here when they do not.
-EDITABLE_HERE = -c 'import pathlib, sys, local, scheduled_sends; here = pathlib.Path.cwd().resolve(); \
-	sys.exit(any(not pathlib.Path(m.__file__).resolve().is_relative_to(here) for m in (local, scheduled_sends)))'
+EDITABLE_HERE = -c 'import pathlib, sys, local, scheduled_sends, scheduled_sends_cli; here = pathlib.Path.cwd().resolve(); \
+	sys.exit(any(not pathlib.Path(m.__file__).resolve().is_relative_to(here) for m in (local, scheduled_sends, scheduled_sends_cli)))'
 editable: $(VENV)/.installed
 	@$(PY) $(EDITABLE_HERE) 2>/dev/null || $(PY) -m pip install --quiet --no-deps -e layers/shared -e .
 
@@ -41,20 +42,22 @@ $(SAM_VENV)/.installed: requirements-sam.txt
 run: $(VENV)/.installed  ## serve the whole API on http://127.0.0.1:3000/v3 (Ctrl-C stops); PORT=, AUTH_MODE=TOKEN, PARAMS="Name=Value ..."
 	$(PY) -m local $(if $(AUTH_MODE),--parameter AuthMode=$(AUTH_MODE)) $(foreach p,$(PARAMS),--parameter $(p))
 
-# Team tokens (AuthMode=TOKEN): against a deployed stack with STACK=<name> [REGION=...], else the local server
-# (the one `make run` is running, whatever its port; LOCAL_URL=... names another).
+# Team tokens (AuthMode=TOKEN), thin wrappers of `scheduled-sends tokens ...` (the command-line tool,
+# scheduled_sends_cli): against a deployed stack with STACK=<name> [REGION=...], else the local server (the one
+# `make run` is running, whatever its port; LOCAL_URL=... names another).
 TOKEN_TARGET = $(if $(STACK),--stack $(STACK) $(if $(REGION),--region $(REGION)),--local $(LOCAL_URL))
+CLI = $(PY) -m scheduled_sends_cli
 
 token-issue: $(VENV)/.installed  ## TEAM=<name> [SUBUSERS=a,b] [DESCRIPTION=...] [STACK=<name>]: prints the token once
 	@test -n "$(TEAM)" || { echo "usage: make token-issue TEAM=<name> [SUBUSERS=a,b] [STACK=<stack>]"; exit 2; }
-	$(PY) -m team_tokens $(TOKEN_TARGET) issue --team "$(TEAM)" $(foreach s,$(subst $(comma), ,$(SUBUSERS)),--subuser "$(s)") $(if $(DESCRIPTION),--description "$(DESCRIPTION)")
+	$(CLI) $(TOKEN_TARGET) tokens issue --team "$(TEAM)" $(foreach s,$(subst $(comma), ,$(SUBUSERS)),--subuser "$(s)") $(if $(DESCRIPTION),--description "$(DESCRIPTION)")
 
 token-list: $(VENV)/.installed  ## [STACK=<name>] [ALL=1]: tokens and their teams, never their secrets
-	$(PY) -m team_tokens $(TOKEN_TARGET) list $(if $(ALL),--all)
+	$(CLI) $(TOKEN_TARGET) tokens list $(if $(ALL),--all)
 
 token-revoke: $(VENV)/.installed  ## TOKEN_ID=<id> [STACK=<name>]: refused from the next request on
 	@test -n "$(TOKEN_ID)" || { echo "usage: make token-revoke TOKEN_ID=<id> [STACK=<stack>]"; exit 2; }
-	$(PY) -m team_tokens $(TOKEN_TARGET) revoke "$(TOKEN_ID)"
+	$(CLI) $(TOKEN_TARGET) tokens revoke "$(TOKEN_ID)"
 
 # pytest runs on every core (pytest-xdist); tests that share one server or file are kept on one worker by their
 # xdist_group marks (--dist loadgroup).

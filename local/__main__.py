@@ -57,7 +57,7 @@ class _WithoutScanMetrics:
 
 
 def _write_state(service: LocalService) -> None:
-    """Say where this server listens, for `python -m team_tokens --local` (any port, no flag needed)."""
+    """Say where this server listens, for `scheduled-sends --local` (any port, no flag needed)."""
     state = {"url": service.url, "pid": os.getpid(), "auth_mode": service.auth_mode}
     state_path().write_text(json.dumps(state) + "\n", encoding="utf-8")
 
@@ -151,7 +151,7 @@ def main() -> int:
         f"  Expiry scanner: every {service.scan_seconds:g} s (LOCAL_SCAN_SECONDS), one line per run below\n"
         + (
             f"  Auth: TOKEN - issue a team token with: make token-issue TEAM=<name>\n"
-            f"        (or: python -m team_tokens --local {service.url} issue --team <name>), then send\n"
+            f"        (or: scheduled-sends --local {service.url} tokens issue --team <name>), then send\n"
             "        Authorization: Bearer <token> (the sendgrid client: SendGridAPIClient(token, host=...))\n"
             if service.auth_mode == "TOKEN"
             else f"  Auth: IAM - caller {service.caller_arn} (SigV4 is NOT verified locally; header {CALLER_HEADER}"

@@ -2,7 +2,8 @@
 given to the deployed handler module; moto (in-process server) for AWS and the SendGrid sandbox.
 
 Besides the API it serves the local stack's own controls: `/_local/stack` (outputs, like describe-stacks),
-`/_local/events` (what the bus carried) and `/_local/clock` (move time, then run the scanner once)."""
+`/_local/events` (what the bus carried) and `/_local/clock` (the time and the last scan; POST: move time, then
+run the scanner once)."""
 
 from __future__ import annotations
 
@@ -44,11 +45,11 @@ CALLER_HEADER = "X-Local-Caller-Arn"
 LOCAL_STACK_NAME = "scheduled-sends-local"
 LOCAL_REGION = "us-east-1"
 OPENAPI_PATH = cfn.ROOT / "openapi" / "scheduled-sends.yaml"
-# What `python -m team_tokens --local` reads to find the local stack's tables (like describe-stacks).
+# What `scheduled-sends --local` reads to find the local stack (its outputs and moto, like describe-stacks).
 STACK_PATH = "/_local/stack"
 EVENTS_PATH = "/_local/events"  # GET: what the bus carried (?detail-type=&batch_id=&since=)
 CLOCK_PATH = "/_local/clock"  # POST {"advance": "71h"} or {"at": <unix seconds>}: move time, then scan once
-# Where `python -m local` says it is listening, for `python -m team_tokens --local` (the repo root, gitignored;
+# Where `python -m local` says it is listening, for `scheduled-sends --local` (the repo root, gitignored;
 # LOCAL_SERVER_STATE names another file, e.g. in tests).
 STATE_FILE = ".local-server.json"
 
@@ -186,6 +187,8 @@ class LocalService:
         self._events_thread: threading.Thread | None = None
         self._clock_offset = 0.0  # how far POST /_local/clock has moved time, for the service and the sandboxes
         self._scanning = threading.local()  # set in the thread running a scan (`python -m local` quiets its metrics)
+        # The latest scan_and_report (local stack time), for GET /_local/clock: "did the scanner run recently?"
+        self.last_scan: dict[str, Any] | None = None
 
     @property
     def url(self) -> str:
@@ -400,12 +403,15 @@ class LocalService:
     def scan_and_report(self) -> dict[str, Any]:
         """One scanner run, told in one short line (the scanner's own summary log line is for CloudWatch): what
         it did, or that it failed (the next run retries, as Lambda's retry would)."""
+        started = self.now()
         try:
             (counts,) = self.scan_now()
         except Exception as error:
             self._log(f"scan failed: {error}")
+            self.last_scan = {"at": started, "time": _iso(started), "error": str(error)}
             return {"error": str(error)}
         self._log("scan: " + ", ".join(f"{name.replace('_', ' ')} {value}" for name, value in counts.items()))
+        self.last_scan = {"at": started, "time": _iso(started), "counts": counts}
         return counts
 
     def _scan_forever(self) -> None:
@@ -545,7 +551,13 @@ class LocalService:
         """GET: the local stack's time. POST: move it forward, run the scanner once, answer what it did."""
         if method == "GET":
             return _json_answer(
-                200, {"now": self.now(), "time": _iso(self.now()), "offset_seconds": self._clock_offset}
+                200,
+                {
+                    "now": self.now(),
+                    "time": _iso(self.now()),
+                    "offset_seconds": self._clock_offset,
+                    "last_scan": self.last_scan,
+                },
             )
         try:
             document = json.loads(body or b"null")

@@ -171,3 +171,20 @@ def start_python_m_local(
 
 # The scanner's Lambda timeout in template.yaml (300 s): its runs take new work until 30 s before it.
 SCANNER_TIMEOUT_MS = 300_000
+
+
+def run_cli(*arguments: str, environment: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """`scheduled-sends ...` as a separate process from the repo root, as an operator runs it (`python -m`: the
+    layer package on the path, as the installed console script has it)."""
+    env = {**os.environ, **(environment or {})}
+    env["PYTHONPATH"] = os.pathsep.join(
+        filter(None, [str(ROOT / "layers" / "shared"), str(ROOT), env.get("PYTHONPATH")])
+    )
+    return subprocess.run(
+        [sys.executable, "-m", "scheduled_sends_cli", *arguments],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )

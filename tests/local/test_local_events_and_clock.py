@@ -19,7 +19,7 @@ from local.bus import ENVELOPE, describe
 from local.server import LocalService, duration_seconds
 from scheduled_sends.adapters import event_bus as bus
 from scheduled_sends.runtime import clock
-from tests.support import ROOT, free_port, start_python_m_local
+from tests.support import ROOT, free_port, run_cli, start_python_m_local
 
 HOUR = 3600
 
@@ -87,7 +87,10 @@ def test_moving_the_clock_moves_the_service_and_both_sandboxes_then_scans_once(
     assert abs(clock.now() - moved["now"]) <= 2  # the layer's clock, which every function reads
     assert all(abs(s.clock() - moved["now"]) <= 2 for s in service.sandboxes.values())
     assert any(line.startswith("scan: due 1, warned 2") for line in lines), lines
-    assert _call(service, "GET", "/_local/clock").json()["offset_seconds"] == 71 * HOUR
+    told = _call(service, "GET", "/_local/clock").json()
+    assert told["offset_seconds"] == 71 * HOUR
+    # The last scan, on the local stack's clock (what `scheduled-sends smoke --local` checks).
+    assert told["last_scan"]["counts"]["warned"] == 2 and abs(told["last_scan"]["at"] - moved["now"]) <= 2
 
     target = moved["now"] + 600
     at = _call(service, "POST", "/_local/clock", {"at": target}).json()
@@ -194,30 +197,21 @@ def test_the_token_command_finds_the_local_server_on_any_port(tmp_path) -> None:
     )
     try:
         assert json.loads(state.read_text())["url"] == f"http://127.0.0.1:{port}"
-        assert f"python -m team_tokens --local http://127.0.0.1:{port} issue --team <name>" in banner
+        assert f"scheduled-sends --local http://127.0.0.1:{port} tokens issue --team <name>" in banner
         environment = {**os.environ, "LOCAL_SERVER_STATE": str(state)}
         environment.pop("PORT", None)
-        issued = subprocess.run(
-            [sys.executable, "-m", "team_tokens", "--local", "--json", "issue", "--team", "payments"],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            env=environment,
-        )
+        issued = run_cli("--local", "--json", "tokens", "issue", "--team", "payments", environment=environment)
         assert issued.returncode == 0, issued.stderr
         token = json.loads(issued.stdout)["token"]
         listed = requests.get(
             f"http://127.0.0.1:{port}/v3/user/scheduled_sends", headers={"Authorization": f"Bearer {token}"}, timeout=30
         )
         assert listed.status_code == 200
-        by_port = subprocess.run(
-            [sys.executable, "-m", "team_tokens", "--local", "list"],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            env={**environment, "LOCAL_SERVER_STATE": str(tmp_path / "none.json"), "PORT": str(port)},
+        by_port = run_cli(
+            "tokens",
+            "list",
+            "--local",
+            environment={**environment, "LOCAL_SERVER_STATE": str(tmp_path / "none.json"), "PORT": str(port)},
         )
         assert by_port.returncode == 0 and "payments" in by_port.stdout
     finally:
@@ -229,15 +223,8 @@ def test_the_token_command_finds_the_local_server_on_any_port(tmp_path) -> None:
 def test_the_token_command_says_where_it_looked_when_no_server_answers(tmp_path) -> None:
     port = free_port()
     environment = {**os.environ, "LOCAL_SERVER_STATE": str(tmp_path / "none.json"), "PORT": str(port)}
-    failed = subprocess.run(
-        [sys.executable, "-m", "team_tokens", "--local", "list"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=environment,
-    )
-    assert failed.returncode == 2
+    failed = run_cli("--local", "tokens", "list", environment=environment)
+    assert failed.returncode == 1  # nothing answered: a failure, not a usage error
     assert f"no local server at http://127.0.0.1:{port} (from PORT" in failed.stderr
     assert "--local http://127.0.0.1:<port>" in failed.stderr
 

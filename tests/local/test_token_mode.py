@@ -1,5 +1,5 @@
 """AuthMode=TOKEN through the local server, as a new user would try it: tokens issued, listed and revoked
-with the project's own command (`python -m team_tokens`, what `make token-*` runs), and the unmodified
+with the project's own command (`scheduled-sends tokens`, what `make token-*` runs), and the unmodified
 official sendgrid client driving all seven operations with one."""
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from local.authorizer import authorize, method_arn
 from local.events import proxy_event
 from local.server import CALLER_HEADER, LocalService
 from tests.conftest import record_answers
-from tests.support import CANARY_KEY, OPERATIONS, OPS_OPERATIONS, ROOT, start_python_m_local
+from tests.support import CANARY_KEY, OPERATIONS, OPS_OPERATIONS, ROOT, run_cli, start_python_m_local
 
 SAM_REQUEST_EVENT = json.loads((ROOT / "tests" / "fixtures" / "sam-generated-request-authorizer.json").read_text())
 
@@ -34,13 +34,7 @@ def token_service() -> Iterator[LocalService]:
 
 
 def _tokens(service: LocalService, *arguments: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "team_tokens", "--local", service.url, "--json", *arguments],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    return run_cli("--local", service.url, "--json", "tokens", *arguments)
 
 
 def _issue(service: LocalService, team: str, *subusers: str) -> dict:
@@ -155,7 +149,7 @@ def test_the_command_refuses_bad_input_with_a_clear_message(token_service: Local
     bad_id = _tokens(token_service, "revoke", "not-an-id")
     assert bad_id.returncode == 2 and "token id" in bad_id.stderr
     unknown = _tokens(token_service, "revoke", "0" * 16)
-    assert unknown.returncode == 2 and "no token" in unknown.stderr
+    assert unknown.returncode == 3 and "no token" in unknown.stderr  # not found
 
 
 def test_the_local_authorizer_event_has_the_shape_sam_generates_and_policies_are_enforced() -> None:

@@ -1,0 +1,60 @@
+"""Durations as people write them ("1h", "90m", "2d") and times as people read them ("47 min left", local time)."""
+
+from __future__ import annotations
+
+import re
+import time
+from datetime import UTC, datetime, tzinfo
+
+_DURATION = re.compile(r"(?:(?P<d>\d+)d)?(?:(?P<h>\d+)h)?(?:(?P<m>\d+)m)?(?:(?P<s>\d+)s)?")
+_UNIT_SECONDS = {"d": 86400, "h": 3600, "m": 60, "s": 1}
+
+
+def duration_seconds(text: str) -> int:
+    """ "1h", "90m", "2d", "1h30m" or plain seconds ("3600"), as whole seconds; ValueError otherwise."""
+    text = text.strip()
+    if text.isdigit():
+        return int(text)
+    found = _DURATION.fullmatch(text) if text else None
+    if not found or not any(found.groupdict().values()):
+        raise ValueError(f"a duration is written 1h, 90m, 2d, 1h30m or in seconds, not {text!r}")
+    return sum(int(amount) * _UNIT_SECONDS[unit] for unit, amount in found.groupdict().items() if amount)
+
+
+def span(seconds: int) -> str:
+    """ "45 s", "47 min", "2 h 5 min", "3 d 4 h"."""
+    minutes = seconds // 60
+    if seconds < 60:
+        return f"{seconds} s"
+    if minutes < 60:
+        return f"{minutes} min"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 48:
+        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+    days, hours = divmod(hours, 24)
+    return f"{days} d {hours} h" if hours else f"{days} d"
+
+
+def time_left(seconds: int | float | None) -> str:
+    """ "47 min left", "2 h 5 min left", "3 d 4 h left"; "expired 5 min ago" once past; "-" when unknown."""
+    if seconds is None:
+        return "-"
+    seconds = int(seconds)
+    if seconds < 0:
+        return f"expired {span(-seconds)} ago"
+    return f"{span(seconds)} left"
+
+
+def local_time(epoch: int | float | None, zone: tzinfo | None = None) -> str:
+    """The moment in the operator's time zone (or `zone`), with the zone's name: "2026-12-04 14:03 CET"."""
+    if epoch is None:
+        return "-"
+    moment = datetime.fromtimestamp(epoch, tz=UTC).astimezone(zone)
+    return moment.strftime("%Y-%m-%d %H:%M %Z").strip()
+
+
+def iso_utc(epoch: int | float | None) -> str | None:
+    """ISO-8601 UTC with a Z, as the service writes it beside epoch seconds."""
+    if epoch is None:
+        return None
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))

@@ -1,1 +1,0 @@
-"""Issue, list and revoke team tokens (AuthMode=TOKEN) of a deployed stack or of the local server."""
