@@ -1,0 +1,15 @@
+"""`make bench` (`python -m bench`): what the service adds to a SendGrid round trip, as ratios within one run.
+
+One module per job: `common` (paths, the operations and their events, timing helpers), `fakes` (counted AWS
+calls, a canned SendGrid, moto, an X-Ray daemon's socket), `lambda_layer` (Lambda's environment and the layer as
+built), one module per scenario (`warm_overhead`, `secret_reads`, `cold_start` with its child `cold_request`,
+`scanner_scaling`, `scanner_accounts`, `authorizer`, `local_server`, `library_doors` with `doors`), `report`
+(the printed table and the targets) and `__main__` (options, the run, bench-results.json).
+"""
+
+import sys
+from pathlib import Path
+
+_ROOT = Path(__file__).resolve().parent.parent
+# The layer's package and the local runner, as `make run` and the tests see them.
+sys.path[:0] = [p for p in (str(_ROOT / "layers" / "shared"), str(_ROOT)) if p not in sys.path]
