@@ -1,6 +1,7 @@
 """One cold request, as Lambda runs it: run in a fresh interpreter by `make bench` (`python cold_request.py
 <spec.json>`), with Lambda's environment variables already set by the caller. Imports nothing of the bench
-but, when the spec names one, a library door of bench/doors.py (put in place inside the timed import).
+but, when the spec names one, a library door of bench/doors.py (put in place inside the timed import, after
+the handler's module: importing a module of the layer or boto3 ahead of it changes the import order's cost).
 
 Times the handler module's import (`_HANDLER`, from LAMBDA_TASK_ROOT first, as Lambda's bootstrap does) and
 its first invocation separately (wall clock, and this process's CPU time), and writes them as JSON to the
@@ -37,9 +38,9 @@ def main() -> None:
     module_name, handler_name = os.environ["_HANDLER"].rsplit(".", 1)
     context = _Context(os.environ["AWS_LAMBDA_FUNCTION_NAME"])
     started, started_cpu = time.perf_counter(), time.process_time()
-    if spec.get("door"):
-        runpy.run_path(spec["door_file"])["install"](spec["door"])
     module = __import__(module_name)
+    if spec.get("door"):  # after the handler's import: one imported first changes the import order and its cost
+        runpy.run_path(spec["door_file"])["install"](spec["door"])
     imported, imported_cpu = time.perf_counter(), time.process_time()
     answer = getattr(module, handler_name)(spec["event"], context)
     answered, answered_cpu = time.perf_counter(), time.process_time()

@@ -2,7 +2,11 @@
 run: warm requests in-process and cold requests in fresh interpreters, the two versions in alternating order.
 
 A replacement is kept only where it pays: at least 5 ms on the cold request or 5 % on the warm request (its
-time less its own DynamoDB calls, as the warm figures). The figures are the documented version less ours.
+time less its own DynamoDB calls, as the warm figures). The figures are the documented version less ours, in CPU
+time of the code that runs the service: the cold request's process (AWS and SendGrid answer from this one), the
+warm request's thread less its CPU inside the DynamoDB calls (moto's work). On a shared machine, wall clock
+differences of a few ms drown in other processes' load (cold requests' wall times moved by +-100 ms between
+back-to-back runs), while CPU time counts the work each version does. Wall figures are given beside them.
 """
 
 from __future__ import annotations
@@ -24,8 +28,9 @@ WARM_PAYS_PERCENT = 5.0
 
 
 def _warm(repetitions: int, calls: AwsCalls) -> dict[str, Any]:
-    """Per candidate and operation: ours and the documented version's warm request time (less the time of its
-    DynamoDB calls), alternating which goes first."""
+    """Per candidate and operation: ours and the documented version's warm request, alternating which goes
+    first: the wall time less the time of its DynamoDB calls, and the CPU time of the thread that runs it less
+    the CPU time inside its DynamoDB calls (moto, in-process, runs on the same thread)."""
     from local.events import LocalLambdaContext
     from scheduled_sends.adapters.batches_table import batch_store
     from scheduled_sends.domain.rules import Batch
@@ -43,36 +48,42 @@ def _warm(repetitions: int, calls: AwsCalls) -> dict[str, Any]:
                 handler, event = handler_of(function), event_for(function)
                 context = LocalLambdaContext(function_name=function)
 
-                def timed(door: Door, h: Any = handler, e: dict = event, c: Any = context) -> float:
+                def timed(door: Door, h: Any = handler, e: dict = event, c: Any = context) -> tuple[float, float]:
                     door.put_in()
                     try:
                         table_before, started = calls.seconds["dynamodb"], time.perf_counter()
+                        table_cpu_before, started_cpu = calls.cpu_seconds["dynamodb"], time.thread_time()
                         answer = h(e, c)
+                        cpu = time.thread_time() - started_cpu - (calls.cpu_seconds["dynamodb"] - table_cpu_before)
                         elapsed = time.perf_counter() - started - (calls.seconds["dynamodb"] - table_before)
                     finally:
                         door.take_out()
                     assert answer["statusCode"] < 300, answer
-                    return elapsed
+                    return elapsed, cpu
 
                 for name, door in doors.items():
                     for _ in range(20):  # warm both: imports, clients, caches, the documented reader's secret
                         timed(ours)
                         timed(door)
-                    own: list[float] = []
-                    documented: list[float] = []
+                    own: list[tuple[float, float]] = []
+                    documented: list[tuple[float, float]] = []
                     for repetition in range(repetitions):
                         pair = ((ours, own), (door, documented))
                         for which, times in pair if repetition % 2 == 0 else pair[::-1]:
                             times.append(timed(which))
-                    ours_ms, documented_ms = statistics.median(own) * 1000, statistics.median(documented) * 1000
-                    paired = statistics.median(d / o for o, d in zip(own, documented, strict=True))
+                    ours_ms = statistics.median(wall for wall, _ in own) * 1000
+                    documented_ms = statistics.median(wall for wall, _ in documented) * 1000
+                    cpu_saving_us = statistics.median(
+                        (d - o) * 1e6 for (_, o), (_, d) in zip(own, documented, strict=True)
+                    )
                     results.setdefault(name, {})[function] = {
-                        "ours_ms": round(ours_ms, 3),
+                        "ours_ms": round(ours_ms, 3),  # wall, less the table calls: the warm figure
                         "documented_ms": round(documented_ms, 3),
-                        "saving_ms": round(documented_ms - ours_ms, 3),
-                        # How much slower the request is through the documented API, in % of ours.
-                        "saving_percent": round((documented_ms / ours_ms - 1) * 100, 1),
-                        "saving_percent_paired_median": round((paired - 1) * 100, 1),
+                        "ours_cpu_ms": round(statistics.median(cpu for _, cpu in own) * 1000, 3),
+                        "documented_cpu_ms": round(statistics.median(cpu for _, cpu in documented) * 1000, 3),
+                        "cpu_saving_us_paired_median": round(cpu_saving_us, 1),
+                        # The CPU the replacement saves, in % of our warm request (wall, less the table calls).
+                        "saving_percent": round(cpu_saving_us / 1000 / ours_ms * 100, 1),
                     }
     finally:
         sendgrid.stop()
@@ -83,27 +94,37 @@ def _cold(rounds: int) -> dict[str, Any]:
     """Per candidate and function: the cold request (import and first request, fresh interpreter) with ours and
     with the documented version; each round runs all versions back to back, in a rotating order."""
     versions = ("none", *CANDIDATES)
-    runs: dict[tuple[str, str], list[float]] = {}
+    runs: dict[tuple[str, str], list[dict[str, float]]] = {}
     with ColdWorld() as world:
         for round_number in range(rounds):
             for function in OPERATIONS:
                 shift = round_number % len(versions)
                 for version in versions[shift:] + versions[:shift]:
                     timings = world.first_request(function, "service", door=version)
-                    runs.setdefault((version, function), []).append(timings["import_s"] + timings["first_request_s"])
+                    runs.setdefault((version, function), []).append(
+                        {
+                            "wall": timings["import_s"] + timings["first_request_s"],
+                            "cpu": timings["import_cpu_s"] + timings["first_request_cpu_s"],
+                        }
+                    )
     results: dict[str, Any] = {}
     for name in CANDIDATES:
-        differences: list[float] = []
+        differences: dict[str, list[float]] = {"wall": [], "cpu": []}
         for function in OPERATIONS:
             ours, documented = runs[("none", function)], runs[(name, function)]
-            paired = [(d - o) * 1000 for o, d in zip(ours, documented, strict=True)]
-            differences += paired
-            results.setdefault(name, {})[function] = {
-                "ours_ms": round(statistics.median(ours) * 1000, 1),
-                "documented_ms": round(statistics.median(documented) * 1000, 1),
-                "saving_ms_paired_median": round(statistics.median(paired), 1),
-            }
-        results[name]["all_functions_saving_ms_paired_median"] = round(statistics.median(differences), 1)
+            row: dict[str, float] = {}
+            for clock in ("wall", "cpu"):
+                paired = [(d[clock] - o[clock]) * 1000 for o, d in zip(ours, documented, strict=True)]
+                differences[clock] += paired
+                suffix = "" if clock == "wall" else "_cpu"
+                row[f"ours{suffix}_ms"] = round(statistics.median(o[clock] for o in ours) * 1000, 1)
+                row[f"documented{suffix}_ms"] = round(statistics.median(d[clock] for d in documented) * 1000, 1)
+                row[f"saving{suffix}_ms_paired_median"] = round(statistics.median(paired), 1)
+            results.setdefault(name, {})[function] = row
+        results[name]["all_functions"] = {
+            "saving_ms_paired_median": round(statistics.median(differences["wall"]), 1),
+            "saving_cpu_ms_paired_median": round(statistics.median(differences["cpu"]), 1),
+        }
     return results
 
 
@@ -111,12 +132,15 @@ def library_doors(repetitions: int, cold_rounds: int, calls: AwsCalls, quick: bo
     warm, cold = _warm(repetitions, calls), _cold(cold_rounds)
     verdicts = {}
     for name in CANDIDATES:
-        warm_percent = statistics.median(row["saving_percent_paired_median"] for row in warm[name].values())
-        cold_ms = cold[name]["all_functions_saving_ms_paired_median"]
+        warm_percent = max(row["saving_percent"] for row in warm[name].values())
+        cold_ms = cold[name]["all_functions"]["saving_cpu_ms_paired_median"]
         verdicts[name] = {
-            "warm_saving_percent_median_over_operations": round(warm_percent, 1),
-            "warm_saving_percent_max": max(row["saving_percent_paired_median"] for row in warm[name].values()),
-            "cold_saving_ms_median": cold_ms,
+            "warm_saving_percent_max_over_operations": warm_percent,
+            "warm_saving_percent_median_over_operations": statistics.median(
+                row["saving_percent"] for row in warm[name].values()
+            ),
+            "cold_saving_cpu_ms_median": cold_ms,
+            "cold_saving_wall_ms_median": cold[name]["all_functions"]["saving_ms_paired_median"],
             "pays": warm_percent >= WARM_PAYS_PERCENT or cold_ms >= COLD_PAYS_MS,
         }
     return {
@@ -132,14 +156,15 @@ def library_doors(repetitions: int, cold_rounds: int, calls: AwsCalls, quick: bo
 def print_library_doors(results: dict[str, Any]) -> None:
     doors = results["library_doors"]
     print(
-        f"\nlibrary doors: what each hand-written replacement saves over the documented API (warm: median over "
-        f"operations of the paired %, n={doors['repetitions']}; cold: median paired ms, {doors['cold_rounds']} rounds "
-        f"x {len(OPERATIONS)} functions); pays at >= {doors['threshold']['warm_percent']} % warm or "
-        f">= {doors['threshold']['cold_ms']} ms cold"
+        f"\nlibrary doors: the CPU each hand-written replacement saves over the documented API (warm: paired "
+        f"median, in % of our warm request, n={doors['repetitions']}; cold: paired median of "
+        f"{doors['cold_rounds']} rounds x {len(OPERATIONS)} functions); pays at >= "
+        f"{doors['threshold']['warm_percent']} % warm (on any operation) or >= {doors['threshold']['cold_ms']} ms cold"
     )
     for name, verdict in doors["verdicts"].items():
         print(
-            f"  {name:16} warm {verdict['warm_saving_percent_median_over_operations']:>5.1f} % "
-            f"(max {verdict['warm_saving_percent_max']:>5.1f} %), cold {verdict['cold_saving_ms_median']:>5.1f} ms: "
-            f"{'pays' if verdict['pays'] else 'does not pay'}"
+            f"  {name:16} warm max {verdict['warm_saving_percent_max_over_operations']:>5.1f} % "
+            f"(median {verdict['warm_saving_percent_median_over_operations']:>5.1f} %), "
+            f"cold CPU {verdict['cold_saving_cpu_ms_median']:>5.1f} ms "
+            f"(wall {verdict['cold_saving_wall_ms_median']:>6.1f} ms): {'pays' if verdict['pays'] else 'does not pay'}"
         )

@@ -52,7 +52,36 @@ def test_bench_quick_writes_every_section(tmp_path: Path) -> None:
     assert results["local_server_token_mode"]["auth_mode"] == "TOKEN"
     assert results["local_server_token_mode"]["requests"] == 40  # each one authorized by the token
     assert results["authorizer_overhead"]["ratio_median"] > 0
+    # DynamoDB round trips, as the cost model and issue 25's target read them: per operation, per scanner run.
+    calls = results["dynamodb_calls_per_operation"]
+    assert set(calls) == set(results["warm_overhead"])
+    assert calls["get_scheduled_send"] == {"total": 1.0, "calls": {"GetItem": 1.0}}
+    assert calls["pause_or_cancel"]["total"] == sum(calls["pause_or_cancel"]["calls"].values()) >= 2
+    for size, run in results["dynamodb_calls_per_scanner_run"].items():
+        assert run["due_rows"] == results["scanner_scaling"][size]["due"]
+        assert run["total"] == sum(run["calls"].values()) >= run["due_rows"]  # at least one write per due row
     assert "targets:" in result.stdout
+
+
+@pytest.mark.slow
+def test_library_doors_compares_each_replacement_with_its_documented_api(tmp_path: Path) -> None:
+    """`--only library_doors` runs the layer's own code and each documented door, warm and cold, in one run."""
+    out = tmp_path / "doors.json"
+    result = subprocess.run(
+        [sys.executable, "-m", "bench", "--quick", "--only", "library_doors", "--repetitions", "4", "--out", str(out)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    doors = json.loads(out.read_text())["library_doors"]
+    assert set(doors["verdicts"]) == set(doors["warm"]) == set(doors["cold"]) >= {"secret_reader"}
+    for name, verdict in doors["verdicts"].items():
+        assert set(doors["warm"][name]) == set(doors["cold"][name]) - {"all_functions"}
+        assert all(row["ours_cpu_ms"] > 0 and row["documented_cpu_ms"] > 0 for row in doors["warm"][name].values())
+        assert isinstance(verdict["pays"], bool)
+    assert "library doors" in result.stdout
 
 
 def test_no_call_always_follows_the_same_one() -> None:
