@@ -20,7 +20,7 @@ from bench.authorizer import authorizer_overhead
 from bench.cold_start import cold_requests
 from bench.common import ENVIRONMENT, ROOT, interleaved
 from bench.fakes import AwsCalls
-from bench.library_doors import library_doors, print_library_doors
+from bench.library_doors import CANDIDATES, library_doors, print_library_doors
 from bench.local_server import local_server
 from bench.scanner_accounts import print_scanner_accounts, scanner_accounts
 from bench.scanner_scaling import scanner_scaling
@@ -68,7 +68,10 @@ def main() -> int:
     parser.add_argument(
         "--layer", type=Path, help="cold request: a built layer directory (/opt/python) instead of the model of one"
     )
-    parser.add_argument("--cold-rounds", type=int, help="cold request: rounds (default 15, --quick 1)")
+    parser.add_argument(
+        "--cold-rounds", type=int, help="cold request: rounds (default 15, --quick 1; library_doors: 0 = warm only)"
+    )
+    parser.add_argument("--doors", help=f"library_doors: comma-separated doors (default all: {','.join(CANDIDATES)})")
     parser.add_argument("--repetitions", type=int, help="warm requests per operation (default 300, --quick 20)")
     parser.add_argument(
         "--layer-source-only", action="store_true", help="cold request: the package without bytecode (SAM's own build)"
@@ -126,7 +129,9 @@ def main() -> int:
                 results["local_server_token_mode"]["median_ms"] / results["local_server"]["median_ms"], 2
             )
         if "library_doors" in only:
-            results["library_doors"] = library_doors(config["repetitions"], config["cold_rounds"], calls, quick)
+            doors = tuple(options.doors.split(",")) if options.doors else CANDIDATES
+            cold_rounds = 0 if options.cold_rounds == 0 else config["cold_rounds"]
+            results["library_doors"] = library_doors(config["repetitions"], cold_rounds, calls, doors)
     results["machine"]["load_average_at_end"] = [round(load, 2) for load in os.getloadavg()]
     results["targets"] = report.targets(results)
     results["elapsed_s"] = round(time.perf_counter() - started, 1)
