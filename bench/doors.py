@@ -67,47 +67,10 @@ def _dynamodb_wire() -> Door:
     return Door(put_in, take_out)
 
 
-def _secret_reader() -> Door:
-    """Powertools' parameters utility (`SecretsProvider` on the container's client, `max_age`, `force_fetch`)."""
-    from aws_lambda_powertools.utilities.parameters import GetParameterError, SecretsProvider
-
-    from scheduled_sends.adapters import aws, secrets
-    from scheduled_sends.domain.errors import KeyUnavailable
-    from scheduled_sends.runtime.container import Container, singleton
-    from scheduled_sends.runtime.settings import settings
-
-    class Reader:
-        def __init__(self, container: Container) -> None:
-            self._provider = SecretsProvider(boto3_client=aws.aws_client(container, "secretsmanager"))
-            self._secret_id = settings().sendgrid_secret_arn
-
-        def get(self, max_age: float, refresh: bool = False) -> str:
-            try:
-                value = self._provider.get(self._secret_id, max_age=int(max_age), force_fetch=refresh)
-            except GetParameterError:
-                raise KeyUnavailable("the service could not read its SendGrid key") from None
-            return value.decode("utf-8", errors="replace") if isinstance(value, bytes) else str(value)
-
-    @singleton
-    def reader(container: Container) -> Reader:
-        return Reader(container)
-
-    ours = secrets._reader
-
-    def put_in() -> None:
-        secrets._reader = reader
-
-    def take_out() -> None:
-        secrets._reader = ours
-
-    return Door(put_in, take_out)
-
-
 DOORS: dict[str, Callable[[], Door]] = {
     "none": _nothing,
     "log_formatter": _log_formatter,
     "dynamodb_wire": _dynamodb_wire,
-    "secret_reader": _secret_reader,
 }
 
 

@@ -22,7 +22,7 @@ from bench.doors import DOORS, Door
 from bench.fakes import AwsCalls, aws_world, canned_sendgrid
 from local.container import reset_container
 
-CANDIDATES = ("log_formatter", "dynamodb_wire", "secret_reader")
+CANDIDATES = ("log_formatter", "dynamodb_wire")
 COLD_PAYS_MS = 5.0
 WARM_PAYS_PERCENT = 5.0
 

@@ -1,14 +1,19 @@
-"""The SendGrid key reader: one GetSecretValue per cache period, a forced refresh on demand, KeyUnavailable
-(naming nothing secret) when Secrets Manager cannot answer."""
+"""The SendGrid key reader (Powertools' parameters utility): one GetSecretValue per cache period, a forced
+refresh on demand, KeyUnavailable (naming nothing secret) when Secrets Manager cannot answer."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
 import boto3
 import pytest
+import time_machine
 
 from scheduled_sends.adapters import secrets
+from scheduled_sends.adapters.aws import aws_client
 from scheduled_sends.domain.errors import KeyUnavailable
-from scheduled_sends.runtime import clock
+from scheduled_sends.runtime.container import current
 
 
 class Reads:
@@ -27,35 +32,38 @@ def _sendgrid_url(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def monotonic(monkeypatch: pytest.MonkeyPatch) -> list[float]:
-    now = [1000.0]
-    monkeypatch.setattr(clock, "monotonic", lambda: now[0])
-    return now
+def wall_clock() -> Iterator[time_machine.Coordinates]:
+    """The wall clock held still (Powertools' cache ages by it), moved only by the test."""
+    with time_machine.travel(datetime(2026, 11, 24, 12, 0, tzinfo=UTC), tick=False) as traveller:
+        yield traveller
 
 
 @pytest.fixture
 def reads(secret_arn: str) -> Reads:
+    """GetSecretValue calls made by the container's Secrets Manager client (the one the reader is given)."""
     counter = Reads()
-    client = secrets._reader()._client
+    client = aws_client(current(), "secretsmanager")
     client.meta.events.register("before-call.secrets-manager.GetSecretValue", counter)
     return counter
 
 
 def test_the_key_is_read_once_per_cache_period(
-    reads: Reads, monotonic: list[float], api_key: str, monkeypatch: pytest.MonkeyPatch
+    reads: Reads, wall_clock: time_machine.Coordinates, api_key: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("SECRET_CACHE_SECONDS", "300")
     assert [secrets.sendgrid_api_key() for _ in range(5)] == [api_key] * 5
     assert reads.count == 1
-    monotonic[0] += 299
+    wall_clock.shift(299)
     secrets.sendgrid_api_key()
     assert reads.count == 1
-    monotonic[0] += 2  # older than the cache period: read again
+    wall_clock.shift(2)  # older than the cache period: read again
     secrets.sendgrid_api_key()
     assert reads.count == 2
 
 
-def test_a_refresh_reads_the_rotated_key_at_once(reads: Reads, monotonic: list[float], secret_arn: str) -> None:
+def test_a_refresh_reads_the_rotated_key_at_once(
+    reads: Reads, wall_clock: time_machine.Coordinates, secret_arn: str
+) -> None:
     first = secrets.sendgrid_api_key()
     boto3.client("secretsmanager").put_secret_value(SecretId=secret_arn, SecretString="SG.rotated-key")
     assert secrets.sendgrid_api_key() == first  # cached
