@@ -10,7 +10,6 @@ every call) costs a cold start more than the whole first request of a hand-writt
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from decimal import Decimal
 from typing import Any
 
 from boto3.dynamodb.conditions import ConditionBase, ConditionExpressionBuilder
@@ -20,43 +19,12 @@ from botocore.exceptions import ClientError
 from ..runtime.container import Container
 from .aws import aws_client
 
-_boto3_serialize = TypeSerializer().serialize
-_boto3_deserialize = TypeDeserializer().deserialize
-_LARGEST_EXACT_INT = 10**38 - 1  # DynamoDB numbers hold 38 significant digits; boto3 refuses more
+_serialize = TypeSerializer().serialize
+_deserialize = TypeDeserializer().deserialize
 # Arguments holding one item (a map of attribute values) or a map of placeholder values.
 _ITEM_ARGUMENTS = ("Key", "Item", "ExclusiveStartKey", "ExpressionAttributeValues")
 _ITEM_ANSWERS = ("Item", "Attributes", "LastEvaluatedKey")
 _CONDITIONS = (("KeyConditionExpression", True), ("FilterExpression", False), ("ConditionExpression", False))
-
-
-def _serialize(value: Any) -> dict[str, Any]:
-    """boto3's TypeSerializer, answered directly for the types nearly every attribute has (exactly str, int, bool
-    or None): boto3's generic dispatch costs a microsecond per value, and a row write carries some thirty."""
-    kind = type(value)
-    if kind is str:
-        return {"S": value}
-    if kind is int and -_LARGEST_EXACT_INT <= value <= _LARGEST_EXACT_INT:
-        return {"N": str(value)}
-    if kind is bool:
-        return {"BOOL": value}
-    if value is None:
-        return {"NULL": True}
-    return _boto3_serialize(value)
-
-
-def _deserialize(value: dict[str, Any]) -> Any:
-    """boto3's TypeDeserializer, answered directly for S, N, BOOL and NULL (numbers are Decimal, as boto3's)."""
-    if len(value) == 1:
-        ((tag, data),) = value.items()
-        if tag == "S":
-            return data
-        if tag == "N":
-            return Decimal(data)
-        if tag == "BOOL":
-            return data
-        if tag == "NULL":
-            return None
-    return _boto3_deserialize(value)
 
 
 def _to_wire(item: dict[str, Any]) -> dict[str, Any]:

@@ -12,11 +12,11 @@ import json
 import logging
 import re
 from collections.abc import Callable
-from time import strftime
 from typing import Any, TypeVar
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
-from aws_lambda_powertools.logging.formatter import RESERVED_LOG_ATTRS, LambdaPowertoolsFormatter, _get_context
+from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
+from aws_lambda_powertools.logging.types import LogRecord
 from aws_xray_sdk import global_sdk_config
 from aws_xray_sdk.core import xray_recorder
 from aws_xray_sdk.core.models import http
@@ -73,72 +73,22 @@ def encodable(text: str) -> str:
     return text.encode("utf-8", errors="backslashreplace").decode("utf-8")
 
 
-# The first character of any text `json.loads` accepts, after leading whitespace.
-_JSON_STARTS = frozenset('{["-0123456789tfnNI')
-_RESERVED_LOG_ATTRS = frozenset(RESERVED_LOG_ATTRS)
-
-
 class _RedactingFormatter(LambdaPowertoolsFormatter):
-    """The final JSON line, exceptions and stack traces included, without Bearer tokens or SendGrid keys, and
-    always writable: caller data never makes a line fail to encode or format (the line would be lost)."""
+    """Powertools' JSON line, through its documented extension point (`serialize`): the final line, exceptions
+    and stack traces included, without Bearer tokens or SendGrid keys, and always writable: caller data never
+    makes a line fail to encode or format (the line would be lost)."""
 
-    def __init__(self, **options: Any) -> None:
-        super().__init__(**options)
-        if "json_serializer" not in options:
-            # Powertools' own serializer (json.dumps with these options), as one encoder made once instead of
-            # one per line.
-            self.json_serializer = json.JSONEncoder(
-                default=self.json_default, separators=(",", ":"), indent=self.json_indent, ensure_ascii=False
-            ).encode
-        self._second: tuple[int, str, str] = (-1, "", "")  # a second, its text before and after the milliseconds
-
-    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
-        """Powertools' own timestamp (`2021-05-03 10:20:19,650+0200` by default), with the date, time and offset
-        made once per second rather than by `strftime` for every line."""
-        if datefmt or self.datefmt or self.use_rfc3339_iso8601:
-            return super().formatTime(record, datefmt)
-        second, before, after = self._second
-        if second != int(record.created):
-            moment = self.converter(record.created)
-            second, before, after = int(record.created), strftime("%Y-%m-%d %H:%M:%S,", moment), strftime("%z", moment)
-            self._second = (second, before, after)
-        return f"{before}{'%03d' % record.msecs}{after}"
-
-    def _extract_log_message(self, log_record: logging.LogRecord) -> Any:
-        """Powertools' own answer, without its attempt to decode a message that cannot be JSON: it raises and
-        catches a decoding error on every plain-text line ("request answered"): a quarter of the formatter's time."""
-        message = log_record.msg
-        if isinstance(message, str) and not log_record.args and message.lstrip()[:1] not in _JSON_STARTS:
-            return message
-        return super()._extract_log_message(log_record)
-
-    def _extract_log_keys(self, log_record: logging.LogRecord) -> dict[str, Any]:
-        """Powertools' own, with its reserved attribute names in a set: it searches their tuple for every
-        attribute of the record and every key of the line (hundreds of comparisons per line)."""
-        record_dict = log_record.__dict__.copy()
-        record_dict["asctime"] = self.formatTime(record=log_record)
-        formatted_log: dict[str, Any] = {}
-        for key, value in (*self.log_format.items(), *_get_context().get().items()):
-            if value and key in _RESERVED_LOG_ATTRS:
-                if not isinstance(value, str):
-                    raise ValueError(
-                        "Logging keys that override reserved log attributes need to be type 'str', "
-                        f"instead got '{type(value).__name__}'"
-                    )
-                formatted_log[key] = value % record_dict
-            else:
-                formatted_log[key] = value
-        formatted_log.update({k: v for k, v in record_dict.items() if k not in _RESERVED_LOG_ATTRS})
-        return formatted_log
+    def serialize(self, log: LogRecord) -> str:
+        return encodable(redact(super().serialize(log)))
 
     def format(self, record: logging.LogRecord) -> str:
         try:
-            line = super().format(record)
+            return super().format(record)
         except Exception as problem:  # a line of ours must never be lost to what a caller sent
             line = json.dumps(
                 {"level": record.levelname, "message": str(record.msg), "log_format_error": repr(problem)}
             )
-        return encodable(redact(line))
+            return encodable(redact(line))
 
 
 logger = Logger(logger_formatter=_RedactingFormatter())
