@@ -20,7 +20,6 @@ from bench.authorizer import authorizer_overhead
 from bench.cold_start import cold_requests
 from bench.common import ENVIRONMENT, ROOT, interleaved
 from bench.fakes import AwsCalls
-from bench.library_doors import CANDIDATES, library_doors, print_library_doors
 from bench.local_server import local_server
 from bench.scanner_accounts import print_scanner_accounts, scanner_accounts
 from bench.scanner_scaling import scanner_scaling
@@ -37,9 +36,7 @@ SECTIONS = (
     "scanner_accounts",
     "authorizer_overhead",
     "local_server",
-    "library_doors",
 )
-DEFAULT_SECTIONS = SECTIONS[:-1]  # library_doors re-measures the decision records: asked for by name
 
 
 def logs_to(stream: Any) -> None:
@@ -62,16 +59,13 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="tiny sizes, to check the script itself")
     parser.add_argument(
         "--only",
-        default=",".join(DEFAULT_SECTIONS),
-        help=f"comma-separated sections to run (default: {','.join(DEFAULT_SECTIONS)}; also: library_doors)",
+        default=",".join(SECTIONS),
+        help=f"comma-separated sections to run (default all: {','.join(SECTIONS)})",
     )
     parser.add_argument(
         "--layer", type=Path, help="cold request: a built layer directory (/opt/python) instead of the model of one"
     )
-    parser.add_argument(
-        "--cold-rounds", type=int, help="cold request: rounds (default 15, --quick 1; library_doors: 0 = warm only)"
-    )
-    parser.add_argument("--doors", help=f"library_doors: comma-separated doors (default all: {','.join(CANDIDATES)})")
+    parser.add_argument("--cold-rounds", type=int, help="cold request: rounds (default 15, --quick 1)")
     parser.add_argument("--repetitions", type=int, help="warm requests per operation (default 300, --quick 20)")
     parser.add_argument(
         "--layer-source-only", action="store_true", help="cold request: the package without bytecode (SAM's own build)"
@@ -128,10 +122,6 @@ def main() -> int:
             results["local_server_token_vs_iam_median"] = round(
                 results["local_server_token_mode"]["median_ms"] / results["local_server"]["median_ms"], 2
             )
-        if "library_doors" in only:
-            doors = tuple(options.doors.split(",")) if options.doors else CANDIDATES
-            cold_rounds = 0 if options.cold_rounds == 0 else config["cold_rounds"]
-            results["library_doors"] = library_doors(config["repetitions"], cold_rounds, calls, doors)
     results["machine"]["load_average_at_end"] = [round(load, 2) for load in os.getloadavg()]
     results["targets"] = report.targets(results)
     results["elapsed_s"] = round(time.perf_counter() - started, 1)
@@ -144,7 +134,6 @@ def main() -> int:
         "scanner_accounts": print_scanner_accounts,
         "authorizer_overhead": report.print_authorizer,
         "local_server": report.print_local_server,
-        "library_doors": print_library_doors,
     }
     for section in SECTIONS:
         if section in results:

@@ -1,7 +1,5 @@
 """One cold request, as Lambda runs it: run in a fresh interpreter by `make bench` (`python cold_request.py
-<spec.json>`), with Lambda's environment variables already set by the caller. Imports nothing of the bench
-but, when the spec names one, a library door of bench/doors.py (put in place inside the timed import, after
-the handler's module: importing a module of the layer or boto3 ahead of it changes the import order's cost).
+<spec.json>`), with Lambda's environment variables already set by the caller. Imports nothing of the bench.
 
 Times the handler module's import (`_HANDLER`, from LAMBDA_TASK_ROOT first, as Lambda's bootstrap does) and
 its first invocation separately (wall clock, and this process's CPU time), and writes them as JSON to the
@@ -9,7 +7,6 @@ spec's `out` file (stdout is the handler's: its log lines and metrics)."""
 
 import json
 import os
-import runpy
 import sys
 import time
 
@@ -39,8 +36,6 @@ def main() -> None:
     context = _Context(os.environ["AWS_LAMBDA_FUNCTION_NAME"])
     started, started_cpu = time.perf_counter(), time.process_time()
     module = __import__(module_name)
-    if spec.get("door"):  # after the handler's import: one imported first changes the import order and its cost
-        runpy.run_path(spec["door_file"])["install"](spec["door"])
     imported, imported_cpu = time.perf_counter(), time.process_time()
     answer = getattr(module, handler_name)(spec["event"], context)
     answered, answered_cpu = time.perf_counter(), time.process_time()

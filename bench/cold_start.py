@@ -17,7 +17,6 @@ from bench.fakes import XRayDaemon, canned_sendgrid, trace_header
 from bench.lambda_layer import built_layer, lambda_environment
 
 COLD_CHILD = Path(__file__).resolve().parent / "cold_request.py"
-DOORS_FILE = Path(__file__).resolve().parent / "doors.py"
 AWS_OR_HTTP = ("aws", "remote")  # X-Ray subsegment namespaces: an AWS SDK call, an HTTP call
 
 
@@ -27,15 +26,12 @@ def run_cold(
     workdir: Path,
     layer: Path | None,
     profile: bool = False,
-    door: str | None = None,
 ) -> dict:
     """One fresh interpreter: import the handler, answer `event`; its timings (and the -X importtime trace).
-    `layer`: the /opt/python of the function (None: no layer, as the reference has). `door`: a library door of
-    bench/doors.py put in place before the handler is imported, inside the timed import."""
+    `layer`: the /opt/python of the function (None: no layer, as the reference has)."""
     spec, out = workdir / "spec.json", workdir / "out.json"
     layers = [str(layer)] if layer else []
-    doors = {"door": door, "door_file": str(DOORS_FILE)} if door else {}
-    spec.write_text(json.dumps({"event": event, "out": str(out), "layers": layers, **doors}))
+    spec.write_text(json.dumps({"event": event, "out": str(out), "layers": layers}))
     command = [sys.executable, *(["-X", "importtime"] if profile else []), str(COLD_CHILD), str(spec)]
     result = subprocess.run(command, capture_output=True, text=True, env=environment, cwd=workdir, check=False)
     if result.returncode != 0 or not out.exists():
@@ -107,14 +103,14 @@ class ColdWorld:
         }
 
     def first_request(
-        self, function: str, which: str, trace: str | None = None, door: str | None = None, profile: bool = False
+        self, function: str, which: str, trace: str | None = None, profile: bool = False
     ) -> dict[str, Any]:
         """`function`'s import and first request in a fresh interpreter: "reference" for the hand-written
-        handler, anything else for ours (with `door` in place, if given); the batch row is the same each run."""
+        handler, anything else for ours; the batch row is the same each run."""
         self._store.change("parent", BATCH, lambda _current: self._owned, int(time.time()))
         environment = self.environment_of(function, which, trace or trace_header()[1])
         layer = None if which == "reference" else self.layer
-        timings = run_cold(environment, event_for(function), self.workdir, layer, profile=profile, door=door)
+        timings = run_cold(environment, event_for(function), self.workdir, layer, profile=profile)
         assert timings["answer"]["statusCode"] < 300, (function, which, timings["answer"])
         return timings
 

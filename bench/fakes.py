@@ -23,24 +23,21 @@ class AwsCalls:
 
         self.counts: Counter[str] = Counter()
         self.seconds: Counter[str] = Counter()  # time spent inside the calls (moto here, not real DynamoDB)
-        # CPU time of the calling thread inside the calls (moto in-process runs on it), by service and call.
-        self.cpu_seconds: Counter[str] = Counter()
         original = botocore.client.BaseClient._make_api_call
-        counts, seconds, cpu_seconds = self.counts, self.seconds, self.cpu_seconds
+        counts, seconds = self.counts, self.seconds
 
         def counting(client: Any, operation_name: str, api_params: Any) -> Any:
             # Timed from the first line: the counting itself is the bench's work, not the caller's.
-            started, started_cpu = time.perf_counter(), time.thread_time()
+            started = time.perf_counter()
             service = client.meta.service_model.service_name
             key = f"{service}.{operation_name}"
             counts[key] += 1
             try:
                 return original(client, operation_name, api_params)
             finally:
-                elapsed, cpu = time.perf_counter() - started, time.thread_time() - started_cpu
+                elapsed = time.perf_counter() - started
                 seconds[service] += elapsed
                 seconds[key] += elapsed
-                cpu_seconds[service] += cpu
 
         botocore.client.BaseClient._make_api_call = counting
 

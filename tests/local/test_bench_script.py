@@ -7,8 +7,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 from tests.support import ROOT
 
 
@@ -61,27 +59,6 @@ def test_bench_quick_writes_every_section(tmp_path: Path) -> None:
         assert run["due_rows"] == results["scanner_scaling"][size]["due"]
         assert run["total"] == sum(run["calls"].values()) >= run["due_rows"]  # at least one write per due row
     assert "targets:" in result.stdout
-
-
-@pytest.mark.slow
-def test_library_doors_compares_each_replacement_with_its_documented_api(tmp_path: Path) -> None:
-    """`--only library_doors` runs the layer's own code and each documented door, warm and cold, in one run."""
-    out = tmp_path / "doors.json"
-    result = subprocess.run(
-        [sys.executable, "-m", "bench", "--quick", "--only", "library_doors", "--repetitions", "4", "--out", str(out)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-    doors = json.loads(out.read_text())["library_doors"]
-    assert set(doors["verdicts"]) == set(doors["warm"]) == set(doors["cold"]) == {"log_formatter", "dynamodb_wire"}
-    for name, verdict in doors["verdicts"].items():
-        assert set(doors["warm"][name]) == set(doors["cold"][name]) - {"all_functions"}
-        assert all(row["ours_cpu_ms"] > 0 and row["documented_cpu_ms"] > 0 for row in doors["warm"][name].values())
-        assert isinstance(verdict["pays"], bool)
-    assert "library doors" in result.stdout
 
 
 def test_no_call_always_follows_the_same_one() -> None:
