@@ -6,10 +6,3 @@ built), one module per scenario (`warm_overhead`, `secret_reads`, `cold_start` w
 `scanner_scaling`, `scanner_accounts`, `authorizer`, `local_server`), `report`
 (the printed table and the targets) and `__main__` (options, the run, bench-results.json).
 """
-
-import sys
-from pathlib import Path
-
-_ROOT = Path(__file__).resolve().parent.parent
-# The layer's package and the local runner, as `make run` and the tests see them.
-sys.path[:0] = [p for p in (str(_ROOT / "layers" / "shared"), str(_ROOT)) if p not in sys.path]

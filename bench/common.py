@@ -52,6 +52,7 @@ def handler_of(function: str) -> Callable[[dict, Any], dict]:
     import importlib.util
 
     spec = importlib.util.spec_from_file_location(f"bench_{function}", ROOT / "functions" / function / "app.py")
+    assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module.lambda_handler

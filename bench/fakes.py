@@ -8,7 +8,7 @@ import contextlib
 import json
 import os
 import time
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Iterator
 from typing import Any
 
@@ -22,7 +22,8 @@ class AwsCalls:
         import botocore.client
 
         self.counts: Counter[str] = Counter()
-        self.seconds: Counter[str] = Counter()  # time spent inside the calls (moto here, not real DynamoDB)
+        # Time spent inside the calls (moto here, not real DynamoDB), by service and by call.
+        self.seconds: defaultdict[str, float] = defaultdict(float)
         original = botocore.client.BaseClient._make_api_call
         counts, seconds = self.counts, self.seconds
 

@@ -19,6 +19,7 @@ def reference_handler(sendgrid_url: str, api_key: str) -> Callable[[dict, Any], 
 
     os.environ.update({"SENDGRID_API_BASE_URL": sendgrid_url, "SENDGRID_API_KEY": api_key})
     spec = importlib.util.spec_from_file_location("bench_reference", REFERENCE / "app.py")
+    assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module.lambda_handler
@@ -75,6 +76,11 @@ def warm_overhead(repetitions: int, calls: AwsCalls) -> dict[str, Any]:
                     spent[0] += in_table
                     return answer
 
+                def bare_call(
+                    m: str = method, u: str = url, h: dict[str, str] = headers, d: bytes | None = data
+                ) -> Any:
+                    return bare.request(m, u, headers=h, data=d)
+
                 def by_hand(e: dict = event, c: Any = context, own: list = reference_times) -> None:
                     table_before, started = calls.seconds["dynamodb"], time.perf_counter()
                     answer = reference(e, c)
@@ -84,7 +90,7 @@ def warm_overhead(repetitions: int, calls: AwsCalls) -> dict[str, Any]:
                 answer, handler_times, bare_times = interleaved(
                     repetitions,
                     subject,
-                    lambda m=method, u=url, h=headers, d=data: bare.request(m, u, headers=h, data=d),
+                    bare_call,
                     by_hand,
                 )
                 assert answer["statusCode"] < 300, answer
