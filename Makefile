@@ -15,7 +15,7 @@ comma := ,
 export PATH := $(abspath $(SAM_VENV)/bin):$(PY313_DIR):$(PATH)
 
 .PHONY: run test test-fast test-py311 types bench lint build validate deploy clean token-issue token-list token-revoke \
-	editable editable-py311
+	editable editable-py311 docs docs-gen
 
 DEV_REQUIREMENTS := requirements-dev.txt layers/shared/requirements.txt pyproject.toml layers/shared/pyproject.toml
 
@@ -63,7 +63,7 @@ token-revoke: $(VENV)/.installed  ## TOKEN_ID=<id> [STACK=<name>]: refused from 
 # xdist_group marks (--dist loadgroup).
 PYTEST_PARALLEL := -n auto --dist loadgroup
 
-test: editable $(SAM_VENV)/.installed  ## every test: lint, architecture contracts, types, unit, integration, contract, local, template
+test: editable $(SAM_VENV)/.installed  ## every test: lint, architecture contracts, types, unit, integration, contract, local, fuzz, infrastructure, docs (mkdocs build --strict)
 	$(PY) -m ruff check .
 	$(PY) $(VENV)/bin/lint-imports
 	$(PY) -m mypy
@@ -93,6 +93,14 @@ editable-py311: $(VENV)-py311/.installed
 
 test-py311: editable-py311
 	$(VENV)-py311/bin/python -m pytest $(PYTEST_PARALLEL) tests/unit tests/integration tests/contract
+
+docs: $(VENV)/.installed  ## serve the documentation site on http://127.0.0.1:8000 (live reload; Ctrl-C stops)
+	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs serve
+
+# Regenerates docs/generated/ from template.yaml, schemas/, openapi/ and the committed bench results; a test fails
+# when they are stale. BENCH=bench-results.json first publishes a new `make bench` result as the latest figures.
+docs-gen: $(VENV)/.installed
+	$(PY) -m docs_gen $(if $(BENCH),--results $(BENCH))
 
 bench: $(VENV)/.installed  ## performance: writes bench-results.json and prints a table (not part of make test)
 	$(PY) -m bench
