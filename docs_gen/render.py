@@ -125,7 +125,7 @@ class OpenApi:
         ref = schema.get("$ref", "")
         schema = self.resolve(schema)
         if "enum" in schema:
-            return " \\| ".join(f"`{json.dumps(v)}`" for v in schema["enum"])
+            return " | ".join(f"`{json.dumps(v)}`" for v in schema["enum"])
         kind = schema.get("type", "object")
         if kind == "array":
             return f"array of {self.describe(schema.get('items', {}))}"
@@ -186,8 +186,8 @@ def api() -> str:
         for status, response in operation["responses"].items():
             response = spec.resolve(response)
             content = response.get("content", {}).get("application/json")
-            shape = f" — {spec.describe(content['schema'])}" if content else ""
-            lines.append(f"| {status} | {cell(response.get('description', ''))}{cell(shape)} |")
+            shape = f": {spec.describe(content['schema'])}" if content else ""
+            lines.append(f"| {status} | {cell(response.get('description', '') + shape)} |")
         lines.append("")
     lines += ["## Shapes", ""]
     for name, schema in document["components"]["schemas"].items():

@@ -56,3 +56,13 @@ def test_the_readme_is_short_and_shows_the_two_commands() -> None:
     assert len(readme.splitlines()) <= 200
     assert "make run" in readme
     assert "make test" in readme
+
+
+def test_every_shell_block_of_the_docs_parses() -> None:
+    """The commands for a deployed stack cannot run here; they are at least valid shell (bash -n)."""
+    pages = [p for p in (ROOT / "docs").rglob("*.md") if "generated" not in p.parts] + [ROOT / "README.md"]
+    blocks = [(page, block) for page in pages for block in re.findall(r"```sh\n(.*?)```", page.read_text(), re.S)]
+    assert len(blocks) > 10
+    for page, block in blocks:
+        result = subprocess.run(["bash", "-n"], input=block, capture_output=True, text=True, timeout=10)
+        assert result.returncode == 0, (page, result.stderr, block[:300])
