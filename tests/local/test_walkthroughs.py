@@ -9,6 +9,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 
 import pytest
 import requests
@@ -59,7 +60,7 @@ def test_pages_hold_no_local_walkthrough_outside_the_files() -> None:
     pages = [p for p in (ROOT / "docs").rglob("*.md") if "generated" not in p.parts]
     for page in pages:
         for block in _shell_blocks(page.read_text()):
-            assert "127.0.0.1" not in block and "/_local/" not in block, (page, block[:200])
+            assert "127.0.0.1:3000" not in block and "/_local/" not in block, (page, block[:200])
 
 
 def test_the_readme_shows_the_two_minute_walkthrough_verbatim() -> None:
@@ -155,3 +156,17 @@ def test_token_mode_issue_call_list_revoke(start_local_service) -> None:
     assert re.search(r"^[0-9a-f]{16} +payments ", out, re.M)  # listed, without its secret
     assert out.count(token) == 1  # shown once, at issue
     assert "401 after the revoke" in out
+
+
+def test_the_official_client_example_runs(local_service: LocalService) -> None:
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "docs" / "examples" / "official_client.py")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "API": local_service.url},
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert "'status': 'pause'" in result.stdout  # listed while paused
+    assert local_service.sandbox.statuses() == {}  # resumed at the end
