@@ -6,15 +6,15 @@ BATCH=$(curl -s -X POST $API/v3/mail/batch | python3 -c 'import json,sys; print(
 echo "$BATCH"
 
 # it validates
-curl -s $API/v3/mail/batch/$BATCH
+curl -s -w '\n' $API/v3/mail/batch/$BATCH
 
 # pause it
-curl -s -X POST $API/v3/user/scheduled_sends \
+curl -s -w '\n' -X POST $API/v3/user/scheduled_sends \
   -H 'Content-Type: application/json' -d "{\"batch_id\": \"$BATCH\", \"status\": \"pause\"}"
 
 # list what is paused or cancelled, and read this one (SendGrid answers an array)
-curl -s $API/v3/user/scheduled_sends
-curl -s $API/v3/user/scheduled_sends/$BATCH
+curl -s -w '\n' $API/v3/user/scheduled_sends
+curl -s -w '\n' $API/v3/user/scheduled_sends/$BATCH
 
 # change the pause into a cancel, then back
 curl -s -i -X PATCH $API/v3/user/scheduled_sends/$BATCH \
@@ -26,4 +26,4 @@ curl -s -i -X PATCH $API/v3/user/scheduled_sends/$BATCH \
 curl -s -i -X DELETE $API/v3/user/scheduled_sends/$BATCH
 
 # bad input never reaches SendGrid
-curl -s $API/v3/user/scheduled_sends/a%2Fb
+curl -s -w '\n' $API/v3/user/scheduled_sends/a%2Fb

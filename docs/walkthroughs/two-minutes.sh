@@ -7,13 +7,13 @@ BATCH=$(curl -s -X POST $API/v3/mail/batch -H 'Content-Type: application/json' -
   | python3 -c 'import json,sys; print(json.load(sys.stdin)["batch_id"])')
 
 # 2. Pause it, and see the event: Scheduled Send Paused, by you (none -> pause).
-curl -s -X POST $API/v3/user/scheduled_sends -H 'Content-Type: application/json' \
+curl -s -w '\n' -X POST $API/v3/user/scheduled_sends -H 'Content-Type: application/json' \
   -d "{\"batch_id\": \"$BATCH\", \"status\": \"pause\"}"
-curl -s "$API/_local/events?batch_id=$BATCH"
+curl -s -w '\n' "$API/_local/events?batch_id=$BATCH"
 
 # 3. Move the clock 71 hours: the mail is held, and SendGrid would discard it 2 hours from now.
 #    The expiry scanner runs once and answers what it did: two warnings (24 h and 6 h left).
-curl -s -X POST $API/_local/clock -d '{"advance": "71h"}'
+curl -s -w '\n' -X POST $API/_local/clock -d '{"advance": "71h"}'
 
 # 4. See the warnings a team's subscriber would get.
-curl -s "$API/_local/events?batch_id=$BATCH&detail-type=Scheduled%20Send%20Expiry%20Warning"
+curl -s -w '\n' "$API/_local/events?batch_id=$BATCH&detail-type=Scheduled%20Send%20Expiry%20Warning"
