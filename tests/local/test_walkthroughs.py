@@ -7,7 +7,9 @@ from __future__ import annotations
 import json
 import os
 import re
+import runpy
 import shutil
+import socket
 import subprocess
 import sys
 
@@ -170,3 +172,37 @@ def test_the_official_client_example_runs(local_service: LocalService) -> None:
     assert result.returncode == 0, result.stderr
     assert "'status': 'pause'" in result.stdout  # listed while paused
     assert local_service.sandbox.statuses() == {}  # resumed at the end
+
+
+def test_the_subscriber_example_gets_the_walkthroughs_events_once(start_local_service) -> None:
+    with socket.socket() as probe:  # a free port for the example's own server
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    subscriber = subprocess.Popen(
+        [sys.executable, "-u", str(ROOT / "docs" / "examples" / "subscriber.py"), str(port)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert subscriber.stdout.readline().startswith("listening on")  # it is ready
+        service = start_local_service(events_url=f"http://127.0.0.1:{port}")
+        run("two-minutes", service)
+        events(service)  # the runner forwards what it collects
+    finally:
+        subscriber.terminate()
+        out, _ = subscriber.communicate(timeout=10)
+
+    lines = out.splitlines()
+    assert len(lines) == 2, out  # the two warnings; the owner's own pause is not news
+    assert "(24 h warning): its mail is discarded in 2 h" in lines[0] + lines[1]
+    assert "(6 h warning): its mail is discarded in 2 h" in lines[0] + lines[1]
+
+
+def test_the_subscriber_example_drops_a_repeat_delivery() -> None:
+    namespace = runpy.run_path(str(ROOT / "docs" / "examples" / "subscriber.py"))  # not as __main__: no server
+    event = {
+        "detail-type": "Scheduled Send Paused",
+        "detail": {"event_id": "e1", "batch_id": "b1", "owner": "team:a", "changed_by": "team:ops"},
+    }
+    assert namespace["lambda_handler"](event) == "batch b1 was paused by team:ops"
+    assert namespace["lambda_handler"](event) is None
