@@ -66,3 +66,18 @@ def test_every_shell_block_of_the_docs_parses() -> None:
     for page, block in blocks:
         result = subprocess.run(["bash", "-n"], input=block, capture_output=True, text=True, timeout=10)
         assert result.returncode == 0, (page, result.stderr, block[:300])
+
+
+def test_a_page_the_nav_does_not_name_joins_its_folders_section(tmp_path) -> None:
+    from docs_gen.mkdocs_hooks import on_config
+
+    for page in ("index.md", "design/decisions/0001-a.md", "design/decisions/0002-b.md", "generated/x.md"):
+        (tmp_path / page).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / page).write_text("# t\n")
+    decisions = ["design/decisions/0001-a.md"]
+    nav = [{"Home": "index.md"}, {"Design": [{"Decisions": decisions}]}]
+
+    on_config({"nav": nav, "docs_dir": str(tmp_path)})
+
+    assert decisions == ["design/decisions/0001-a.md", "design/decisions/0002-b.md"]
+    assert nav[0] == {"Home": "index.md"} and len(nav) == 2  # generated/ stays out, nothing else moved
