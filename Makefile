@@ -62,19 +62,23 @@ token-revoke: $(VENV)/.installed  ## TOKEN_ID=<id> [STACK=<name>]: refused from 
 # pytest runs on every core (pytest-xdist); tests that share one server or file are kept on one worker by their
 # xdist_group marks (--dist loadgroup).
 PYTEST_PARALLEL := -n auto --dist loadgroup
+# Run in one process after the parallel run (its last test reads counts its schemathesis-generated tests left).
+PYTEST_SERIAL := tests/fuzz/test_schemathesis_token_mode.py
 
 test: editable $(SAM_VENV)/.installed  ## every test: lint, architecture contracts, types, unit, integration, contract, local, fuzz, infrastructure, docs (mkdocs build --strict)
 	$(PY) -m ruff check .
 	$(PY) $(VENV)/bin/lint-imports
 	$(PY) -m mypy
-	$(PY) -m pytest $(PYTEST_PARALLEL)
+	$(PY) -m pytest $(PYTEST_PARALLEL) --ignore=$(PYTEST_SERIAL)
+	$(PY) -m pytest $(PYTEST_SERIAL)
 
 # The inner loop: the same checks and every test but those marked slow (sam build, sam validate, the end-to-end runs).
 test-fast: editable  ## lint, contracts, types and every test not marked slow
 	$(PY) -m ruff check .
 	$(PY) $(VENV)/bin/lint-imports
 	$(PY) -m mypy
-	$(PY) -m pytest $(PYTEST_PARALLEL) -m "not slow"
+	$(PY) -m pytest $(PYTEST_PARALLEL) -m "not slow" --ignore=$(PYTEST_SERIAL)
+	$(PY) -m pytest -m "not slow" $(PYTEST_SERIAL)
 
 types: editable  ## the type checks alone (pyproject.toml [tool.mypy])
 	$(PY) -m mypy
