@@ -3,25 +3,16 @@
 from __future__ import annotations
 
 import argparse
-import json
+import contextlib
 import logging
 import os
-import signal
 import sys
 import threading
 from collections.abc import Callable
 from typing import Any
 
-from .server import (
-    CALLER_HEADER,
-    CLOCK_PATH,
-    DEFAULT_CALLER_ARN,
-    DEFAULT_LOCAL_SUBUSERS,
-    EVENTS_PATH,
-    LocalService,
-    PortInUse,
-    state_path,
-)
+from .server_file import AlreadyServed, check_free, claim, release
+from .stopping import StopRequested, StopSignals
 
 EVENTS_SECONDS = 0.5  # how often the bus's events are collected, printed and forwarded
 SCAN_LOG_MESSAGE = "scan finished"  # the scanner's summary line (entry/scheduled.py), ~3 KB of JSON for CloudWatch
@@ -56,21 +47,37 @@ class _WithoutScanMetrics:
         return getattr(self._stream, name)
 
 
-def _write_state(service: LocalService) -> None:
-    """Say where this server listens, for `scheduled-sends --local` (any port, no flag needed)."""
-    state = {"url": service.url, "pid": os.getpid(), "auth_mode": service.auth_mode}
-    state_path().write_text(json.dumps(state) + "\n", encoding="utf-8")
+def _stopped_while_starting() -> int:
+    """A stop signal came while the stack started: nothing outside this process was made (moto, the sandboxes
+    and the functions are threads of it), so exiting now gives everything back."""
+    with contextlib.suppress(RuntimeError):  # the signal interrupted a write to stdout (a reentrant call)
+        print("stopped while starting.", flush=True)
+    return 0
 
 
-def _remove_state() -> None:
-    try:
-        if json.loads(state_path().read_text(encoding="utf-8")).get("pid") == os.getpid():
-            state_path().unlink()
-    except (OSError, ValueError):
-        pass  # another server's, or gone already
+def _refuse_second_runner(taken: AlreadyServed) -> int:
+    print(
+        f"error: another `make run` (pid {taken.state.get('pid')}) is serving {taken.state.get('url', '?')} from "
+        f"this checkout and owns {taken.path}; stop it first, or run a second one with its own file: "
+        "LOCAL_SERVER_STATE=<file> PORT=<port> make run",
+        file=sys.stderr,
+    )
+    return 2
 
 
 def main() -> int:
+    # First, before the seconds of imports and startup: a Ctrl-C or SIGTERM from here on stops the runner cleanly.
+    stop = StopSignals()
+    from .server import (
+        CALLER_HEADER,
+        CLOCK_PATH,
+        DEFAULT_CALLER_ARN,
+        DEFAULT_LOCAL_SUBUSERS,
+        EVENTS_PATH,
+        LocalService,
+        PortInUse,
+    )
+
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
     parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "3000")))
@@ -120,16 +127,19 @@ def main() -> int:
         )
     except ValueError as error:
         parser.error(str(error))
-    stopped = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stopped.set())
-    signal.signal(signal.SIGINT, lambda *_: stopped.set())
+    if stop.requested:  # stopped while importing: nothing was started
+        return 0
+    try:
+        check_free()
+    except AlreadyServed as taken:
+        return _refuse_second_runner(taken)
     # Lambda sets the template's variables before the handler is imported; Powertools reads these at import.
     # Set once here, before any thread starts; each function's other settings stay in its own container.
     os.environ.update(service.powertools_environment())
     logging.getLogger(os.environ.get("POWERTOOLS_SERVICE_NAME", "scheduled-sends")).addFilter(_WithoutScanSummary())
     sys.stdout = _WithoutScanMetrics(sys.stdout, service.scanning)
     try:
-        service.start()
+        service.bind()
     except PortInUse as taken:
         print(
             f"error: port {taken.port} on {taken.host} is already in use (another `make run`?); "
@@ -137,7 +147,17 @@ def main() -> int:
             file=sys.stderr,
         )
         return 2
-    _write_state(service)
+    print(f"starting the local stack on {service.url} ...", flush=True)
+    try:
+        with stop.interrupting():
+            service.start()
+    except StopRequested:
+        return _stopped_while_starting()
+    try:
+        claim({"url": service.url, "auth_mode": service.auth_mode})
+    except AlreadyServed as taken:  # another runner claimed it while this one started
+        service.stop()
+        return _refuse_second_runner(taken)
     upstream = (
         f"embedded SendGrid sandboxes, global host at {service.sendgrid_url}, EU host at {service.sendgrid_eu_url}\n"
         f"  Subusers (LOCAL_SUBUSERS): {service.subusers_label()}; parent account: {service.sendgrid_region}"
@@ -175,13 +195,23 @@ def main() -> int:
         + "  Ctrl-C stops.",
         flush=True,
     )
-    stopped.wait()
+    stop.wait()
     print("stopping...", flush=True)
-    _remove_state()
+    release()
     service.stop()
     print("stopped.", flush=True)
     return 0
 
 
+def _exit_now(code: int) -> None:
+    """Exit once everything is stopped and written out, without the interpreter's teardown: freeing moto's,
+    boto3's and the layer's modules one object at a time takes seconds (3 s of a 4 s stop, measured), during
+    which the port is free but the process - and the terminal, or a supervisor's restart - still waits."""
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    _exit_now(main())

@@ -11,7 +11,6 @@ import errno
 import importlib.util
 import json
 import logging
-import os
 import re
 import secrets
 import sys
@@ -19,7 +18,6 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from types import ModuleType
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -49,15 +47,6 @@ OPENAPI_PATH = cfn.ROOT / "openapi" / "scheduled-sends.yaml"
 STACK_PATH = "/_local/stack"
 EVENTS_PATH = "/_local/events"  # GET: what the bus carried (?detail-type=&batch_id=&since=)
 CLOCK_PATH = "/_local/clock"  # POST {"advance": "71h"} or {"at": <unix seconds>}: move time, then scan once
-# Where `python -m local` says it is listening, for `scheduled-sends --local` (the repo root, gitignored;
-# LOCAL_SERVER_STATE names another file, e.g. in tests).
-STATE_FILE = ".local-server.json"
-
-
-def state_path() -> Path:
-    return Path(os.environ.get("LOCAL_SERVER_STATE") or cfn.ROOT / STATE_FILE)
-
-
 # The parent's subusers the local SendGrid sandboxes know (LOCAL_SUBUSERS): one global, one EU, and every other
 # name a global subuser, so any `on-behalf-of` works locally as before while "eurocorp" shows EU routing.
 DEFAULT_LOCAL_SUBUSERS = "acme:global,eurocorp:eu,*:global"
@@ -293,9 +282,12 @@ class LocalService:
             "AWS::URLSuffix": "amazonaws.com",
         }
 
-    def start(self) -> LocalService:
-        """Raises PortInUse, before anything else starts, when the API's port is taken."""
-        try:  # bound first (served at the end), so a taken port is found before anything starts
+    def bind(self) -> LocalService:
+        """Take the API's port (served from `start()` on); PortInUse when it is taken. `start()` binds first if
+        this was not called, so a taken port is found before anything starts."""
+        if self._server is not None:
+            return self
+        try:
             self._server = LoopbackServer(
                 self.host,
                 self.port,
@@ -307,6 +299,11 @@ class LocalService:
             if error.errno == errno.EADDRINUSE:
                 raise PortInUse(self.host, self.port) from None
             raise
+        return self
+
+    def start(self) -> LocalService:
+        """Raises PortInUse, before anything else starts, when the API's port is taken."""
+        self.bind()
         logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's server logs every AWS call
         make_dynamodb_atomic()  # the API serves requests in parallel: moto must not show half an update
         self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
