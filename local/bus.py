@@ -49,8 +49,16 @@ def describe(event: dict[str, Any]) -> str:
     actor = detail.get("changed_by") or "the expiry scanner"
     line = f"event: {event.get('detail-type')}  batch {detail.get('batch_id')}  by {actor}"
     if "previous_status" in detail:
-        line += f"  ({detail['previous_status']} -> {detail['status']})"
+        line += f"  ({detail['previous_status'] or NO_STATUS} -> {_status_after(detail.get('status'))})"
     return line
+
+
+NO_STATUS = "none"  # how the change events spell "no pause or cancel" (scanner events: null)
+
+
+def _status_after(status: str | None) -> str:
+    """A status a batch moved to, as a person reads it: no pause or cancel left means it was resumed."""
+    return "resumed" if status in (None, NO_STATUS) else status
 
 
 class EventTap:
@@ -63,6 +71,7 @@ class EventTap:
         self.forward_url = forward_url
         self._account = account  # moto's queue delivery leaves the envelope's `account` out: put it back
         self._events: deque[dict[str, Any]] = deque(maxlen=KEPT_EVENTS)
+        self._kept = 0  # how many events were ever kept: a mark that `kept_since` counts from
         self._lock = threading.Lock()
 
     @classmethod
@@ -93,13 +102,25 @@ class EventTap:
                 body = {"account": self._account, **json.loads(message["Body"])}
                 arrived.append({key: body[key] for key in ENVELOPE if key in body})
                 self._sqs.delete_message(QueueUrl=self._queue_url, ReceiptHandle=message["ReceiptHandle"])
+        with self._lock:
+            self._events.extend(arrived)
+            self._kept += len(arrived)
         for event in arrived:
-            with self._lock:
-                self._events.append(event)
             self._log(describe(event))
             if self.forward_url:
                 self._forward(self.forward_url, event)
         return arrived
+
+    def mark(self) -> int:
+        """Where the kept events stand now, for `kept_since`."""
+        with self._lock:
+            return self._kept
+
+    def kept_since(self, mark: int) -> list[dict[str, Any]]:
+        """Every event kept after `mark`, whoever drained it (the background collection or a request)."""
+        with self._lock:
+            count = min(self._kept - mark, len(self._events))
+            return list(self._events)[len(self._events) - count :] if count > 0 else []
 
     def _forward(self, url: str, event: dict[str, Any]) -> None:
         try:

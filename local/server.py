@@ -418,10 +418,13 @@ class LocalService:
     def collect_events(self) -> list[dict[str, Any]]:
         """What reached the bus since the last look: the change events the template's pipe makes of the table's
         stream are put on the bus first, then every event of the bus is read (kept, printed, forwarded)."""
-        assert self._pipe is not None and self._tap is not None
         with self._events_lock:
-            self._pipe.pump()
-            return self._tap.drain()
+            return self._collect_events_locked()
+
+    def _collect_events_locked(self) -> list[dict[str, Any]]:
+        assert self._pipe is not None and self._tap is not None
+        self._pipe.pump()
+        return self._tap.drain()
 
     def _collect_events(self) -> None:
         while not self._stop_scanning.wait(self.events_seconds):
@@ -453,15 +456,20 @@ class LocalService:
             raise ClockRefused(f"at takes unix seconds, not {body['at']!r}")
         self.move_clock(moved)
         self._log(f"clock: moved forward {moved} s to {_iso(self.now())}")
-        self.collect_events()  # what came before the move is not the scan's
+        assert self._tap is not None
+        with self._events_lock:  # what came before the move is not the scan's
+            self._collect_events_locked()
+            before_scan = self._tap.mark()
         scan = self.scan_and_report()
+        self.collect_events()  # waits for a background collection under way: it may hold the scan's events
         return {
             "now": self.now(),
             "time": _iso(self.now()),
             "moved_seconds": moved,
             "offset_seconds": self._clock_offset,
             "scan": scan,
-            "events": self.collect_events(),
+            # Whoever read them off the bus (this request or `make run`'s collection every 0.5 s), the scan's.
+            "events": self._tap.kept_since(before_scan),
         }
 
     def _create_resources(self) -> dict[str, str]:

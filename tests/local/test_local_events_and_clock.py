@@ -55,7 +55,7 @@ def test_change_and_scanner_events_are_kept_printed_and_filtered(
     ]
     assert all(tuple(e) == ENVELOPE for e in everything)  # EventBridge's envelope, as a target gets it
     assert everything[0]["account"] == "000000000000" and everything[0]["source"] == "scheduled-sends"
-    assert f"event: Scheduled Send Resumed  batch {second}  by {service.caller_arn}  (pause -> none)" in lines
+    assert f"event: Scheduled Send Resumed  batch {second}  by {service.caller_arn}  (pause -> resumed)" in lines
     by_type = _call(service, "GET", "/_local/events", params={"detail-type": bus.RESUMED}).json()
     assert [e["detail"]["batch_id"] for e in by_type] == [second]
     by_batch = _call(service, "GET", "/_local/events", params={"batch_id": first}).json()
@@ -102,6 +102,31 @@ def test_moving_the_clock_moves_the_service_and_both_sandboxes_then_scans_once(
         assert refused.status_code == 400, bad
     service.stop()
     assert clock.offset() == 0  # the process's time is wall time again
+
+
+def test_the_clock_answers_every_event_its_scan_published_while_the_bus_is_read_in_the_background(
+    start_local_service: Callable[..., LocalService],
+) -> None:
+    # As under `make run`, which reads the bus every 0.5 s: here all the time, so it drains the scan's events
+    # before the clock's request does, every run.
+    service = start_local_service(events_seconds=0.001)
+    for _ in range(3):
+        batch = _paused_batch(service, send_at=service.now() + HOUR)
+        moved = _call(service, "POST", "/_local/clock", {"advance": "71h"}).json()
+        warned = [e["detail"]["batch_id"] for e in moved["events"] if e["detail-type"] == bus.EXPIRY_WARNING]
+        assert len(warned) == moved["scan"]["warned"] and warned.count(batch) == 2, moved
+        assert [e for e in moved["events"] if e["detail-type"] == bus.PAUSED] == []  # the pause came before it
+
+
+def test_an_event_line_says_what_a_status_became_in_words() -> None:
+    resumed = {"detail-type": bus.RESUMED, "detail": {"batch_id": "b", "changed_by": "me", "previous_status": "pause"}}
+    assert describe({**resumed, "detail": {**resumed["detail"], "status": "none"}}).endswith("(pause -> resumed)")
+    scanner = {"detail-type": bus.EXPIRY_ACTION_TAKEN, "detail": {"batch_id": "b", "previous_status": "pause"}}
+    assert describe({**scanner, "detail": {**scanner["detail"], "status": None}}) == (
+        f"event: {bus.EXPIRY_ACTION_TAKEN}  batch b  by the expiry scanner  (pause -> resumed)"
+    )
+    paused = {"detail-type": bus.PAUSED, "detail": {"batch_id": "b", "previous_status": "none", "status": "pause"}}
+    assert describe(paused).endswith("(none -> pause)")
 
 
 def test_each_event_is_posted_to_local_events_url_as_eventbridge_delivers_it(
