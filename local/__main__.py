@@ -18,23 +18,34 @@ EVENTS_SECONDS = 0.5  # how often the bus's events are collected, printed and fo
 SCAN_LOG_MESSAGE = "scan finished"  # the scanner's summary line (entry/scheduled.py), ~3 KB of JSON for CloudWatch
 
 
-class _WithoutScanSummary(logging.Filter):
-    """Locally the runner prints one short line per scan instead of the scanner's JSON summary (kept in AWS)."""
+LOG_MODES = ("short", "json")  # LOCAL_LOG: one line per request (default), or also every JSON line as in AWS
+
+
+class _ShortLog(logging.Filter):
+    """What the functions log, for a terminal: the scanner's JSON summary never (the runner prints one short line
+    per scan; kept in AWS) and, unless LOCAL_LOG=json, nothing below WARNING (the runner's line per request says
+    it; a warning or an error still shows whole)."""
+
+    def __init__(self, everything: bool) -> None:
+        super().__init__()
+        self._everything = everything
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return record.msg != SCAN_LOG_MESSAGE
+        if record.msg == SCAN_LOG_MESSAGE:
+            return False
+        return self._everything or record.levelno >= logging.WARNING
 
 
-class _WithoutScanMetrics:
-    """stdout without the lines of CloudWatch metrics (EMF JSON, ~2 KB a run) a scan prints: the runner's one line
-    says what the scan did. Everything else - requests' metrics, every log line, a failing scan's - still shows."""
+class _WithoutMetrics:
+    """stdout without the lines of CloudWatch metrics (EMF JSON, ~200 B a request, ~2 KB a scan): those of a scan
+    always (the runner's one line says what it did), every one unless LOCAL_LOG=json. Everything else shows."""
 
-    def __init__(self, stream: Any, scanning: Callable[[], bool]) -> None:
-        self._stream, self._scanning = stream, scanning
+    def __init__(self, stream: Any, scanning: Callable[[], bool], everything: bool) -> None:
+        self._stream, self._scanning, self._everything = stream, scanning, everything
         self._dropped = threading.local()  # print() writes a line, then its "\n" on its own
 
     def write(self, text: str) -> int:
-        if self._scanning():
+        if not self._everything or self._scanning():
             if text.startswith('{"_aws"'):
                 self._dropped.line = True
                 return len(text)
@@ -103,6 +114,9 @@ def main() -> int:
         help="a template parameter, as `sam deploy --parameter-overrides` takes it (e.g. AuthMode=TOKEN)",
     )
     options = parser.parse_args()
+    log_mode = os.environ.get("LOCAL_LOG") or "short"
+    if log_mode not in LOG_MODES:
+        parser.error(f"LOCAL_LOG is short (one line per request, the default) or json, not {log_mode!r}")
     parameters = {}
     for pair in options.parameter:
         name, equals, value = pair.partition("=")
@@ -136,8 +150,9 @@ def main() -> int:
     # Lambda sets the template's variables before the handler is imported; Powertools reads these at import.
     # Set once here, before any thread starts; each function's other settings stay in its own container.
     os.environ.update(service.powertools_environment())
-    logging.getLogger(os.environ.get("POWERTOOLS_SERVICE_NAME", "scheduled-sends")).addFilter(_WithoutScanSummary())
-    sys.stdout = _WithoutScanMetrics(sys.stdout, service.scanning)
+    everything = log_mode == "json"
+    logging.getLogger(os.environ.get("POWERTOOLS_SERVICE_NAME", "scheduled-sends")).addFilter(_ShortLog(everything))
+    sys.stdout = _WithoutMetrics(sys.stdout, service.scanning, everything)
     try:
         service.bind()
     except PortInUse as taken:

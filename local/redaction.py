@@ -27,3 +27,11 @@ def request_label(method: str, raw_path: str) -> str:
     if redacted != decoded:
         path = redacted
     return f"{quote(method, safe=_VISIBLE)} {quote(path, safe=_VISIBLE)}{'?...' if question else ''}"
+
+
+def caller_label(caller: str) -> str:
+    """Who called, short, for a log line: an IAM ARN's resource (`user/alice`, `assumed-role/Ops/alice`), or the
+    team; like a path, without a control character or a secret of the caller's."""
+    if caller.startswith("arn:") and caller.count(":") >= 5:
+        caller = caller.split(":", 5)[5]
+    return quote(redact(caller), safe=_VISIBLE + " ")

@@ -34,7 +34,7 @@ from .events import LOCAL_ACCOUNT_ID, STAGE, LocalLambdaContext, proxy_event
 from .http import LoopbackServer
 from .moto_atomic import make_dynamodb_atomic
 from .pipe import STREAMS_CLIENT_CONFIG, LocalPipe, table_pipe
-from .redaction import redact, request_label
+from .redaction import caller_label, redact, request_label
 from .sendgrid_sandbox import EVERY_OTHER_SUBUSER, SendGridSandbox, parse_subusers
 
 DEFAULT_CALLER_ARN = "arn:aws:iam::000000000000:user/local-developer"
@@ -175,6 +175,7 @@ class LocalService:
         self._events_lock = threading.Lock()
         self._events_thread: threading.Thread | None = None
         self._clock_offset = 0.0  # how far POST /_local/clock has moved time, for the service and the sandboxes
+        self._request = threading.local()  # who the request this thread answers came from, for its log line
         self._scanning = threading.local()  # set in the thread running a scan (`python -m local` quiets its metrics)
         # The latest scan_and_report (local stack time), for GET /_local/clock: "did the scanner run recently?"
         self.last_scan: dict[str, Any] | None = None
@@ -574,12 +575,17 @@ class LocalService:
             return _refusal(400, str(problem))
 
     def _log_answer(self, method: str, path: str, status: int, elapsed_ms: float) -> None:
-        self._log(f"{request_label(method, path)} {status} {elapsed_ms:.1f}ms")
+        """One short line per request: method, path, status, milliseconds and who called (when a route ran)."""
+        caller = getattr(self._request, "caller", None)
+        self._request.caller = None
+        by = f" by {caller_label(caller)}" if caller else ""
+        self._log(f"{request_label(method, path)} {status} {elapsed_ms:.1f}ms{by}")
 
     def dispatch(
         self, method: str, raw_path: str, headers: list[tuple[str, str]], body: bytes
     ) -> tuple[int, dict[str, str], bytes]:
         """Find the template route, build the proxy event, call the handler, return status/headers/body."""
+        self._request.caller = None
         parts = urlsplit(raw_path)
         if method == "GET" and parts.path in ("/openapi.yaml", "/openapi.json"):
             return self._openapi(parts.path.endswith(".json"))
@@ -608,12 +614,14 @@ class LocalService:
                 # Behind a Lambda authorizer there is no IAM identity: the team is the authorizer's principalId.
                 caller_arn=None if loaded.authorizer else caller,
             )
+            self._request.caller = None if loaded.authorizer else caller
             if loaded.authorizer:
                 handler, identity_header = loaded.authorizer
                 context = authorize(handler, identity_header, event, method_arn(LOCAL_REGION, method, path))
                 if isinstance(context, Refusal):
                     return context.answer()
                 event["requestContext"]["authorizer"] = context
+                self._request.caller = f"team {context['principalId']}"
             result = loaded.handler(event, LocalLambdaContext(function_name=loaded.route.function))
             response_headers = dict(result.get("headers") or {})
             data = (result.get("body") or "").encode()

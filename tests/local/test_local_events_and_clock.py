@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -194,6 +195,35 @@ def test_make_run_prints_one_short_line_per_scan_and_no_metrics_json() -> None:
         "reconcile due 0, sendgrid calls 0, rate limited 0, unreconcilable 0, stopped early 0"
     )
     assert not [line for line in seen + rest.splitlines() if '"_aws"' in line or "scan finished" in line]
+
+
+def _one_request_logged(log_mode: str | None) -> list[str]:
+    """What `python -m local` prints, with LOCAL_LOG as given, for a request that logs (INFO) and counts a
+    metric: a refused one (a non-admin reading a batch of nobody's)."""
+    environment = {"LOCAL_LOG": log_mode} if log_mode else {}
+    process, port, _ = start_python_m_local("--scan-seconds", "0", environment=environment)
+    try:
+        answer = requests.get(f"http://127.0.0.1:{port}/v3/user/scheduled_sends/nope", timeout=30)
+        assert answer.status_code == 403
+    finally:
+        process.terminate()
+        rest = process.communicate(timeout=30)[0]
+    return rest.splitlines()
+
+
+def test_make_run_prints_one_short_line_per_request_by_default() -> None:
+    lines = _one_request_logged(None)
+    (line,) = [line for line in lines if "/v3/" in line]
+    assert re.fullmatch(r"GET /v3/user/scheduled_sends/nope 403 \d+\.\dms by user/local-developer", line), line
+    assert not [line for line in lines if line.startswith("{")], lines  # neither log lines nor metrics
+
+
+def test_make_run_prints_every_json_line_as_in_aws_with_local_log_json() -> None:
+    lines = _one_request_logged("json")
+    logged = [json.loads(line) for line in lines if line.startswith("{")]
+    assert {"request refused", "request answered"} <= {entry.get("message") for entry in logged}, lines
+    assert any("_aws" in entry for entry in logged)  # the request's metric, as EMF
+    assert [line for line in lines if line.startswith("GET /v3/user/scheduled_sends/nope 403 ")]
 
 
 def test_a_taken_port_is_one_line_naming_the_way_out_and_exit_2() -> None:
