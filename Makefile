@@ -15,7 +15,7 @@ comma := ,
 export PATH := $(abspath $(SAM_VENV)/bin):$(PY313_DIR):$(PATH)
 
 .PHONY: run test test-fast test-py311 types bench lint build validate deploy clean token-issue token-list token-revoke \
-	editable editable-py311 docs docs-gen
+	editable editable-py311 docs docs-gen browser
 
 DEV_REQUIREMENTS := requirements-dev.txt layers/shared/requirements.txt pyproject.toml layers/shared/pyproject.toml
 
@@ -59,13 +59,20 @@ token-revoke: $(VENV)/.installed  ## TOKEN_ID=<id> [STACK=<name>]: refused from 
 	@test -n "$(TOKEN_ID)" || { echo "usage: make token-revoke TOKEN_ID=<id> [STACK=<stack>]"; exit 2; }
 	$(CLI) $(TOKEN_TARGET) tokens revoke "$(TOKEN_ID)"
 
+# The local console's browser test drives Debian's Chromium through Selenium (Playwright's own browser download
+# cannot reach its host here); installed when missing, with sudo unless make runs as root.
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+browser:
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
+		{ $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium chromium-driver; }
+
 # pytest runs on every core (pytest-xdist); tests that share one server or file are kept on one worker by their
 # xdist_group marks (--dist loadgroup).
 PYTEST_PARALLEL := -n auto --dist loadgroup
 # Run in one process after the parallel run (its last test reads counts its schemathesis-generated tests left).
 PYTEST_SERIAL := tests/fuzz/test_schemathesis_token_mode.py
 
-test: editable $(SAM_VENV)/.installed  ## every test: lint, architecture contracts, types, unit, integration, contract, local, fuzz, infrastructure, docs (mkdocs build --strict)
+test: editable $(SAM_VENV)/.installed browser  ## every test: lint, architecture contracts, types, unit, integration, contract, local, fuzz, infrastructure, docs (mkdocs build --strict)
 	$(PY) -m ruff check .
 	$(PY) $(VENV)/bin/lint-imports
 	$(PY) -m mypy
@@ -73,7 +80,7 @@ test: editable $(SAM_VENV)/.installed  ## every test: lint, architecture contrac
 	$(PY) -m pytest $(PYTEST_SERIAL)
 
 # The inner loop: the same checks and every test but those marked slow (sam build, sam validate, the end-to-end runs).
-test-fast: editable  ## lint, contracts, types and every test not marked slow
+test-fast: editable browser  ## lint, contracts, types and every test not marked slow
 	$(PY) -m ruff check .
 	$(PY) $(VENV)/bin/lint-imports
 	$(PY) -m mypy

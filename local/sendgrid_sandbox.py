@@ -236,6 +236,11 @@ class SendGridSandbox:
         with self._lock:
             return dict(self._account(account).statuses)
 
+    def held(self) -> dict[str, dict[str, str]]:
+        """Every account's batch statuses (account: its `on-behalf-of`, "" for the parent): its taken slots."""
+        with self._lock:
+            return {name: dict(account.statuses) for name, account in self._accounts.items() if account.statuses}
+
     def mails(self, account: str | None = None) -> list[Mail]:
         """Every mail (of `account`, or of all accounts) with its fate as of the sandbox's clock now."""
         with self._lock:

@@ -30,6 +30,19 @@ from moto.server import ThreadedMotoServer
 from . import template as cfn
 from .authorizer import Refusal, authorize, method_arn
 from .bus import BadFilter, EventTap, since_seconds
+from .console import (
+    CONSOLE_PATH,
+    LATEST_EVENTS,
+    AtRiskSection,
+    ConsoleView,
+    account_name,
+    at_risk,
+    batch_view,
+    render_at_risk_table,
+    render_console,
+    slots_from_sendgrid,
+    slots_from_table,
+)
 from .events import LOCAL_ACCOUNT_ID, STAGE, LocalLambdaContext, proxy_event
 from .http import LoopbackServer
 from .moto_atomic import make_dynamodb_atomic
@@ -175,6 +188,8 @@ class LocalService:
         self._events_lock = threading.Lock()
         self._events_thread: threading.Thread | None = None
         self._clock_offset = 0.0  # how far POST /_local/clock has moved time, for the service and the sandboxes
+        # The console's at-risk table: the dashboard widget's renderer once it is in the layer.
+        self.at_risk_section: AtRiskSection = render_at_risk_table
         self._request = threading.local()  # who the request this thread answers came from, for its log line
         self._scanning = threading.local()  # set in the thread running a scan (`python -m local` quiets its metrics)
         # The latest scan_and_report (local stack time), for GET /_local/clock: "did the scanner run recently?"
@@ -519,6 +534,45 @@ class LocalService:
         if self._moto:
             self._moto.stop()
 
+    def batch_rows(self) -> list[dict[str, Any]]:
+        """Every row of the local batches table (moto), as the boto3 resource reads it."""
+        table = self.aws_resource("dynamodb").Table(self.refs["BatchesTable"])
+        answer = table.scan()
+        rows = answer["Items"]
+        while "LastEvaluatedKey" in answer:
+            answer = table.scan(ExclusiveStartKey=answer["LastEvaluatedKey"])
+            rows += answer["Items"]
+        return rows
+
+    def account_region(self, account: str) -> str | None:
+        """Where an account lives, as the local SendGrid knows it ("parent": the stack's SendGridRegion)."""
+        if account == "parent":
+            return self.sendgrid_region
+        return self.sandbox.region_of(account) if self.sandbox else None
+
+    def console_view(self) -> ConsoleView:
+        """What GET /_local/console shows, read now: the table's paused batches at risk, each account's slots
+        (from the SendGrid sandboxes when they serve, else from the table) and the latest events of the bus."""
+        assert self._tap is not None
+        self.collect_events()
+        now = self.now()
+        rows = self.batch_rows()
+        batches = [batch_view(row, now, self.account_region(account_name(row["account"]))) for row in rows]
+        names = {b["account"] for b in batches}
+        if self.sandboxes:
+            held: dict[str, dict[str, str]] = {}
+            for sandbox in self.sandboxes.values():
+                for name, statuses in sandbox.held().items():
+                    held.setdefault(name or "parent", {}).update(statuses)
+            owners = {(b["account"], b["batch_id"]): b["owner"] for b in batches}
+            regions = {name: self.account_region(name) for name in names | set(held)}
+            accounts, source = slots_from_sendgrid(held, owners, regions), "the SendGrid sandboxes"
+        else:
+            regions = {name: self.account_region(name) for name in names}
+            accounts, source = slots_from_table(batches, regions), "the batches table"
+        events = self._tap.events()[-LATEST_EVENTS:][::-1]
+        return ConsoleView(LOCAL_STACK_NAME, now, at_risk(batches), accounts, source, events)
+
     def _openapi(self, as_json: bool) -> tuple[int, dict[str, str], bytes]:
         """The service's published OpenAPI document (openapi/scheduled-sends.yaml), as YAML or JSON."""
         text = OPENAPI_PATH.read_text(encoding="utf-8")
@@ -595,6 +649,9 @@ class LocalService:
             return self._events(parts.query)
         if parts.path == CLOCK_PATH and method in ("GET", "POST"):
             return self._clock(method, body)
+        if parts.path == CONSOLE_PATH and method == "GET":
+            page = render_console(self.console_view(), self.at_risk_section)
+            return 200, {"Content-Type": "text/html; charset=utf-8", "Cache-Control": "no-store"}, page.encode()
         prefix = f"/{STAGE}"
         path = parts.path[len(prefix) :] if parts.path.startswith(prefix + "/") else None
         for loaded in self._routes:

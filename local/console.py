@@ -1,0 +1,254 @@
+"""The local console (`GET /_local/console`): one page, refreshing itself, with what an operator of the local stack
+looks for - the paused batches at risk, each account's ten SendGrid slots and who holds them, the latest events.
+
+`read_console` gathers the picture from the local stack (its table, its SendGrid sandboxes, its bus tap);
+`render_console` turns it into HTML. The at-risk section is a function handed in (`AtRiskSection`), so the page
+shows the same table as the dashboard's custom widget.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from html import escape
+from typing import Any
+
+CONSOLE_PATH = "/_local/console"
+REFRESH_SECONDS = 5
+AT_RISK_WITHIN_SECONDS = 6 * 3600  # the widget's horizon: paused batches expiring within 6 hours
+SLOTS_PER_ACCOUNT = 10  # SendGrid's limit of paused or cancelled batches per account
+LATEST_EVENTS = 20
+
+# (batches at risk, soonest first; now; stack name) -> an HTML fragment
+AtRiskSection = Callable[[list[dict[str, Any]], int, str], str]
+
+
+@dataclass(frozen=True)
+class Slot:
+    """One of an account's SendGrid slots, taken by a paused or cancelled batch."""
+
+    batch_id: str
+    status: str
+    owner: str | None
+
+
+@dataclass(frozen=True)
+class AccountSlots:
+    account: str  # as a caller writes on-behalf-of; "parent" for the parent account
+    region: str | None
+    slots: tuple[Slot, ...]
+
+
+@dataclass(frozen=True)
+class ConsoleView:
+    """Everything the page shows, read at one moment of the local stack's clock."""
+
+    stack: str
+    now: int
+    at_risk: list[dict[str, Any]]
+    accounts: list[AccountSlots]
+    slots_source: str  # where the slots were read: "the SendGrid sandboxes" or "the batches table"
+    events: list[dict[str, Any]] = field(default_factory=list)  # newest first
+
+
+def iso(seconds: int | None) -> str | None:
+    return None if seconds is None else time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(seconds))
+
+
+def time_left_text(seconds: int | None) -> str:
+    """ "47 min left", "5 h 12 min left", "2 d 3 h left", "expired 4 min ago" - what a person reads."""
+    if seconds is None:
+        return "unknown"
+    if seconds < 0:
+        return f"expired {_duration(-seconds)} ago"
+    return f"{_duration(seconds)} left"
+
+
+def _duration(seconds: int) -> str:
+    if seconds < 60:
+        return "under a minute" if seconds else "0 min"
+    minutes, hours, days = seconds // 60 % 60, seconds // 3600 % 24, seconds // 86400
+    if days:
+        return f"{days} d {hours} h"
+    if hours:
+        return f"{hours} h {minutes} min"
+    return f"{minutes} min"
+
+
+# -- from the table's rows ----------------------------------------------------------------------------------------
+def account_name(account_key: str) -> str:
+    """The table's account key as a caller writes `on-behalf-of` ("parent" for the parent)."""
+    return "parent" if account_key == "parent" else account_key.removeprefix("sub:")
+
+
+def batch_view(item: dict[str, Any], now: int, region: str | None) -> dict[str, Any]:
+    """A row of the batches table as the on-call views show a batch: who, where, status and how long is left."""
+    from scheduled_sends.domain import rules  # the layer, on the path once the local stack started
+
+    send_at = _integer(item.get("send_at"))
+    held_since = _integer(item.get("held_since"))
+    if send_at is not None:
+        expires_at, basis = rules.expires_at(send_at), "send_at"
+    elif held_since is not None:
+        expires_at, basis = rules.earliest_possible_expiry(held_since), "earliest_possible"
+    else:
+        expires_at, basis = None, None
+    account = str(item["account"])
+    return {
+        "batch_id": item["batch_id"],
+        "account": account_name(account),
+        "on_behalf_of": rules.on_behalf_of_of(account),
+        "region": region,
+        "owner": item.get("owner"),
+        "status": item.get("status"),
+        "send_at": send_at,
+        "send_at_iso": iso(send_at),
+        "expires_at": expires_at,
+        "expires_at_iso": iso(expires_at),
+        "expires_at_basis": basis,
+        "seconds_left": None if expires_at is None else expires_at - now,
+        "expiry_action": item.get("expiry_action"),
+    }
+
+
+def _integer(value: Any) -> int | None:
+    return None if value is None else int(value)
+
+
+def at_risk(batches: Iterable[dict[str, Any]], within: int = AT_RISK_WITHIN_SECONDS) -> list[dict[str, Any]]:
+    """Paused batches whose expiry is known and within `within` seconds (or past), soonest first."""
+    found = [
+        b for b in batches if b["status"] == "pause" and b["seconds_left"] is not None and b["seconds_left"] <= within
+    ]
+    return sorted(found, key=lambda b: (b["seconds_left"], b["account"], b["batch_id"]))
+
+
+def slots_from_table(batches: Iterable[dict[str, Any]], regions: dict[str, str | None]) -> list[AccountSlots]:
+    """Each account's slots as the table records them: its paused and cancelled batches."""
+    held: dict[str, list[Slot]] = {}
+    for batch in batches:
+        if batch["status"] in ("pause", "cancel"):
+            held.setdefault(batch["account"], []).append(Slot(batch["batch_id"], batch["status"], batch["owner"]))
+    return [AccountSlots(name, regions.get(name), tuple(held[name])) for name in sorted(held, key=_account_order)]
+
+
+def slots_from_sendgrid(
+    statuses: dict[str, dict[str, str]], owners: dict[tuple[str, str], str | None], regions: dict[str, str | None]
+) -> list[AccountSlots]:
+    """Each account's slots as SendGrid holds them (`statuses`: account -> batch id -> status), with each batch's
+    owner from the table (None: the service never heard of the batch)."""
+    return [
+        AccountSlots(
+            name,
+            regions.get(name),
+            tuple(Slot(batch, status, owners.get((name, batch))) for batch, status in sorted(statuses[name].items())),
+        )
+        for name in sorted(statuses, key=_account_order)
+        if statuses[name]
+    ]
+
+
+def _account_order(name: str) -> tuple[bool, str]:
+    return name != "parent", name
+
+
+# -- the page -------------------------------------------------------------------------------------------------------
+_STYLE = """<style>
+body{font-family:sans-serif;margin:16px;color:#222}
+h1{font-size:20px}h2{font-size:16px;margin-top:24px}
+.account{margin:8px 0}.account h3{font-size:14px;margin:4px 0}
+.slots{display:flex;gap:6px;flex-wrap:wrap}
+.slot{width:118px;min-height:54px;border:1px solid #999;border-radius:4px;padding:4px;font-size:12px;
+ overflow-wrap:anywhere}
+.slot.free{background:#f4f4f4;color:#999}.slot.pause{background:#fff4d6}.slot.cancel{background:#fde8e8}
+.slot .batch{font-family:monospace}
+.events{border-collapse:collapse;font-size:13px}.events td,.events th{border-bottom:1px solid #ddd;padding:3px 6px;
+ text-align:left}
+</style>"""
+
+
+def render_at_risk_table(batches: list[dict[str, Any]], now: int, stack: str) -> str:
+    """The batches at risk as a table (account, region, owner, batch, time left, expiry, expiry action, command)."""
+    if not batches:
+        return "<p>No paused batch expires within the next 6 hours.</p>"
+    head = "".join(
+        f"<th>{name}</th>"
+        for name in ("Account", "Region", "Owner", "Batch", "Time left", "Expires", "Expiry action", "Resume with")
+    )
+    rows = []
+    for batch in batches:
+        basis = " (earliest possible)" if batch["expires_at_basis"] == "earliest_possible" else ""
+        command = f"scheduled-sends resume {batch['batch_id']} --account {batch['account']} --local"
+        cells = (
+            batch["account"],
+            batch["region"] or "unknown",
+            batch["owner"] or "nobody",
+            batch["batch_id"],
+            time_left_text(batch["seconds_left"]),
+            f"{batch['expires_at_iso']}{basis}",
+            batch["expiry_action"] or "none",
+            command,
+        )
+        rows.append(
+            f'<tr class="at-risk-batch" data-batch-id="{escape(batch["batch_id"])}">'
+            + "".join(f"<td>{escape(str(cell))}</td>" for cell in cells)
+            + "</tr>"
+        )
+    return f'<table class="at-risk"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
+
+
+def _slots_html(view: ConsoleView) -> str:
+    if not view.accounts:
+        return "<p>No account holds a paused or cancelled batch.</p>"
+    parts = []
+    for account in view.accounts:
+        boxes = [
+            f'<div class="slot {escape(slot.status)}" data-batch-id="{escape(slot.batch_id)}">'
+            f'<div class="batch">{escape(slot.batch_id)}</div><div class="status">{escape(slot.status)}</div>'
+            f'<div class="owner">{escape(slot.owner or "not the service")}</div></div>'
+            for slot in account.slots
+        ]
+        boxes += ['<div class="slot free">free</div>'] * max(0, SLOTS_PER_ACCOUNT - len(account.slots))
+        parts.append(
+            f'<div class="account" data-account="{escape(account.account)}"><h3>{escape(account.account)}'
+            f" ({escape(account.region or 'region unknown')}): {len(account.slots)} of {SLOTS_PER_ACCOUNT} slots"
+            f' taken</h3><div class="slots">{"".join(boxes)}</div></div>'
+        )
+    return "".join(parts)
+
+
+def _event_row(event: dict[str, Any]) -> str:
+    detail = event.get("detail") or {}
+    change = ""
+    if "previous_status" in detail:
+        status = detail.get("status")
+        change = f"{detail['previous_status'] or 'none'} -> {'resumed' if status in (None, 'none') else status}"
+    cells = (
+        event.get("time"),
+        event.get("detail-type"),
+        detail.get("batch_id"),
+        detail.get("changed_by") or "the expiry scanner",
+        change,
+    )
+    return "<tr>" + "".join(f"<td>{escape(str(cell or ''))}</td>" for cell in cells) + "</tr>"
+
+
+def render_console(view: ConsoleView, at_risk_section: AtRiskSection = render_at_risk_table) -> str:
+    """The whole page: refreshes itself every REFRESH_SECONDS; every value from the stack is escaped."""
+    events = "".join(_event_row(event) for event in view.events) or '<tr><td colspan="5">none yet</td></tr>'
+    return (
+        '<!DOCTYPE html><html><head><meta charset="utf-8">'
+        f'<meta http-equiv="refresh" content="{REFRESH_SECONDS}">'
+        f"<title>Local console - {escape(view.stack)}</title>{_STYLE}</head><body>"
+        f"<h1>Local console - {escape(view.stack)}</h1>"
+        f'<p>Local time of the stack: <span id="now">{iso(view.now)}</span> (UTC); this page refreshes every'
+        f" {REFRESH_SECONDS} s.</p>"
+        f'<section id="at-risk"><h2>Batches at risk</h2>{at_risk_section(view.at_risk, view.now, view.stack)}'
+        "</section>"
+        f'<section id="slots"><h2>SendGrid slots by account</h2><p>Read from {escape(view.slots_source)}'
+        f"; the owner from the batches table.</p>{_slots_html(view)}</section>"
+        f'<section id="events"><h2>Latest events</h2><table class="events"><thead><tr><th>Time</th><th>Event</th>'
+        f"<th>Batch</th><th>By</th><th>Status</th></tr></thead><tbody>{events}</tbody></table></section>"
+        "</body></html>"
+    )
