@@ -149,6 +149,27 @@ def slots_from_sendgrid(
     ]
 
 
+def read_console(
+    stack: str,
+    now: int,
+    rows: Iterable[dict[str, Any]],
+    region_of: Callable[[str], str | None],
+    held: dict[str, dict[str, str]] | None,
+    events: list[dict[str, Any]],
+) -> ConsoleView:
+    """The page's picture from the batches table's `rows`, what SendGrid `held` (account -> batch -> status; None
+    when no sandbox serves: the slots then come from the table) and the latest `events`, newest first."""
+    batches = [batch_view(row, now, region_of(account_name(str(row["account"])))) for row in rows]
+    names = {b["account"] for b in batches} | set(held or {})
+    regions = {name: region_of(name) for name in names}
+    if held is None:
+        accounts, source = slots_from_table(batches, regions), "the batches table"
+    else:
+        owners = {(b["account"], b["batch_id"]): b["owner"] for b in batches}
+        accounts, source = slots_from_sendgrid(held, owners, regions), "the SendGrid sandboxes"
+    return ConsoleView(stack, now, at_risk(batches), accounts, source, events)
+
+
 def _account_order(name: str) -> tuple[bool, str]:
     return name != "parent", name
 
