@@ -39,12 +39,18 @@ def _port_is_free(port: int) -> bool:
         return True
 
 
-def _stop_once(number: signal.Signals, moment: str, times: int, state: Path) -> tuple[int | None, float, str]:
+def _stop_once(
+    number: signal.Signals, moment: str, times: int, state: Path, through_make: bool = False
+) -> tuple[int | None, float, str]:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "SENDGRID_", "POWERTOOLS_"))}
     env["LOCAL_SERVER_STATE"] = str(state)
+    command = [sys.executable, "-m", "local", "--port", str(port), "--scan-seconds", "0"]
+    if through_make:  # -o: the venv counts as built (no pip run inside a test); PY: this interpreter
+        env.update(PORT=str(port), LOCAL_SCAN_SECONDS="0")
+        command = ["make", "--no-print-directory", "-o", ".venv/.installed", "run", f"PY={sys.executable}"]
     process = subprocess.Popen(
-        [sys.executable, "-m", "local", "--port", str(port), "--scan-seconds", "0"],
+        command,
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,
@@ -121,3 +127,13 @@ def test_while_starting_the_first_stop_signal_interrupts_and_later_ones_do_not()
             pass
     finally:
         stop.close()
+
+
+@pytest.mark.parametrize(("number", "moment"), [(signal.SIGTERM, "ready"), (signal.SIGINT, "starting")])
+def test_make_run_stops_when_its_process_group_is_signalled(tmp_path, number: signal.Signals, moment: str) -> None:
+    # make passes the signal on to the runner, which also gets the group's own: twice, as `kill -- -PGID` does.
+    state = tmp_path / "server.json"
+    code, seconds, output = _stop_once(number, moment, 1, state, through_make=True)
+    assert code is not None, f"still running after {seconds:.1f} s\n{output}"
+    assert "stopped" in output and "Traceback" not in output, output  # the runner's own clean stop
+    assert not state.exists()
