@@ -8,6 +8,8 @@ shows the same table as the dashboard's custom widget.
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -189,8 +191,21 @@ h1{font-size:20px}h2{font-size:16px;margin-top:24px}
 </style>"""
 
 
+WIDGET_MODULE = "scheduled_sends.app.at_risk_page"  # the dashboard widget's HTML, in the layer
+
+
+def widget_section() -> AtRiskSection | None:
+    """The dashboard's custom widget renderer (`render_at_risk_html`), when the layer has it: then the console
+    shows exactly the widget's table, with `--local` commands. None without it (the console's own table)."""
+    if importlib.util.find_spec(WIDGET_MODULE) is None:
+        return None
+    render = importlib.import_module(WIDGET_MODULE).render_at_risk_html
+    return lambda batches, now, stack: render(batches, now, stack, target="--local")
+
+
 def render_at_risk_table(batches: list[dict[str, Any]], now: int, stack: str) -> str:
-    """The batches at risk as a table (account, region, owner, batch, time left, expiry, expiry action, command)."""
+    """The batches at risk as a table (account, region, owner, batch, time left, expiry, expiry action, command),
+    the columns of the dashboard's widget, for a layer without its renderer."""
     if not batches:
         return "<p>No paused batch expires within the next 6 hours.</p>"
     head = "".join(

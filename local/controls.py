@@ -13,7 +13,7 @@ import yaml
 
 from . import template as cfn
 from .bus import BadFilter, since_seconds
-from .console import CONSOLE_PATH, AtRiskSection, ConsoleView, render_console
+from .console import CONSOLE_PATH, AtRiskSection, ConsoleView, render_console, widget_section
 from .event_feed import EventFeed
 from .routes import Answer
 from .scanning import ClockRefused, LocalClock, ScannerLoop, iso
@@ -46,7 +46,8 @@ class LocalControls:
         console_view: Callable[[], ConsoleView],
         at_risk_section: Callable[[], AtRiskSection | None] = lambda: None,
     ) -> None:
-        """`at_risk_section()`: the console's at-risk table renderer now (None: the console's own)."""
+        """`at_risk_section()`: the console's at-risk table renderer now (None: the dashboard widget's when the
+        layer has it, else the console's own)."""
         self._clock, self._scanner, self._feed, self._log = clock, scanner, feed, log
         self._describe_stack, self._console_view = describe_stack, console_view
         self._at_risk_section = at_risk_section
@@ -61,7 +62,7 @@ class LocalControls:
         if parts.path == CLOCK_PATH and method in ("GET", "POST"):
             return self._clock_answer(method, body)
         if parts.path == CONSOLE_PATH and method == "GET":
-            section = self._at_risk_section()
+            section = self._at_risk_section() or widget_section()
             view = self._console_view()
             page = render_console(view, section) if section else render_console(view)
             return 200, {"Content-Type": "text/html; charset=utf-8", "Cache-Control": "no-store"}, page.encode()

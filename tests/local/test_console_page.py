@@ -71,3 +71,22 @@ def test_every_value_of_a_caller_is_escaped() -> None:
     assert "<script>" not in page and "&lt;script&gt;" in page
     assert page.count('class="slot free"') == 9 and "<p>at risk</p>" in page
     assert '<meta http-equiv="refresh" content="5">' in page
+
+
+def test_the_at_risk_table_is_the_dashboard_widgets_when_the_layer_has_it(monkeypatch) -> None:
+    import importlib.machinery
+    import sys
+    import types
+
+    from local.console import WIDGET_MODULE, widget_section
+
+    if importlib.util.find_spec(WIDGET_MODULE) is None:
+        assert widget_section() is None  # the console's own table until the layer has the widget
+    calls = []
+    widget = types.ModuleType(WIDGET_MODULE)
+    widget.__spec__ = importlib.machinery.ModuleSpec(WIDGET_MODULE, None)
+    widget.render_at_risk_html = lambda batches, now, stack, *, target=None: calls.append(target) or "<table/>"
+    monkeypatch.setitem(sys.modules, WIDGET_MODULE, widget)
+    section = widget_section()
+    assert section is not None and section([], 0, "local") == "<table/>"
+    assert calls == ["--local"]  # its resume commands name the local server
