@@ -79,6 +79,7 @@ def _refuse_second_runner(taken: AlreadyServed) -> int:
 def main() -> int:
     # First, before the seconds of imports and startup: a Ctrl-C or SIGTERM from here on stops the runner cleanly.
     stop = StopSignals()
+    from .console import CONSOLE_PATH
     from .server import (
         CALLER_HEADER,
         CLOCK_PATH,
@@ -200,6 +201,8 @@ def main() -> int:
         )
         + f'  Clock: curl -X POST {service.url}{CLOCK_PATH} -d \'{{"advance": "71h"}}\' moves the service\'s and\n'
         "         the sandboxes' time forward, then runs the scanner once and answers what it did\n"
+        + f"  Console: {service.url}{CONSOLE_PATH}  (batches at risk, SendGrid slots, events; open it in a browser)\n"
+        + f"  Log: {'every JSON line' if everything else 'one line per request'} (LOCAL_LOG=short|json)\n"
         + f"  OpenAPI: {service.url}/openapi.yaml\n"
         + (
             f'  Faults: curl -X POST {service.sendgrid_url}/sandbox/faults -d \'{{"mode": "503", "times": 3}}\''
