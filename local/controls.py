@@ -108,12 +108,13 @@ class LocalControls:
         return json_answer(200, self._feed.tap.events(filters.get("detail-type"), filters.get("batch_id"), since))
 
     def _clock_answer(self, method: str, body: bytes) -> Answer:
-        """GET: the local stack's time and the last scan. POST: move it forward, run the scanner once, answer what it did."""
+        """GET: the local stack's time and the last scan. POST: move it forward, run the scanner once, answer what
+        it did."""
         if method == "GET":
             now = self._clock.now()
+            last_scan = self._scanner.last_scan
             return json_answer(
-                200,
-                {"now": now, "time": iso(now), "offset_seconds": self._clock.offset, "last_scan": self._scanner.last_scan},
+                200, {"now": now, "time": iso(now), "offset_seconds": self._clock.offset, "last_scan": last_scan}
             )
         try:
             document = json.loads(body or b"null")
