@@ -2,14 +2,12 @@
 looks for - the paused batches at risk, each account's ten SendGrid slots and who holds them, the latest events.
 
 `read_console` gathers the picture from the local stack (its table, its SendGrid sandboxes, its bus tap);
-`render_console` turns it into HTML. The at-risk section is a function handed in (`AtRiskSection`), so the page
-shows the same table as the dashboard's custom widget.
+`render_console` turns it into HTML. The at-risk section is a function handed in (`AtRiskSection`): the
+dashboard's custom widget renderer (`widget_section`), so the page shows the widget's own table.
 """
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -56,26 +54,6 @@ class ConsoleView:
 
 def iso(seconds: int | None) -> str | None:
     return None if seconds is None else time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(seconds))
-
-
-def time_left_text(seconds: int | None) -> str:
-    """ "47 min left", "5 h 12 min left", "2 d 3 h left", "expired 4 min ago" - what a person reads."""
-    if seconds is None:
-        return "unknown"
-    if seconds < 0:
-        return f"expired {_duration(-seconds)} ago"
-    return f"{_duration(seconds)} left"
-
-
-def _duration(seconds: int) -> str:
-    if seconds < 60:
-        return "under a minute" if seconds else "0 min"
-    minutes, hours, days = seconds // 60 % 60, seconds // 3600 % 24, seconds // 86400
-    if days:
-        return f"{days} d {hours} h"
-    if hours:
-        return f"{hours} h {minutes} min"
-    return f"{minutes} min"
 
 
 # -- from the table's rows ----------------------------------------------------------------------------------------
@@ -191,47 +169,12 @@ h1{font-size:20px}h2{font-size:16px;margin-top:24px}
 </style>"""
 
 
-WIDGET_MODULE = "scheduled_sends.app.at_risk_page"  # the dashboard widget's HTML, in the layer
+def widget_section() -> AtRiskSection:
+    """The dashboard's custom widget renderer (the layer's `app.at_risk_page`): the console shows exactly the
+    widget's table, its resume commands with `--local`."""
+    from scheduled_sends.app.at_risk_page import render_at_risk_html  # the layer, installed with the runner
 
-
-def widget_section() -> AtRiskSection | None:
-    """The dashboard's custom widget renderer (`render_at_risk_html`), when the layer has it: then the console
-    shows exactly the widget's table, with `--local` commands. None without it (the console's own table)."""
-    if importlib.util.find_spec(WIDGET_MODULE) is None:
-        return None
-    render = importlib.import_module(WIDGET_MODULE).render_at_risk_html
-    return lambda batches, now, stack: render(batches, now, stack, target="--local")
-
-
-def render_at_risk_table(batches: list[dict[str, Any]], now: int, stack: str) -> str:
-    """The batches at risk as a table (account, region, owner, batch, time left, expiry, expiry action, command),
-    the columns of the dashboard's widget, for a layer without its renderer."""
-    if not batches:
-        return "<p>No paused batch expires within the next 6 hours.</p>"
-    head = "".join(
-        f"<th>{name}</th>"
-        for name in ("Account", "Region", "Owner", "Batch", "Time left", "Expires", "Expiry action", "Resume with")
-    )
-    rows = []
-    for batch in batches:
-        basis = " (earliest possible)" if batch["expires_at_basis"] == "earliest_possible" else ""
-        command = f"scheduled-sends resume {batch['batch_id']} --account {batch['account']} --local"
-        cells = (
-            batch["account"],
-            batch["region"] or "unknown",
-            batch["owner"] or "nobody",
-            batch["batch_id"],
-            time_left_text(batch["seconds_left"]),
-            f"{batch['expires_at_iso']}{basis}",
-            batch["expiry_action"] or "none",
-            command,
-        )
-        rows.append(
-            f'<tr class="at-risk-batch" data-batch-id="{escape(batch["batch_id"])}">'
-            + "".join(f"<td>{escape(str(cell))}</td>" for cell in cells)
-            + "</tr>"
-        )
-    return f'<table class="at-risk"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
+    return lambda batches, now, stack: render_at_risk_html(batches, now, stack, target="--local")
 
 
 def _slots_html(view: ConsoleView) -> str:
@@ -270,7 +213,7 @@ def _event_row(event: dict[str, Any]) -> str:
     return "<tr>" + "".join(f"<td>{escape(str(cell or ''))}</td>" for cell in cells) + "</tr>"
 
 
-def render_console(view: ConsoleView, at_risk_section: AtRiskSection = render_at_risk_table) -> str:
+def render_console(view: ConsoleView, at_risk_section: AtRiskSection) -> str:
     """The whole page: refreshes itself every REFRESH_SECONDS; every value from the stack is escaped."""
     events = "".join(_event_row(event) for event in view.events) or '<tr><td colspan="5">none yet</td></tr>'
     return (

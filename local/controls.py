@@ -46,8 +46,7 @@ class LocalControls:
         console_view: Callable[[], ConsoleView],
         at_risk_section: Callable[[], AtRiskSection | None] = lambda: None,
     ) -> None:
-        """`at_risk_section()`: the console's at-risk table renderer now (None: the dashboard widget's when the
-        layer has it, else the console's own)."""
+        """`at_risk_section()`: the console's at-risk table renderer now (None: the dashboard widget's)."""
         self._clock, self._scanner, self._feed, self._log = clock, scanner, feed, log
         self._describe_stack, self._console_view = describe_stack, console_view
         self._at_risk_section = at_risk_section
@@ -62,9 +61,7 @@ class LocalControls:
         if parts.path == CLOCK_PATH and method in ("GET", "POST"):
             return self._clock_answer(method, body)
         if parts.path == CONSOLE_PATH and method == "GET":
-            section = self._at_risk_section() or widget_section()
-            view = self._console_view()
-            page = render_console(view, section) if section else render_console(view)
+            page = render_console(self._console_view(), self._at_risk_section() or widget_section())
             return 200, {"Content-Type": "text/html; charset=utf-8", "Cache-Control": "no-store"}, page.encode()
         return None
 

@@ -11,20 +11,7 @@ from local.console import (
     render_console,
     slots_from_sendgrid,
     slots_from_table,
-    time_left_text,
 )
-
-
-def test_time_left_reads_as_a_person_says_it() -> None:
-    assert [time_left_text(s) for s in (2820, 18720, 183600, 30, 0, -240, None)] == [
-        "47 min left",
-        "5 h 12 min left",
-        "2 d 3 h left",
-        "under a minute left",
-        "0 min left",
-        "expired 4 min ago",
-        "unknown",
-    ]
 
 
 def _batch(batch_id: str, account: str, status: str, seconds_left: int | None, owner: str = "team") -> dict:
@@ -73,20 +60,20 @@ def test_every_value_of_a_caller_is_escaped() -> None:
     assert '<meta http-equiv="refresh" content="5">' in page
 
 
-def test_the_at_risk_table_is_the_dashboard_widgets_when_the_layer_has_it(monkeypatch) -> None:
-    import importlib.machinery
-    import sys
-    import types
+def test_the_at_risk_table_is_the_dashboard_widgets_with_local_commands() -> None:
+    from local.console import widget_section
 
-    from local.console import WIDGET_MODULE, widget_section
-
-    if importlib.util.find_spec(WIDGET_MODULE) is None:
-        assert widget_section() is None  # the console's own table until the layer has the widget
-    calls = []
-    widget = types.ModuleType(WIDGET_MODULE)
-    widget.__spec__ = importlib.machinery.ModuleSpec(WIDGET_MODULE, None)
-    widget.render_at_risk_html = lambda batches, now, stack, *, target=None: calls.append(target) or "<table/>"
-    monkeypatch.setitem(sys.modules, WIDGET_MODULE, widget)
-    section = widget_section()
-    assert section is not None and section([], 0, "local") == "<table/>"
-    assert calls == ["--local"]  # its resume commands name the local server
+    batch = {
+        "batch_id": "b1",
+        "account": "acme",
+        "region": "global",
+        "owner": "role/payments",
+        "status": "pause",
+        "expires_at": 3600 + 2820,
+        "expires_at_basis": "send_at",
+        "seconds_left": 2820,
+        "expiry_action": None,
+    }
+    html = widget_section()([batch], 3600, "scheduled-sends-local")
+    assert 'data-batch-id="b1"' in html and "47 min left" in html
+    assert "scheduled-sends resume b1 --account acme --local" in html
