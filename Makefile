@@ -4,6 +4,8 @@
 # installed in it editable: imported from here.
 VENV := .venv
 SAM_VENV := .venv-sam
+# checkov pins a boto3 older than ours: its own venv (requirements-checkov.txt).
+CHECKOV_VENV := .venv-checkov
 PY := $(VENV)/bin/python
 SAM := $(SAM_VENV)/bin/sam
 # sam build needs the Lambda runtime's python (3.13) on PATH.
@@ -14,7 +16,7 @@ export SAM_CLI_TELEMETRY := 0
 comma := ,
 export PATH := $(abspath $(SAM_VENV)/bin):$(PY313_DIR):$(PATH)
 
-.PHONY: run test test-fast test-py311 types bench lint build validate deploy clean token-issue token-list token-revoke \
+.PHONY: run test test-fast test-py311 types bench lint build validate deploy clean cost migrate token-issue token-list token-revoke \
 	editable editable-py311 docs docs-gen browser
 
 DEV_REQUIREMENTS := requirements-dev.txt layers/shared/requirements.txt pyproject.toml layers/shared/pyproject.toml
@@ -31,6 +33,12 @@ EDITABLE_HERE = -c 'import pathlib, sys, local, scheduled_sends, scheduled_sends
 	sys.exit(any(not pathlib.Path(m.__file__).resolve().is_relative_to(here) for m in (local, scheduled_sends, scheduled_sends_cli)))'
 editable: $(VENV)/.installed
 	@$(PY) $(EDITABLE_HERE) 2>/dev/null || $(PY) -m pip install --quiet --no-deps -e layers/shared -e .
+
+$(CHECKOV_VENV)/.installed: requirements-checkov.txt
+	test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet -r requirements-checkov.txt
+	touch $@
 
 $(SAM_VENV)/.installed: requirements-sam.txt
 	test -x $(SAM_VENV)/bin/python || $(PYTHON) -m venv $(SAM_VENV)
@@ -72,7 +80,8 @@ PYTEST_PARALLEL := -n auto --dist loadgroup
 # Run in one process after the parallel run (its last test reads counts its schemathesis-generated tests left).
 PYTEST_SERIAL := tests/fuzz/test_schemathesis_token_mode.py
 
-test: editable $(SAM_VENV)/.installed browser  ## every test: lint, architecture contracts, types, unit, integration, contract, local, fuzz, infrastructure, docs (mkdocs build --strict)
+# The template is held to AWS's rules by tests/infrastructure/test_aws_rules.py (cfn-lint's serverless rules, checkov).
+test: editable $(SAM_VENV)/.installed $(CHECKOV_VENV)/.installed browser  ## every test: lint, architecture contracts, types, unit, integration, contract, local, fuzz, infrastructure, AWS's rules, docs (mkdocs build --strict)
 	$(PY) -m ruff check .
 	$(PY) $(VENV)/bin/lint-imports
 	$(PY) -m mypy
@@ -117,10 +126,20 @@ bench: $(VENV)/.installed  ## performance: writes bench-results.json and prints 
 	$(PY) -m bench
 
 lint: editable $(SAM_VENV)/.installed
+cost: $(VENV)/.installed  ## monthly AWS cost at three sizes from bench-results.json / cost/measured.json and cost/prices.json
+	$(PY) -m cost --write-docs
+
+# After deploying a new release: bring data written by earlier releases up to it (docs/operations/upgrades.md).
+migrate: $(VENV)/.installed  ## STACK=<name> [REGION=...]: one-off data migrations; idempotent
+	@test -n "$(STACK)" || { echo "usage: make migrate STACK=<stack> [REGION=<region>]"; exit 2; }
+	$(PY) -m migrations --stack $(STACK) $(if $(REGION),--region $(REGION))
+
+lint: $(VENV)/.installed $(SAM_VENV)/.installed $(CHECKOV_VENV)/.installed
 	$(PY) -m ruff check .
 	$(PY) $(VENV)/bin/lint-imports
 	$(PY) -m ruff format --check .
-	$(VENV)/bin/cfn-lint template.yaml
+	$(VENV)/bin/cfn-lint template.yaml -a cfn_lint_serverless.rules
+	BC_SKIP_MAPPING=TRUE $(CHECKOV_VENV)/bin/checkov -f template.yaml --framework cloudformation --compact --quiet --skip-download
 	$(SAM) validate --lint
 
 build: $(SAM_VENV)/.installed
@@ -133,4 +152,4 @@ deploy: build
 	$(SAM) deploy
 
 clean:
-	rm -rf $(VENV) $(VENV)-py311 $(SAM_VENV) .aws-sam .pytest_cache
+	rm -rf $(VENV) $(VENV)-py311 $(SAM_VENV) $(CHECKOV_VENV) .aws-sam .pytest_cache

@@ -66,7 +66,7 @@ def test_the_dashboard_draws_only_metrics_the_service_emits() -> None:
     for widget in _widgets().values():
         for row in widget["metrics"]:
             if isinstance(row[0], str):
-                assert row[0] == "ScheduledSends" and row[2:4] == ["service", "scheduled-sends"]
+                assert row[0] == "ScheduledSends" and row[2:4] == ["service", "prod-sends"]  # this stack's only
                 drawn.add(row[1])
             else:
                 drawn |= set(re.findall(r'MetricName=\\?"(\w+)\\?"', row[0]["expression"]))
@@ -115,6 +115,6 @@ def test_it_covers_what_an_operator_needs_to_see() -> None:
     query = cfn.load_template()["Resources"]["TopAccountsBySlotsQuery"]["Properties"]
     assert "account reconciled" in query["QueryString"] and "sort slots desc" in query["QueryString"]
     paused = next(w for title, w in widgets.items() if title.startswith("Paused batches"))
-    assert "{ScheduledSends,expires_in,service}" in paused["metrics"][0][0]["expression"]
+    assert '{ScheduledSends,expires_in,service} service="prod-sends"' in paused["metrics"][0][0]["expression"]
     upstream = next(w for title, w in widgets.items() if title.startswith("SendGrid:"))
     assert {"SendGridAnswered429", "SendGridAnswered5xx", "UpstreamUnavailable"} <= {r[1] for r in upstream["metrics"]}

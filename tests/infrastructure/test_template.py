@@ -145,7 +145,7 @@ def test_the_authorizer_and_token_table_exist_only_in_token_mode(transformed: di
     assert permission["SourceArn"]["Fn::Sub"].endswith(":${ScheduledSendsApi}/authorizers/*")
     table = template["Resources"]["TeamTokensTable"]
     assert table["DeletionPolicy"] == "Retain"
-    assert table["Properties"]["SSESpecification"] == {"SSEEnabled": True}
+    assert cfn.decide(table["Properties"]["SSESpecification"], lambda c: False) == {"SSEEnabled": True}
     assert template["Outputs"]["TeamTokensTableName"]["Condition"] == "TokenMode"
 
 
@@ -195,9 +195,11 @@ def _about(statements: list[dict[str, Any]], service: str) -> list[dict[str, Any
 
 def test_each_function_gets_only_the_secret_table_actions_and_bus_it_uses(transformed: dict[str, Any]) -> None:
     roles = _of_type(transformed, "AWS::IAM::Role")
+    # (CodeDeploy's own role: GradualDeployment's alias shifts, with AWS's managed policy for Lambda deployments.)
     assert set(roles) == {f"{name}Role" for name in {**TABLE_ACCESS, **READ_ONLY_ACCESS}} | {
         f"{AUTHORIZER}Role",
         PIPE_ROLE,
+        "CodeDeployServiceRole",
     }
     # The authorizer reads token records and nothing else: not the SendGrid key, not the batches.
     assert _statements(roles[f"{AUTHORIZER}Role"]) == [
@@ -266,7 +268,7 @@ def test_the_dashboard_shows_the_at_risk_widget_and_the_alarm_links_the_runbook_
     )
     description = alarm["AlarmDescription"]["Fn::Sub"]
     assert "scheduled-sends at-risk --stack ${AWS::StackName} --within 1h" in description
-    assert "docs/operations/alarms.md#paused-batch-expiring-without-an-expiry-action" in description
+    assert description.endswith("Runbook: ${RunbookBaseUrl}#pausedbatchexpiringunprotectedalarm")
     assert "#dashboards:name=${AWS::StackName}-scheduled-sends" in description
     assert template["Resources"]["Dashboard"]["Properties"]["DashboardName"] == {
         "Fn::Sub": "${AWS::StackName}-scheduled-sends"
@@ -348,7 +350,7 @@ def test_the_bus_is_archived_for_the_parameters_retention_and_the_audit_query_re
     assert query["LogGroupNames"] == [
         {"Fn::Sub": f"/aws/lambda/${{{function}}}"}
         for function in ("PauseOrCancelFunction", "UpdateScheduledSendFunction", "ResumeScheduledSendFunction")
-    ]
+    ] + [{"Ref": "ApiAccessLogGroup"}]  # and every request that named the batch (the access log)
     assert 'message = "scheduled send changed"' in query["QueryString"]
     assert "changed_by" in query["QueryString"] and "batch_id =" in query["QueryString"]
     outputs = cfn.load_template()["Outputs"]
@@ -360,7 +362,12 @@ def test_the_table_is_on_demand_encrypted_recoverable_with_ttl_and_sparse_indexe
     table = cfn.load_template()["Resources"]["BatchesTable"]["Properties"]
     assert table["BillingMode"] == "PAY_PER_REQUEST"
     assert table["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
-    assert table["SSESpecification"] == {"SSEEnabled": True}
+    assert cfn.decide(table["SSESpecification"], lambda c: False) == {"SSEEnabled": True}  # AWS-owned key
+    assert cfn.decide(table["SSESpecification"], lambda c: c == "HasKmsKey") == {
+        "SSEEnabled": True,
+        "SSEType": "KMS",
+        "KMSMasterKeyId": {"Ref": "KmsKeyArn"},
+    }
     assert table["TimeToLiveSpecification"] == {"AttributeName": "ttl", "Enabled": True}
     assert table["StreamSpecification"] == {"StreamViewType": "NEW_AND_OLD_IMAGES"}  # the change events' source
     indexes = {i["IndexName"]: [k["AttributeName"] for k in i["KeySchema"]] for i in table["GlobalSecondaryIndexes"]}
@@ -375,12 +382,21 @@ def test_the_scanner_runs_on_a_schedule_with_retries_and_a_dead_letter_queue(tra
     scanner = cfn.load_template()["Resources"][SCANNER]["Properties"]
     assert scanner["Events"]["Schedule"]["Properties"]["Schedule"] == {"Ref": "ScanRate"}
     assert cfn.load_template()["Parameters"]["ScanRate"]["Default"] == "rate(5 minutes)"
-    assert scanner["DeadLetterQueue"]["Type"] == "SQS"
+    queue = {"Fn::GetAtt": ["ScannerDeadLetterQueue", "Arn"]}
+    # A run that failed its retries, and a tick the schedule could not deliver, both land in the queue.
     assert scanner["EventInvokeConfig"]["MaximumRetryAttempts"] == 2
+    assert scanner["EventInvokeConfig"]["DestinationConfig"]["OnFailure"] == {"Type": "SQS", "Destination": queue}
+    assert scanner["Events"]["Schedule"]["Properties"]["DeadLetterConfig"] == {"Arn": queue}
     rules = _of_type(transformed, "AWS::Events::Rule")
     assert len(rules) == 1
     (rule,) = rules.values()
     assert rule["Properties"]["Targets"][0]["Arn"] == {"Ref": f"{SCANNER}Aliaslive"}  # the SnapStart version
+    assert rule["Properties"]["Targets"][0]["DeadLetterConfig"] == {"Arn": queue}
+    # The queue lets exactly that rule send to it (the name the queue policy assumes SAM gives the rule).
+    policy = transformed["Resources"]["ScannerDeadLetterQueuePolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    assert [s["Condition"]["ArnEquals"]["aws:SourceArn"] for s in policy] == [
+        {"Fn::GetAtt": [next(iter(rules)), "Arn"]}
+    ]
     outputs = cfn.load_template()["Outputs"]
     assert outputs["EventBusName"]["Value"] == {"Ref": "EventBus"}
 

@@ -274,6 +274,7 @@ def test_reconcile_reads_each_accounts_list_at_its_own_host(
     assert "acme" not in _on_behalf_of(regional_sandboxes["eu"])
     (line,) = [json.loads(x) for x in json_logs.getvalue().splitlines() if '"scan finished"' in x]
     assert line["regions"] == {"sub:eurocorp": "eu", "sub:acme": "global"}
+    assert line["version"] == "9.8.7-test"  # the release the template set (SERVICE_VERSION)
 
 
 def test_an_account_whose_region_cannot_be_known_fails_for_the_run_and_the_others_go_on(

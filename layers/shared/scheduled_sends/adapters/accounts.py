@@ -135,6 +135,41 @@ class AccountRegistry:
     def all(self) -> list[str]:
         return [record.account for record in self.records()]
 
+    def schedule_unscheduled(self, now: int) -> list[str]:
+        """Give every registered account without a next reconcile time one, due at `now`; return them.
+
+        Entries written before release 1.0.0 (when the scanner began reconciling each account on its own schedule)
+        carry only `registered_at`: outside the due index, the scanner never reads them, and `remember` fixes one
+        only when a new container acts for that account again. Conditional per item, so a run is idempotent and
+        never moves a time a scanner or a function has set meanwhile."""
+        scheduled: list[str] = []
+        for page in pages(self._table.query, KeyConditionExpression=Key("account").eq(ACCOUNTS_PARTITION)):
+            for item in page.get("Items", ()):
+                if "due_at" in item and "due_shard" in item:
+                    continue
+                try:
+                    self._table.update_item(
+                        Key={"account": ACCOUNTS_PARTITION, "batch_id": item["batch_id"]},
+                        UpdateExpression=(
+                            "SET #due_shard = :shard, #due_at = :now,"
+                            " #registered_at = if_not_exists(#registered_at, :now)"
+                        ),
+                        ConditionExpression="attribute_exists(#account) AND attribute_not_exists(#due_at)",
+                        ExpressionAttributeNames={
+                            "#account": "account",
+                            "#due_shard": "due_shard",
+                            "#due_at": "due_at",
+                            "#registered_at": "registered_at",
+                        },
+                        ExpressionAttributeValues={":shard": RECONCILE_SHARD, ":now": now},
+                    )
+                except ClientError as error:
+                    if not conditional_failed(error):
+                        raise
+                    continue
+                scheduled.append(item["batch_id"])
+        return scheduled
+
 
 @singleton
 def account_registry(container: Container) -> AccountRegistry:

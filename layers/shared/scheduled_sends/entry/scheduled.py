@@ -52,6 +52,7 @@ def _lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, 
     logger.info(
         "scan finished",
         extra={
+            "version": settings().service_version,  # which release ran (the stack's Version output)
             **counts,
             "slot_gauges": vars(gauges),
             "paused_by_expiry": summary.paused_by_expiry,

@@ -43,6 +43,7 @@ class Settings:
     reconcile_active_seconds: int = 900  # accounts with paused/cancelled rows: reconciled this often
     reconcile_idle_seconds: int = 21600  # accounts without: this often (new accounts: at once)
     stack_name: str = ""  # the stack's name (the `--stack` of the commands the on-call views print)
+    service_version: str = "unknown"  # the release deployed (the template's Release mapping); in the scan log
 
 
 def _required(environ: Mapping[str, str], name: str) -> str:
@@ -92,6 +93,7 @@ def settings(container: Container) -> Settings:
         scan_budget_seconds=float(env.get("SCAN_BUDGET_SECONDS", "240")),
         reconcile_active_seconds=int(env.get("RECONCILE_ACTIVE_SECONDS", "900")),
         reconcile_idle_seconds=int(env.get("RECONCILE_IDLE_SECONDS", "21600")),
+        service_version=env.get("SERVICE_VERSION", "unknown"),
     )
 
 

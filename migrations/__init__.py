@@ -1,0 +1,1 @@
+"""One-off upgrade steps for data written by earlier releases (docs/operations/upgrades.md)."""
