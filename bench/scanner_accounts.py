@@ -15,7 +15,7 @@ from scheduled_sends.adapters.accounts import AccountRecord
 from scheduled_sends.adapters.batches_table import DueBatches
 from scheduled_sends.adapters.sendgrid import UpstreamResponse
 from scheduled_sends.app.scanner import Scanner
-from scheduled_sends.domain.rules import Batch
+from scheduled_sends.domain.batch import Batch
 from scheduled_sends.runtime.container import Container
 from scheduled_sends.runtime.observability import logger
 from scheduled_sends.runtime.settings import Settings, settings

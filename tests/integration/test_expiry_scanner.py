@@ -19,7 +19,9 @@ from scheduled_sends.adapters.batches_table import DueBatches, batch_store
 from scheduled_sends.adapters.sendgrid import sendgrid_client
 from scheduled_sends.app.scanner import Scanner, ScanSummary
 from scheduled_sends.domain import ops_view
-from scheduled_sends.domain.rules import EXPIRY_SECONDS, RECLAIM_GRACE_SECONDS, Batch
+from scheduled_sends.domain.batch import Batch
+from scheduled_sends.domain.scan_plan import RECLAIM_GRACE_SECONDS
+from scheduled_sends.domain.send_windows import EXPIRY_SECONDS
 from scheduled_sends.entry.scheduled import ScanIncomplete
 from scheduled_sends.runtime.container import Container
 from scheduled_sends.runtime.settings import settings

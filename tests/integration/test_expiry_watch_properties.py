@@ -36,7 +36,7 @@ from local.sendgrid_sandbox import SendGridSandbox
 from scheduled_sends.adapters import event_bus as bus
 from scheduled_sends.adapters.event_bus import EventBus
 from scheduled_sends.app import scanner as scanner_module
-from scheduled_sends.domain.rules import CHANGE_WINDOW_SECONDS, EXPIRY_SECONDS
+from scheduled_sends.domain.send_windows import CHANGE_WINDOW_SECONDS, EXPIRY_SECONDS
 from tests.support import SCANNER_TIMEOUT_MS, invoke, load_handler
 
 TEAM = "arn:aws:iam::111122223333:user/team-a"

@@ -12,7 +12,7 @@ from local.events import LocalLambdaContext
 from local.sendgrid_sandbox import SendGridSandbox
 from scheduled_sends.adapters.accounts import account_registry
 from scheduled_sends.app import scanner as scanner_module
-from scheduled_sends.domain.rules import EXPIRY_SECONDS
+from scheduled_sends.domain.send_windows import EXPIRY_SECONDS
 from tests.support import SCANNER_TIMEOUT_MS, invoke, load_handler
 
 TEAM = "arn:aws:iam::111122223333:user/team-a"

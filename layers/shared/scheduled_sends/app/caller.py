@@ -17,10 +17,10 @@ from aws_lambda_powertools.metrics import MetricUnit
 from ..adapters.accounts import account_registry
 from ..adapters.batches_table import UNREAD, batch_store
 from ..adapters.sendgrid import UpstreamResponse, sendgrid_client
-from ..domain import changes, rules
+from ..domain import changes, ownership
 from ..domain.backoff import full_jitter
+from ..domain.batch import Batch
 from ..domain.errors import Forbidden, ServiceError, StateUnavailable
-from ..domain.rules import Batch
 from ..runtime import clock
 from ..runtime.observability import logger, metrics
 from ..runtime.settings import settings
@@ -38,14 +38,14 @@ class Caller:
 
     def __init__(self, request: ApiRequest) -> None:
         self.request = request
-        self.account = rules.account_key(request.on_behalf_of)
-        self.owner = rules.owner_of(request.principal)
+        self.account = ownership.account_key(request.on_behalf_of)
+        self.owner = ownership.owner_of(request.principal)
         self.admins = settings().admin_principals
-        self.is_admin = rules.is_admin(self.owner, self.admins)
+        self.is_admin = ownership.is_admin(self.owner, self.admins)
         self.region: str | None = None  # the SendGrid region of the account, once a call has gone there
 
     def may_see(self, batch: Batch | None) -> bool:
-        return rules.may_act(self.owner, batch.owner if batch else None, self.admins)
+        return ownership.may_act(self.owner, batch.owner if batch else None, self.admins)
 
     def authorize(self, batch_id: str) -> Batch | None:
         """The batch's row when the caller may act on it; 403 otherwise."""

@@ -19,9 +19,9 @@ from typing import Any
 from ..adapters.accounts import account_registry
 from ..adapters.batches_table import batch_store
 from ..adapters.sendgrid import UpstreamResponse, api_path
-from ..domain import changes, rules, validation
+from ..domain import changes, ownership, scan_plan, send_windows, slot_quota, validation
+from ..domain.batch import Batch
 from ..domain.errors import BadRequest, UpstreamUnavailable
-from ..domain.rules import Batch
 from ..runtime import clock
 from ..runtime.observability import logger
 from ..runtime.settings import settings
@@ -78,7 +78,7 @@ def _new_send_at(document: dict[str, Any], now: int, name: str = "send_at") -> i
     if name not in document:
         return None
     value = validation.send_at(document[name], field=name)
-    problem = rules.send_at_problem(value, now)
+    problem = send_windows.send_at_problem(value, now)
     if problem:
         raise BadRequest(problem.replace("send_at", name, 1), field=name)
     return value
@@ -92,7 +92,7 @@ class _SendTimes:
     def __init__(self, document: dict[str, Any], now: int) -> None:
         self.send_at = _new_send_at(document, now)
         self.last_send_at = _new_send_at(document, now, "last_send_at")
-        problem = rules.send_times_problem(self.send_at, self.last_send_at)
+        problem = send_windows.send_times_problem(self.send_at, self.last_send_at)
         if problem:
             raise BadRequest(problem, field="last_send_at")
 
@@ -102,7 +102,7 @@ class _SendTimes:
     def applied(self, batch: Batch) -> Batch:
         send_at = self.earliest(batch)
         last = self.last_send_at if self.last_send_at is not None else batch.last_send_at
-        problem = rules.send_times_problem(send_at, last)
+        problem = send_windows.send_times_problem(send_at, last)
         if problem:  # a new send_at after the recorded last one: the recorded last one no longer holds
             last = None
         return replace(batch, send_at=send_at, last_send_at=last)
@@ -123,10 +123,10 @@ def _stated(times: _SendTimes, with_action: Callable[[Batch], Batch]) -> Callabl
 
 
 def _check_window(send_at: int | None, now: int) -> None:
-    if not rules.change_window_open(send_at, now):
+    if not send_windows.change_window_open(send_at, now):
         assert send_at is not None
         raise BadRequest(
-            f"too late to pause or cancel: the window closed at {_iso(rules.window_closes_at(send_at))}, "
+            f"too late to pause or cancel: the window closed at {_iso(send_windows.window_closes_at(send_at))}, "
             f"10 minutes before send_at {_iso(send_at)}; SendGrid does not guarantee a change after that",
             field="send_at",
         )
@@ -136,11 +136,11 @@ def _check_windows(row: Batch | None, times: _SendTimes, now: int) -> None:
     """A status change must come before the 10-minute window of the batch's send_at closes; a restated later
     send_at cannot reopen a window the recorded one has closed (SendGrid may already be sending)."""
     recorded = row.send_at if row else None
-    if rules.restated_send_at_reopens_window(recorded, times.send_at, now):
+    if send_windows.restated_send_at_reopens_window(recorded, times.send_at, now):
         assert recorded is not None
         raise BadRequest(
             f"too late to pause or cancel: send_at is recorded as {_iso(recorded)} and its window closed at "
-            f"{_iso(rules.window_closes_at(recorded))}; a correction that moves send_at later is accepted only "
+            f"{_iso(send_windows.window_closes_at(recorded))}; a correction that moves send_at later is accepted only "
             "while the recorded window is open, because SendGrid may already be sending",
             field="send_at",
         )
@@ -177,20 +177,20 @@ def _held_per_sendgrid(caller: Caller, batch_id: str, held: list[Batch], now: in
 
 
 def _slot_refusal(caller: Caller, held: list[Batch]) -> str | None:
-    return rules.slot_refusal((b.owner for b in held), caller.owner, caller.is_admin, settings().slots_per_team)
+    return slot_quota.slot_refusal((b.owner for b in held), caller.owner, caller.is_admin, settings().slots_per_team)
 
 
 def _which_limit(rule: str, caller: Caller, held: list[Batch]) -> str:
     """What refused, after SendGrid's own "max limit reached" (which callers match, so it stays first)."""
-    limit = rules.MAX_ACTIVE_BATCHES
-    if rule == rules.TEAM_QUOTA:
+    limit = slot_quota.MAX_ACTIVE_BATCHES
+    if rule == slot_quota.TEAM_QUOTA:
         quota = settings().slots_per_team
-        own = rules.slots_held_by(caller.owner, (b.owner for b in held))
+        own = slot_quota.slots_held_by(caller.owner, (b.owner for b in held))
         return (
             f"you hold {own} of the {quota} pause/cancel slots one team may hold in this account "
             f"({len(held)} of SendGrid's {limit} are held; rule: team quota, SlotsPerTeam)"
         )
-    if rule == rules.ADMIN_RESERVE:
+    if rule == slot_quota.ADMIN_RESERVE:
         return (
             f"{len(held)} of SendGrid's {limit} pause/cancel slots are held in this account and the last slot is "
             "kept for admins (rule: admin reserve, so an emergency stop always fits)"
@@ -209,7 +209,7 @@ def _limit_reached(caller: Caller, held: list[Batch], now: int, rule: str) -> Ba
     own = [b for b in held if caller.may_see(b)]
     others = len(held) - len(own)
     slots = [
-        {"batch_id": b.batch_id, "status": b.status, "owner": b.owner, "reclaimable": rules.reclaimable(b, now)}
+        {"batch_id": b.batch_id, "status": b.status, "owner": b.owner, "reclaimable": scan_plan.reclaimable(b, now)}
         for b in own
     ]
     named = ", ".join(f"{s['batch_id']} ({s['status']}{', reclaimable' if s['reclaimable'] else ''})" for s in slots)
@@ -294,7 +294,7 @@ def _not_in_the_parent(caller: Caller, batch_id: str, row: Batch | None, upstrea
         return _answer(upstream)
     try:
         held = accounts_holding(batch_store(), batch_id, account_registry().all())
-        others = [account for account in held if account != rules.PARENT_ACCOUNT]
+        others = [account for account in held if account != ownership.PARENT_ACCOUNT]
     except Exception:
         logger.exception("could not look up which accounts hold a batch id", extra={"batch_id": batch_id})
         return _answer(upstream)
@@ -378,7 +378,7 @@ def pause_or_cancel(request: ApiRequest) -> ApiResponse:
     if upstream.uncertain and upstream.status == 400 and _STATUS_EXISTS in upstream.body:
         upstream = _applied_by_an_earlier_attempt(caller, batch_id, status, upstream)
     if upstream.status == 400 and _LIMIT_MESSAGE in upstream.body:
-        raise _limit_reached(caller, held, now, rules.SENDGRID_LIMIT)
+        raise _limit_reached(caller, held, now, slot_quota.SENDGRID_LIMIT)
     if upstream.status != 201:
         return _answer(upstream)
 

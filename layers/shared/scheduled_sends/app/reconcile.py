@@ -24,9 +24,9 @@ from ..adapters import event_bus as bus
 from ..adapters.accounts import AccountRecord
 from ..adapters.batches_table import BatchStore
 from ..adapters.sendgrid import UpstreamResponse, api_path
-from ..domain import rules, validation
+from ..domain import ownership, send_windows, validation
+from ..domain.batch import ACTIVE_STATUSES, FINISHED_STATUSES, Batch
 from ..domain.errors import BadRequest, RegionUnknown, UpstreamKeyRejected, UpstreamRateLimited
-from ..domain.rules import Batch
 from ..domain.scan_limits import next_reconcile_at
 from ..runtime import clock
 from ..runtime.observability import logger
@@ -46,7 +46,7 @@ def refused_account(account: str, failure: BaseException) -> bool:
     rejected stays an error: nothing would work."""
     if isinstance(failure, RegionUnknown):
         return failure.not_listed
-    subuser = rules.on_behalf_of_of(account) is not None
+    subuser = ownership.on_behalf_of_of(account) is not None
     return subuser and isinstance(failure, UpstreamKeyRejected | ListNotFound)
 
 
@@ -86,16 +86,16 @@ def repair_rows(
     and was not written since the list (an operation in flight is never undone), and never while a scanner
     run holds its lease. Finished rows (expired, discarded) SendGrid still lists are left to the scanner.
     A pause or cancel found here is watched as held since the account's previous list (`previous_list_at`,
-    read only when needed), not since now: see `rules.found_held_since`."""
+    read only when needed), not since now: see `send_windows.found_held_since`."""
     repairs: list[Repair] = []
 
     @cache  # the registry is read at most once, and only if a repair needs it
     def found_since() -> int:
-        return rules.found_held_since(previous_list_at(), listed_at)
+        return send_windows.found_held_since(previous_list_at(), listed_at)
 
     def repair(batch_id: str, seen: Batch | None, status: str | None, kind: str) -> None:
         def as_listed(base: Batch) -> Batch:
-            return base.with_status(status, now, found_since() if status in rules.ACTIVE_STATUSES else None)
+            return base.with_status(status, now, found_since() if status in ACTIVE_STATUSES else None)
 
         written = edit_as_listed(store, account, batch_id, seen, as_listed, listed_at, now)
         if written is not None:
@@ -103,13 +103,13 @@ def repair_rows(
 
     for batch_id, status in upstream.items():
         row = recorded.get(batch_id) or store.get(account, batch_id)
-        if row is not None and (row.status == status or row.status in rules.FINISHED_STATUSES):
+        if row is not None and (row.status == status or row.status in FINISHED_STATUSES):
             continue
         repair(batch_id, row, status, "untracked-at-sendgrid" if row is None else "status-differs")
     for batch_id, row in recorded.items():
         if batch_id in upstream:
             continue
-        if row.status in rules.FINISHED_STATUSES:
+        if row.status in FINISHED_STATUSES:
             entry_gone(store, row, listed_at, now)
         else:
             repair(batch_id, row, None, "missing-at-sendgrid")
@@ -195,7 +195,7 @@ class Reconciler:
                         scanner.client.call,
                         "GET",
                         api_path("user", "scheduled_sends"),
-                        on_behalf_of=rules.on_behalf_of_of(account),
+                        on_behalf_of=ownership.on_behalf_of_of(account),
                         wait_out_rate_limits=False,
                     )
                     in_flight[listing] = (account, recorded, clock.now())
@@ -249,7 +249,7 @@ class Reconciler:
         upstream, slots = listed_statuses(answer.body, account)
         for batch_id in upstream:
             row = recorded.get(batch_id) or store.get(account, batch_id)
-            if row is None or row.status not in rules.FINISHED_STATUSES or row.leased(now):
+            if row is None or row.status not in FINISHED_STATUSES or row.leased(now):
                 continue
             if scanner.config.slot_reclaim == "auto":
                 scanner.reclaim(row, f"{row.status} but still listed by SendGrid", summary)

@@ -3,7 +3,7 @@ threshold), carry out `expiry_action`, mark expired batches, free SendGrid's slo
 known account with SendGrid's list (`reconcile`). One failing batch never stops the others; a run with
 failures reports them so the entry point raises and Lambda's async retry (then the dead-letter queue)
 takes over — every step is idempotent, guarded by conditional writes. When each batch is next due is a
-domain rule (`rules.next_due`); how often the scanner runs is the template's schedule."""
+domain rule (`scan_plan.next_due`); how often the scanner runs is the template's schedule."""
 
 from __future__ import annotations
 
@@ -19,8 +19,8 @@ from ..adapters.accounts import AccountRegistry, account_registry
 from ..adapters.batches_table import BatchStore, batch_store
 from ..adapters.event_bus import EventBus, event_bus
 from ..adapters.sendgrid import RegionalSendGrid, SendGridClient, api_path, sendgrid_client
-from ..domain import rules
-from ..domain.rules import Batch
+from ..domain import expiry_buckets, ownership, scan_plan, slot_quota
+from ..domain.batch import Batch
 from ..domain.scan_limits import RateShare, SlotGauges, slot_gauges
 from ..runtime import clock
 from ..runtime.observability import logger
@@ -53,7 +53,7 @@ class ScanSummary:
     slots_in_use: dict[str, int] = field(default_factory=dict)
     # Gauges over every account (from the registry: what each one's last reconcile saw).
     slot_gauges: SlotGauges = field(default_factory=SlotGauges)
-    paused_by_expiry: dict[str, int] = field(default_factory=lambda: dict.fromkeys(rules.EXPIRY_BUCKETS, 0))
+    paused_by_expiry: dict[str, int] = field(default_factory=lambda: dict.fromkeys(expiry_buckets.EXPIRY_BUCKETS, 0))
     # Paused batches expiring within 1 h / 6 h, all and without an expiry action (metric name -> count).
     at_risk: dict[str, int] = field(default_factory=dict)
 
@@ -124,8 +124,8 @@ class Scanner:
             return summary
 
     def _work_order(self, batches: list[Batch], now: int) -> list[Batch]:
-        """Warnings before the work that waits on SendGrid, each oldest due first (`rules.work_order`)."""
-        return rules.work_order(
+        """Warnings before the work that waits on SendGrid, each oldest due first (`scan_plan.work_order`)."""
+        return scan_plan.work_order(
             batches,
             now,
             self.config.warning_thresholds_seconds,
@@ -141,10 +141,10 @@ class Scanner:
         """Aggregates over every account from what each one's last reconcile saw: their number and cost do not
         grow with the accounts (one metric per gauge, per expiry bucket)."""
         records = list(self.accounts.records())
-        summary.slot_gauges = slot_gauges((r.slots_in_use for r in records), rules.MAX_ACTIVE_BATCHES)
+        summary.slot_gauges = slot_gauges((r.slots_in_use for r in records), slot_quota.MAX_ACTIVE_BATCHES)
         for record in records:
             for expires_at in record.paused_expiries:
-                summary.paused_by_expiry[rules.expiry_bucket(expires_at, now)] += 1
+                summary.paused_by_expiry[expiry_buckets.expiry_bucket(expires_at, now)] += 1
         summary.at_risk = at_risk_gauges(self.store, now).metrics()
 
     # -- one due batch -----------------------------------------------------------------------------
@@ -155,7 +155,7 @@ class Scanner:
         that may already have been sent is sent again."""
         plan = self._plan(batch, now)
         stale_lease = batch.lease_until is not None and not batch.leased(now)
-        if plan == rules.Plan() and not stale_lease:
+        if plan == scan_plan.Plan() and not stale_lease:
             self.change(batch, _retried, now)  # nothing due: move the row to its next due time
             return
         leased = self.store.take_lease(batch, self.run_id, now, now + self.config.scan_lease_seconds)
@@ -170,16 +170,18 @@ class Scanner:
             raise
 
     def _retry_later(self, batch: Batch, now: int) -> Batch:
-        """The row whose work failed, due again after a backoff (`rules.retry_after`), behind the rows waiting."""
-        retry_at = rules.retry_after(
+        """The row whose work failed, due again after a backoff (`scan_plan.retry_after`), behind the rows waiting."""
+        retry_at = scan_plan.retry_after(
             batch, now, self.config.warning_thresholds_seconds, self.config.expiry_action_lead_seconds
         )
         return replace(batch, retry_at=retry_at)
 
-    def _plan(self, batch: Batch, now: int) -> rules.Plan:
-        return rules.plan(batch, now, self.config.warning_thresholds_seconds, self.config.expiry_action_lead_seconds)
+    def _plan(self, batch: Batch, now: int) -> scan_plan.Plan:
+        return scan_plan.plan(
+            batch, now, self.config.warning_thresholds_seconds, self.config.expiry_action_lead_seconds
+        )
 
-    def _leased_work(self, batch: Batch, plan: rules.Plan, now: int, summary: ScanSummary) -> None:
+    def _leased_work(self, batch: Batch, plan: scan_plan.Plan, now: int, summary: ScanSummary) -> None:
         if plan.warn:
             assert batch.expires_at is not None
             for threshold in plan.warn:
@@ -238,7 +240,7 @@ class Scanner:
     def _already_applied(self, batch: Batch, action: str) -> bool:
         """What SendGrid holds now says whether an action sent by a run that died was applied."""
         path = api_path("user", "scheduled_sends", batch.batch_id)
-        answer = self.client.call("GET", path, on_behalf_of=rules.on_behalf_of_of(batch.account))
+        answer = self.client.call("GET", path, on_behalf_of=ownership.on_behalf_of_of(batch.account))
         if answer.status == 404:
             return True  # no status: resumed (or removed by someone): there is nothing left to do either way
         if answer.status != 200:
@@ -247,7 +249,7 @@ class Scanner:
         return action == "cancel" and statuses == {"cancel"}
 
     def _carry_out(self, batch: Batch, action: str) -> None:
-        on_behalf_of = rules.on_behalf_of_of(batch.account)
+        on_behalf_of = ownership.on_behalf_of_of(batch.account)
         path = api_path("user", "scheduled_sends", batch.batch_id)
         if action == "resume":
             answer = self.client.call("DELETE", path, on_behalf_of=on_behalf_of)
@@ -271,7 +273,7 @@ class Scanner:
 
     def reclaim(self, batch: Batch, reason: str, summary: ScanSummary) -> None:
         path = api_path("user", "scheduled_sends", batch.batch_id)
-        answer = self.client.call("DELETE", path, on_behalf_of=rules.on_behalf_of_of(batch.account))
+        answer = self.client.call("DELETE", path, on_behalf_of=ownership.on_behalf_of_of(batch.account))
         if answer.status not in _GONE_OK:
             raise RuntimeError(f"SendGrid answered {answer.status} when freeing the slot")
         self.events.publish(

@@ -12,7 +12,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from ..app.contract import ApiRequest, ApiResponse, Operation
-from ..domain import regions, rules, validation
+from ..domain import ownership, regions, validation
 from ..domain.errors import BadRequest, Forbidden, PayloadTooLarge, ServiceError, UnsupportedMediaType
 from ..runtime.clock import deadline_in
 from ..runtime.observability import flushing_metrics, logger, metrics, tracer
@@ -99,7 +99,7 @@ def parse_request(event: dict[str, Any]) -> ApiRequest:
     context = event.get("requestContext") or {}
     on_behalf_of = validation.on_behalf_of(header_values(event, "on-behalf-of"))
     subusers = _subusers(event)
-    if not rules.subuser_permitted(subusers, on_behalf_of):
+    if not ownership.subuser_permitted(subusers, on_behalf_of):
         raise Forbidden(
             f"this team token may act only on behalf of: {', '.join(subusers)}; send one of them in on-behalf-of",
             field="on-behalf-of",
