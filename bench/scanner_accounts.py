@@ -13,7 +13,7 @@ from typing import Any
 
 from scheduled_sends.adapters.accounts import AccountRecord
 from scheduled_sends.adapters.batches_table import DueBatches
-from scheduled_sends.adapters.sendgrid import UpstreamResponse
+from scheduled_sends.adapters.sendgrid.client import UpstreamResponse
 from scheduled_sends.app.scanner import Scanner
 from scheduled_sends.domain.batch import Batch
 from scheduled_sends.runtime.container import Container

@@ -16,7 +16,7 @@ from local.events import LocalLambdaContext
 from local.sendgrid_sandbox import SendGridSandbox
 from scheduled_sends.adapters import event_bus as bus
 from scheduled_sends.adapters.batches_table import DueBatches, batch_store
-from scheduled_sends.adapters.sendgrid import sendgrid_client
+from scheduled_sends.adapters.sendgrid.wiring import sendgrid_client
 from scheduled_sends.app.scanner import Scanner, ScanSummary
 from scheduled_sends.domain import ops_view
 from scheduled_sends.domain.batch import Batch

@@ -16,7 +16,8 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from ..adapters.accounts import account_registry
 from ..adapters.batches_table import UNREAD, batch_store
-from ..adapters.sendgrid import UpstreamResponse, sendgrid_client
+from ..adapters.sendgrid.client import UpstreamResponse
+from ..adapters.sendgrid.wiring import sendgrid_client
 from ..domain import changes, ownership
 from ..domain.backoff import full_jitter
 from ..domain.batch import Batch

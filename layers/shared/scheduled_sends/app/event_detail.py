@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Iterable
 from typing import Any
 
-from ..adapters.sendgrid import sendgrid_client
+from ..adapters.sendgrid.wiring import sendgrid_client
 from ..domain import ops_view, ownership
 from ..domain.batch import Batch
 from ..domain.errors import RegionUnknown

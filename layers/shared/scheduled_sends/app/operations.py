@@ -18,7 +18,7 @@ from typing import Any
 
 from ..adapters.accounts import account_registry
 from ..adapters.batches_table import batch_store
-from ..adapters.sendgrid import UpstreamResponse, api_path
+from ..adapters.sendgrid.client import UpstreamResponse, api_path
 from ..domain import changes, ownership, scan_plan, send_windows, slot_quota, validation
 from ..domain.batch import Batch
 from ..domain.errors import BadRequest, UpstreamUnavailable

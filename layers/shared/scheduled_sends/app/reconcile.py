@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 from ..adapters import event_bus as bus
 from ..adapters.accounts import AccountRecord
 from ..adapters.batches_table import BatchStore
-from ..adapters.sendgrid import UpstreamResponse, api_path
+from ..adapters.sendgrid.client import UpstreamResponse, api_path
 from ..domain import ownership, send_windows, validation
 from ..domain.batch import ACTIVE_STATUSES, FINISHED_STATUSES, Batch
 from ..domain.errors import BadRequest, RegionUnknown, UpstreamKeyRejected, UpstreamRateLimited

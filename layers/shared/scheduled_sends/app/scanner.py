@@ -18,7 +18,9 @@ from ..adapters import event_bus as bus
 from ..adapters.accounts import AccountRegistry, account_registry
 from ..adapters.batches_table import BatchStore, batch_store
 from ..adapters.event_bus import EventBus, event_bus
-from ..adapters.sendgrid import RegionalSendGrid, SendGridClient, api_path, sendgrid_client
+from ..adapters.sendgrid.client import SendGridClient, api_path
+from ..adapters.sendgrid.router import RegionalSendGrid
+from ..adapters.sendgrid.wiring import sendgrid_client
 from ..domain import expiry_buckets, ownership, scan_plan, slot_quota
 from ..domain.batch import Batch
 from ..domain.scan_limits import RateShare, SlotGauges, slot_gauges

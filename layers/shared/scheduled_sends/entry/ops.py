@@ -8,7 +8,7 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from ..adapters.batches_table import batch_store
-from ..adapters.sendgrid import sendgrid_client
+from ..adapters.sendgrid.wiring import sendgrid_client
 from ..app import ops_api
 from ..app.at_risk_page import render_at_risk_html
 from ..app.contract import ApiRequest, ApiResponse

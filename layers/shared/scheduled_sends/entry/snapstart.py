@@ -9,7 +9,7 @@ hooks when its handler is built (`register_hooks`), once per process.
 from __future__ import annotations
 
 from ..adapters.batches_table import batch_store
-from ..adapters.sendgrid import sendgrid_client
+from ..adapters.sendgrid.wiring import sendgrid_client
 
 _registered = False
 

@@ -13,16 +13,13 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 from urllib.parse import urlencode
 
-from ..domain.errors import RegionUnknown, ServiceError
-from ..domain.regions import listed_regions
-from ..runtime import clock
-from ..runtime.observability import logger
-
-if TYPE_CHECKING:
-    from .sendgrid import SendGridClient
+from ...domain.errors import RegionUnknown, ServiceError
+from ...domain.regions import listed_regions
+from ...runtime import clock
+from ...runtime.observability import logger
+from .client import SendGridClient
 
 SUBUSERS_PATH = "/v3/subusers"
 PAGE_SIZE = 100  # SendGrid documents no maximum page size; 100 stays below any plausible one
