@@ -93,6 +93,9 @@ class _SendGrid:
     def sim_now(self) -> float:
         return self.sim_start + (time.perf_counter() - self.real_start) * SCALE
 
+    def region_of(self, on_behalf_of: str | None) -> str:
+        return "global"  # every simulated account's data lives where the parent's does
+
     def call(self, method: str, path: str, *, on_behalf_of: str | None = None, **_: Any) -> UpstreamResponse:
         time.sleep(self.latency / SCALE)
         account = f"sub:{on_behalf_of}"

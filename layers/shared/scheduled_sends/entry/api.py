@@ -18,6 +18,7 @@ from ..runtime.clock import deadline_in
 from ..runtime.observability import flushing_metrics, logger, metrics, tracer
 from ..runtime.settings import settings
 from . import snapstart
+from .bootstrap import services
 from .headers import header_values
 
 JSON_HEADERS = {"Content-Type": "application/json"}
@@ -125,9 +126,10 @@ def to_proxy_response(response: ApiResponse) -> dict[str, Any]:
 
 
 def respond(event: dict[str, Any], operation: Operation) -> dict[str, Any]:
-    """Parse, run one operation, answer; every `ServiceError` becomes its status and a SendGrid-style body."""
+    """Parse, run one operation with the container's services (the composition root's), answer; every
+    `ServiceError` becomes its status and a SendGrid-style body."""
     try:
-        response = operation(parse_request(event))
+        response = operation(parse_request(event), services())
     except ServiceError as error:
         kind = type(error).__name__
         log = logger.error if error.status >= 500 else logger.info

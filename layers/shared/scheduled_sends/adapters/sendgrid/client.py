@@ -215,7 +215,7 @@ class SendGridClient:
         timeout = urllib3.Timeout(
             connect=min(self._connect_timeout, remaining), read=min(self._read_timeout, remaining)
         )
-        return traced_http_call(
+        response: urllib3.BaseHTTPResponse = traced_http_call(
             self._host,
             method,
             self._base_url + path,
@@ -223,3 +223,4 @@ class SendGridClient:
                 method, self._prefix + path, body=data, headers=headers, timeout=timeout, redirect=False
             ),
         )
+        return response
