@@ -50,7 +50,7 @@ class DiesAt(Wrapping):
     kwargs)` picks; `after=True`: once that call has been made (its effect happened, its answer is lost)."""
 
     def __init__(
-        self, real: Any, dies_at: Callable[[str, tuple, dict], bool], crash: BaseException, after: bool
+        self, real: Any, dies_at: Callable[[str, tuple, dict], bool], crash: BaseException, after: bool = False
     ) -> None:
         super().__init__(real)
         self.dies_at, self.crash, self.after = dies_at, crash, after
