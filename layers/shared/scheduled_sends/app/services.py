@@ -6,8 +6,7 @@ store that fails its next write, a clock it holds)."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import cached_property
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 from ..adapters.accounts import AccountRegistry
 from ..adapters.batches_table import BatchStore
@@ -25,10 +24,30 @@ def _given(value: Any) -> Provider[Any]:
     return lambda: value
 
 
+class _Part(Generic[T]):
+    """One collaborator of `Services`, built on first read from its provider and kept (a non-data descriptor: the
+    value stored on the instance answers every later read)."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, services: Any, owner: type | None = None) -> T:
+        value: T = services._providers[self.name]()
+        services.__dict__[self.name] = value
+        return value
+
+
 class Services:
     """The store, the account registry, SendGrid (the regional router), the event bus, the settings, the clock and
     idempotent creates. Each part is built on first use from its provider, so a function that never publishes an
     event never builds the bus's client (cold starts pay only for what they use)."""
+
+    store: _Part[BatchStore] = _Part()
+    accounts: _Part[AccountRegistry] = _Part()
+    sendgrid: _Part[RegionalSendGrid] = _Part()
+    events: _Part[EventBus] = _Part()
+    config: _Part[Settings] = _Part()
+    idempotency: _Part[IdempotentCreates] = _Part()
 
     def __init__(
         self,
@@ -50,36 +69,6 @@ class Services:
             "idempotency": idempotency,
         }
         self.clock = clock
-
-    @cached_property
-    def store(self) -> BatchStore:
-        store: BatchStore = self._providers["store"]()
-        return store
-
-    @cached_property
-    def accounts(self) -> AccountRegistry:
-        accounts: AccountRegistry = self._providers["accounts"]()
-        return accounts
-
-    @cached_property
-    def sendgrid(self) -> RegionalSendGrid:
-        sendgrid: RegionalSendGrid = self._providers["sendgrid"]()
-        return sendgrid
-
-    @cached_property
-    def events(self) -> EventBus:
-        events: EventBus = self._providers["events"]()
-        return events
-
-    @cached_property
-    def config(self) -> Settings:
-        config: Settings = self._providers["config"]()
-        return config
-
-    @cached_property
-    def idempotency(self) -> IdempotentCreates:
-        idempotency: IdempotentCreates = self._providers["idempotency"]()
-        return idempotency
 
     def with_parts(self, **parts: Any) -> Services:
         """These services with some parts replaced by the values given (`clock` among them)."""
