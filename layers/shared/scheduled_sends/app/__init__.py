@@ -22,5 +22,8 @@ The rest:
     repair        an account's rows written as SendGrid's list shows them (reconcile and a pause's slot check)
     reclaim       freeing a slot: SendGrid's entry deleted, the reclaim announced
     scan_summary  what a run did (counters and gauges)
+    ops_api       the admin routes across accounts (admins only), answered from the table
+    ops_queries   the table's reads for the admin routes, the widget and the at-risk gauges
+    at_risk_page  the dashboard widget's HTML
     event_detail  the fields every published event shares
 """

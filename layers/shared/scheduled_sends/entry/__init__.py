@@ -6,5 +6,6 @@ api         API Gateway proxy events to operations and back (errors as SendGrid-
 authorizer  team tokens (AuthMode=TOKEN)
 scheduled   the scanner's EventBridge schedule
 snapstart   SnapStart runtime hooks
+ops         the admin routes (/ops/...) and the at-risk widget, given the container's services
 headers     reading API Gateway's header maps
 """
