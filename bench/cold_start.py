@@ -57,7 +57,7 @@ class ColdWorld:
         from local import template as cfn
         from local.server import LocalService
         from scheduled_sends.adapters.batches_table import BatchStore
-        from scheduled_sends.domain.rules import Batch
+        from scheduled_sends.domain.batch import Batch
 
         with contextlib.ExitStack() as stack:
             sendgrid = canned_sendgrid()

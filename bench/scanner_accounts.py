@@ -13,9 +13,9 @@ from typing import Any
 
 from scheduled_sends.adapters.accounts import AccountRecord
 from scheduled_sends.adapters.batches_table import DueBatches
-from scheduled_sends.adapters.sendgrid import UpstreamResponse
+from scheduled_sends.adapters.sendgrid.client import UpstreamResponse
 from scheduled_sends.app.scanner import Scanner
-from scheduled_sends.domain.rules import Batch
+from scheduled_sends.domain.batch import Batch
 from scheduled_sends.runtime.container import Container
 from scheduled_sends.runtime.observability import logger
 from scheduled_sends.runtime.settings import Settings, settings
@@ -92,6 +92,9 @@ class _SendGrid:
 
     def sim_now(self) -> float:
         return self.sim_start + (time.perf_counter() - self.real_start) * SCALE
+
+    def region_of(self, on_behalf_of: str | None) -> str:
+        return "global"  # every simulated account's data lives where the parent's does
 
     def call(self, method: str, path: str, *, on_behalf_of: str | None = None, **_: Any) -> UpstreamResponse:
         time.sleep(self.latency / SCALE)

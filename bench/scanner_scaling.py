@@ -15,6 +15,7 @@ def scanner_scaling(sizes: list[int], due: int, calls: AwsCalls) -> dict[str, An
     import boto3
 
     from scheduled_sends.app.scanner import run_scan
+    from scheduled_sends.entry.bootstrap import services
 
     sendgrid = canned_sendgrid()
     os.environ["SENDGRID_API_BASE_URL"] = sendgrid.url
@@ -56,7 +57,7 @@ def scanner_scaling(sizes: list[int], due: int, calls: AwsCalls) -> dict[str, An
                 load_s = time.perf_counter() - started
                 query_before, calls_before = calls.seconds["dynamodb.Query"], calls.snapshot()
                 started = time.perf_counter()
-                outcome = run_scan(now)
+                outcome = run_scan(services(), now)
                 run_s = time.perf_counter() - started
                 query_s = calls.seconds["dynamodb.Query"] - query_before
                 made = calls.snapshot() - calls_before

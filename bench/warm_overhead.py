@@ -34,7 +34,7 @@ def warm_overhead(repetitions: int, calls: AwsCalls) -> dict[str, Any]:
 
     from local.events import LocalLambdaContext
     from scheduled_sends.adapters.batches_table import batch_store
-    from scheduled_sends.domain.rules import Batch
+    from scheduled_sends.domain.batch import Batch
 
     api_key = "SG.bench-key"
     sendgrid = canned_sendgrid()

@@ -9,7 +9,7 @@ from typing import Any
 
 from local import template as cfn
 from scheduled_sends.app.ops_queries import at_risk_gauges
-from scheduled_sends.app.scanner import ScanSummary
+from scheduled_sends.app.scan_summary import ScanSummary
 from scheduled_sends.domain import errors
 from tests.infrastructure.tooling import ROOT
 

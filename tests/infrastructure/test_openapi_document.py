@@ -24,11 +24,12 @@ def test_the_document_has_exactly_the_templates_routes_under_v3() -> None:
 
 
 def test_the_documents_patterns_are_the_services_rules() -> None:
-    from scheduled_sends.domain import rules, validation
+    from scheduled_sends.domain import validation
+    from scheduled_sends.domain.batch import ACTIVE_STATUSES
 
     schemas = DOCUMENT["components"]["schemas"]
     assert schemas["BatchIdValue"]["pattern"] == f"^[A-Za-z0-9_-]{{1,{validation.BATCH_ID_MAX_LENGTH}}}$"
-    assert sorted(schemas["Status"]["enum"]) == sorted(rules.ACTIVE_STATUSES)
+    assert sorted(schemas["Status"]["enum"]) == sorted(ACTIVE_STATUSES)
     parameters = DOCUMENT["components"]["parameters"]
     assert parameters["OnBehalfOf"]["in"] == "header"
     assert parameters["IdempotencyKey"]["name"] == "Idempotency-Key"

@@ -20,7 +20,7 @@ from local.sendgrid_sandbox import SendGridSandbox
 from local.template import load_template
 from scheduled_sends.adapters import event_bus as bus
 from scheduled_sends.adapters.batches_table import BatchStore, batch_store
-from scheduled_sends.domain.rules import EXPIRY_SECONDS
+from scheduled_sends.domain.send_windows import EXPIRY_SECONDS
 from tests.support import SCANNER_TIMEOUT_MS, error_of, invoke, load_handler
 
 TEAM = "arn:aws:iam::111122223333:user/team-a"

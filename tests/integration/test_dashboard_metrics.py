@@ -9,7 +9,7 @@ import pytest
 
 from local.events import LocalLambdaContext
 from local.sendgrid_sandbox import SendGridSandbox
-from scheduled_sends.domain.rules import EXPIRY_BUCKETS
+from scheduled_sends.domain.expiry_buckets import EXPIRY_BUCKETS
 from tests.support import SCANNER_TIMEOUT_MS, invoke, load_handler
 
 TEAM = "arn:aws:iam::111122223333:user/team-a"

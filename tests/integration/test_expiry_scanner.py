@@ -15,11 +15,15 @@ from pytest_httpserver import HTTPServer
 from local.events import LocalLambdaContext
 from local.sendgrid_sandbox import SendGridSandbox
 from scheduled_sends.adapters import event_bus as bus
+from scheduled_sends.adapters.accounts import account_registry
 from scheduled_sends.adapters.batches_table import DueBatches, batch_store
-from scheduled_sends.adapters.sendgrid import sendgrid_client
-from scheduled_sends.app.scanner import Scanner, ScanSummary
+from scheduled_sends.adapters.sendgrid.wiring import sendgrid_client
+from scheduled_sends.app.scan_summary import ScanSummary
+from scheduled_sends.app.scanner import Scanner
 from scheduled_sends.domain import ops_view
-from scheduled_sends.domain.rules import EXPIRY_SECONDS, RECLAIM_GRACE_SECONDS, Batch
+from scheduled_sends.domain.batch import Batch
+from scheduled_sends.domain.scan_plan import RECLAIM_GRACE_SECONDS
+from scheduled_sends.domain.send_windows import EXPIRY_SECONDS
 from scheduled_sends.entry.scheduled import ScanIncomplete
 from scheduled_sends.runtime.container import Container
 from scheduled_sends.runtime.settings import settings
@@ -134,7 +138,9 @@ def _scanner_of_its_own_container(meet: threading.Barrier, aws: threading.Lock) 
         table, config.due_shards, config.warning_thresholds_seconds, config.expiry_action_lead_seconds
     )
     events = bus.EventBus(_OneRequestAtATime(boto3.client("events"), aws), config.event_bus_name)
-    return Scanner(_MeetAfterReadingTheIndex(store, meet), events, sendgrid_client.factory(Container()), config)
+    return Scanner(
+        _MeetAfterReadingTheIndex(store, meet), events, sendgrid_client.factory(Container()), config, account_registry()
+    )
 
 
 RUNS = 3  # with 3, the others write a row at most 4 times (2 claims, 2 moves): 5 tries of change() always do
@@ -171,7 +177,7 @@ def test_a_run_acting_on_rows_read_before_another_run_finished_publishes_nothing
     clock.now += EXPIRY_SECONDS - 5 * HOUR  # the 24 h and 6 h thresholds are both crossed
 
     def scanner() -> Scanner:
-        return Scanner(batch_store(), bus.event_bus(), sendgrid_client(), settings())
+        return Scanner(batch_store(), bus.event_bus(), sendgrid_client(), settings(), account_registry())
 
     first, stale = scanner(), batch_store().due(clock.now).batches  # run one has read the index ...
     assert scanner().run(clock.now).warned == 10  # ... run two does everything meanwhile ...
@@ -375,9 +381,11 @@ def test_overlapping_runs_expire_and_free_each_slot_once(
     cancelled = json.loads(invoke("create_batch_id", body=stated, caller_arn=TEAM)["body"])["batch_id"]
     invoke("pause_or_cancel", body={"batch_id": cancelled, "status": "cancel"}, caller_arn=TEAM)
     clock.now = send_at + EXPIRY_SECONDS + RECLAIM_GRACE_SECONDS
-    first = Scanner(batch_store(), bus.event_bus(), sendgrid_client(), settings())
+    first = Scanner(batch_store(), bus.event_bus(), sendgrid_client(), settings(), account_registry())
     stale = batch_store().due(clock.now).batches  # run one reads the index ...
-    second = Scanner(batch_store(), bus.event_bus(), sendgrid_client(), settings()).run(clock.now)  # run two acts
+    second = Scanner(batch_store(), bus.event_bus(), sendgrid_client(), settings(), account_registry()).run(
+        clock.now
+    )  # run two acts
     late = ScanSummary()
     for batch in stale:  # ... then run one acts on what it had read
         first._act_on(batch, clock.now, late)

@@ -13,8 +13,9 @@ from local.events import LocalLambdaContext
 from local.sendgrid_sandbox import SendGridSandbox
 from scheduled_sends.adapters import event_bus as bus
 from scheduled_sends.adapters.batches_table import batch_store
-from scheduled_sends.app import scanner as scanner_module
-from scheduled_sends.domain.rules import CHANGE_WINDOW_SECONDS, EXPIRY_SECONDS
+from scheduled_sends.domain.send_windows import CHANGE_WINDOW_SECONDS, EXPIRY_SECONDS
+from scheduled_sends.entry import bootstrap
+from tests.parts import DiesAt
 from tests.support import SCANNER_TIMEOUT_MS, error_of, invoke, load_handler
 
 TEAM = "arn:aws:iam::111122223333:user/team-a"
@@ -93,18 +94,17 @@ def test_a_run_that_dies_during_an_expiry_action_is_taken_over_and_sendgrid_sees
     batch = _create(send_at=send_at, expiry_action="resume")
     _mail(timed_sandbox, batch, send_at)
     _pause(batch)
-    real = scanner_module.Scanner._carry_out
+    services = bootstrap.services()
 
-    def dying(self, row, action):
-        if dies == "after SendGrid applied the action":
-            real(self, row, action)
-        raise Crash
+    def the_action(name: str, args: tuple, kwargs: dict) -> bool:  # the expiry action's DELETE of the batch
+        return name == "call" and args[0] == "DELETE" and args[1].endswith(batch)
 
+    dying = DiesAt(services.sendgrid, the_action, Crash(), after=dies == "after SendGrid applied the action")
     clock.now = send_at + EXPIRY_SECONDS - 20 * 60  # inside the 30-minute action lead
-    with monkeypatch.context() as patched:
-        patched.setattr(scanner_module.Scanner, "_carry_out", dying)
-        with pytest.raises(Crash):
-            scan()
+    bootstrap.use(sendgrid=dying)
+    with pytest.raises(Crash):
+        scan()
+    bootstrap.use(sendgrid=services.sendgrid)
     clock.now += 60
     scan()  # the lease of the dead run still holds: nobody touches the batch
     assert not _of_type(published_events(), bus.EXPIRY_ACTION_TAKEN)
@@ -127,17 +127,20 @@ def test_a_warning_published_by_a_run_that_died_is_published_again_with_the_same
     send_at = clock.now + HOUR
     batch = _create(send_at=send_at)
     _pause(batch)
-    real = scanner_module.Scanner._within_lease
+    services = bootstrap.services()
+    leased: list[str] = []
 
-    def dies_after_publishing(self, row, edit, now, release=False):
-        raise Crash
+    def the_first_write_under_the_lease(name: str, args: tuple, kwargs: dict) -> bool:
+        if name == "take_lease":
+            leased.append(args[0].batch_id)
+        return name == "change" and bool(leased)  # the warning has been published: the row is not yet written
 
     clock.now = send_at + EXPIRY_SECONDS - 23 * HOUR
-    with monkeypatch.context() as patched:
-        patched.setattr(scanner_module.Scanner, "_within_lease", dies_after_publishing)
-        with pytest.raises(Crash):
-            scan()
-    assert real  # the real method is back for the takeover
+    bootstrap.use(store=DiesAt(services.store, the_first_write_under_the_lease, Crash(), after=False))
+    with pytest.raises(Crash):
+        scan()
+    assert leased == [batch]
+    bootstrap.use(store=services.store)  # the real store is back for the takeover
     clock.now += LEASE
     scan()
     clock.now += HOUR

@@ -17,8 +17,9 @@ would). After every step:
 from __future__ import annotations
 
 import json
+import threading
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -34,9 +35,10 @@ from local.container import reset_container
 from local.events import LocalLambdaContext
 from local.sendgrid_sandbox import SendGridSandbox
 from scheduled_sends.adapters import event_bus as bus
-from scheduled_sends.adapters.event_bus import EventBus
-from scheduled_sends.app import scanner as scanner_module
-from scheduled_sends.domain.rules import CHANGE_WINDOW_SECONDS, EXPIRY_SECONDS
+from scheduled_sends.domain import ownership, scan_plan
+from scheduled_sends.domain.send_windows import CHANGE_WINDOW_SECONDS, EXPIRY_SECONDS
+from scheduled_sends.entry import bootstrap
+from tests.parts import DiesAt, Wrapping, using
 from tests.support import SCANNER_TIMEOUT_MS, invoke, load_handler
 
 TEAM = "arn:aws:iam::111122223333:user/team-a"
@@ -200,20 +202,23 @@ class ExpiryWatch(RuleBasedStateMachine):
     def scan_with_an_operation_during_reconcile(self, batch: str, resume: bool) -> None:
         """A team's change lands after reconcile read the table and listed SendGrid, before it repairs."""
         self.clock.now += 1
-        real = scanner_module.Reconciler._reconciled
         machine = self
         landed: list[bool] = []
+        services = bootstrap.services()
 
-        def reconciled(self_, account, recorded, answer, listed_at, now, summary):
-            if not landed:
+        def listed_then_the_team_acts(method: str, path: str, **options: Any) -> Any:
+            answer = services.sendgrid.call(method, path, **options)
+            if not landed and method == "GET" and path == "/v3/user/scheduled_sends":  # reconcile's list
                 landed.append(True)
                 if resume:
                     machine.resume(batch)
                 else:
                     machine.pause_or_cancel(batch, "pause")
-            return real(self_, account, recorded, answer, listed_at, now, summary)
+            return answer
 
-        with _patched(scanner_module.Reconciler, "_reconciled", reconciled):
+        sendgrid = Wrapping(services.sendgrid)
+        sendgrid.call = listed_then_the_team_acts
+        with using(sendgrid=sendgrid):
             self._scan(None, clean=False)
         self._step(team=False)
 
@@ -264,14 +269,19 @@ class ExpiryWatch(RuleBasedStateMachine):
 
     @contextmanager
     def _counting_actions(self) -> Iterator[None]:
-        real = scanner_module.Scanner._carry_out
-        counts = self.actions_sent
+        """Every expiry action the scanner sends to SendGrid, per batch and episode."""
+        services, counts = bootstrap.services(), self.actions_sent
+        scanning = threading.get_ident()  # the run's own thread: a team's call during reconcile is not counted
 
-        def counted(scanner, batch, action):
-            counts[(batch.batch_id, batch.held_since)] += 1
-            return real(scanner, batch, action)
+        def call(method: str, path: str, **options: Any) -> Any:
+            row = _expiry_action_of(services, method, path, options)
+            if row is not None and threading.get_ident() == scanning:
+                counts[(row.batch_id, row.held_since)] += 1
+            return services.sendgrid.call(method, path, **options)
 
-        with _patched(scanner_module.Scanner, "_carry_out", counted):
+        sendgrid = Wrapping(services.sendgrid)
+        sendgrid.call = call
+        with using(sendgrid=sendgrid):
             yield
 
     def _step(self, team: bool = True) -> None:
@@ -338,14 +348,17 @@ class ExpiryWatch(RuleBasedStateMachine):
                 assert detail["status"] == detail["sendgrid_status"], detail
 
 
-@contextmanager
-def _patched(owner: type, name: str, replacement: Callable[..., Any]) -> Iterator[None]:
-    original = owner.__dict__[name]
-    setattr(owner, name, replacement)
-    try:
-        yield
-    finally:
-        setattr(owner, name, original)
+def _expiry_action_of(services: Any, method: str, path: str, options: dict) -> Any:
+    """The batch's row when this SendGrid call carries out its expiry action (a resume's DELETE, a cancel's PATCH of
+    a paused batch whose action has started, under a scanner's lease, before its expiry), else None."""
+    if method not in ("DELETE", "PATCH") or not path.startswith("/v3/user/scheduled_sends/"):
+        return None
+    account = ownership.account_key(options.get("on_behalf_of"))
+    row = services.store.get(account, path.rsplit("/", 1)[1])
+    now = services.clock.now()
+    if row is None or row.status != "pause" or row.action_started_at is None or not row.leased(now):
+        return None
+    return None if scan_plan.reclaimable(row, now) else row
 
 
 @contextmanager
@@ -354,35 +367,32 @@ def _crashing_at(point: str | None) -> Iterator[None]:
     if point is None:
         yield
         return
-    fired: list[bool] = []
+    services = bootstrap.services()
+    leased: list[bool] = []
 
-    def once() -> None:
-        if not fired:
-            fired.append(True)
-            raise Crash(point)
+    def lease_taken(name: str, args: tuple, kwargs: dict) -> bool:
+        return name == "take_lease"
 
-    def around(owner: type, name: str, before: bool) -> Callable[..., Any]:
-        real = owner.__dict__[name]
+    def write_under_a_lease(name: str, args: tuple, kwargs: dict) -> bool:
+        if name == "take_lease":
+            leased.append(True)
+        return name == "change" and bool(leased)
 
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
-            if before:
-                once()
-            result = real(*args, **kwargs)
-            if not before:
-                once()
-            return result
+    def expiry_action(name: str, args: tuple, kwargs: dict) -> bool:
+        return name == "call" and _expiry_action_of(services, args[0], args[1], kwargs) is not None
 
-        return wrapper
+    def published(name: str, args: tuple, kwargs: dict) -> bool:
+        return name == "publish"
 
-    targets = {
-        "lease": (scanner_module.Scanner, "_leased_work", True),
-        "before-sendgrid": (scanner_module.Scanner, "_carry_out", True),
-        "after-sendgrid": (scanner_module.Scanner, "_carry_out", False),
-        "after-publish": (EventBus, "publish", False),
-        "after-write": (scanner_module.Scanner, "_within_lease", False),
+    crash = Crash(point)
+    parts = {
+        "lease": {"store": DiesAt(services.store, lease_taken, crash, after=True)},
+        "before-sendgrid": {"sendgrid": DiesAt(services.sendgrid, expiry_action, crash)},
+        "after-sendgrid": {"sendgrid": DiesAt(services.sendgrid, expiry_action, crash, after=True)},
+        "after-publish": {"events": DiesAt(services.events, published, crash, after=True)},
+        "after-write": {"store": DiesAt(services.store, write_under_a_lease, crash, after=True)},
     }
-    owner, name, before = targets[point]
-    with _patched(owner, name, around(owner, name, before)):
+    with using(**parts[point]):
         yield
 
 

@@ -14,7 +14,7 @@ from local.sendgrid_sandbox import SendGridSandbox
 from scheduled_sends.adapters.batches_table import batch_store
 from scheduled_sends.app.ops_queries import at_risk, at_risk_gauges
 from scheduled_sends.domain import ops_view
-from scheduled_sends.domain.rules import EXPIRY_SECONDS
+from scheduled_sends.domain.send_windows import EXPIRY_SECONDS
 from tests.support import SCANNER_TIMEOUT_MS, error_of, invoke, load_handler
 
 TEAM_A = "arn:aws:iam::111122223333:user/team-a"

@@ -12,7 +12,8 @@ import boto3
 import pytest
 
 from local.sendgrid_sandbox import SendGridSandbox
-from scheduled_sends.adapters.batches_table import BatchStore
+from scheduled_sends.entry import bootstrap
+from tests.parts import FailingWrites
 from tests.support import error_of, invoke
 
 TEAM_A = "arn:aws:iam::111122223333:user/team-a"
@@ -336,12 +337,12 @@ def test_a_failed_table_write_after_sendgrid_succeeded_still_answers_sendgrids_s
 ) -> None:
     batch = _create(TEAM_A)
 
-    def broken(*args, **kwargs):
-        raise boto3.client("dynamodb").exceptions.InternalServerError(
+    def broken() -> BaseException:
+        return boto3.client("dynamodb").exceptions.InternalServerError(
             {"Error": {"Code": "InternalServerError", "Message": "injected"}}, "UpdateItem"
         )
 
-    monkeypatch.setattr(BatchStore, "_write", broken)
+    bootstrap.use(store=FailingWrites(bootstrap.services().store, broken))  # every table write fails from now on
     response = _pause(TEAM_A, batch)
 
     assert response["statusCode"] == 201

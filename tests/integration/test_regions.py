@@ -14,8 +14,9 @@ from local.sendgrid_sandbox import SendGridSandbox
 from scheduled_sends.adapters import event_bus as bus
 from scheduled_sends.adapters.accounts import account_registry
 from scheduled_sends.adapters.batches_table import batch_store
-from scheduled_sends.adapters.subuser_regions import RETRY_AFTER_SECONDS
-from scheduled_sends.domain.rules import EXPIRY_SECONDS, RECLAIM_GRACE_SECONDS
+from scheduled_sends.adapters.sendgrid.subusers import RETRY_AFTER_SECONDS
+from scheduled_sends.domain.scan_plan import RECLAIM_GRACE_SECONDS
+from scheduled_sends.domain.send_windows import EXPIRY_SECONDS
 from scheduled_sends.entry.scheduled import ScanIncomplete
 from scheduled_sends.runtime.settings import settings
 from tests.support import SCANNER_TIMEOUT_MS, error_of, invoke, load_handler

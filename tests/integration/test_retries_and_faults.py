@@ -13,7 +13,7 @@ from local.events import LocalLambdaContext
 from local.sendgrid_sandbox import FAULTS, SendGridSandbox
 from scheduled_sends.adapters import event_bus as bus
 from scheduled_sends.adapters.batches_table import batch_store
-from scheduled_sends.adapters.sendgrid import RetryPolicy, SendGridClient
+from scheduled_sends.adapters.sendgrid.client import RetryPolicy, SendGridClient
 from scheduled_sends.domain.errors import UpstreamRateLimited, UpstreamUnavailable
 from tests.support import SCANNER_TIMEOUT_MS, error_of, invoke, load_handler
 

@@ -11,8 +11,9 @@ import pytest
 from local.events import LocalLambdaContext
 from local.sendgrid_sandbox import SendGridSandbox
 from scheduled_sends.adapters.accounts import account_registry
-from scheduled_sends.app import scanner as scanner_module
-from scheduled_sends.domain.rules import EXPIRY_SECONDS
+from scheduled_sends.domain.send_windows import EXPIRY_SECONDS
+from scheduled_sends.entry import bootstrap
+from tests.parts import HeldClock, Wrapping
 from tests.support import SCANNER_TIMEOUT_MS, invoke, load_handler
 
 TEAM = "arn:aws:iam::111122223333:user/team-a"
@@ -38,36 +39,16 @@ def _lists(sandbox: SendGridSandbox) -> int:
     return sum(1 for r in sandbox.requests if r.method == "GET" and r.path == "/v3/user/scheduled_sends")
 
 
-@pytest.fixture
-def time_for(monkeypatch: pytest.MonkeyPatch):
-    """The run has time for `n` more reconciles (then its deadline has come), deterministically."""
-
-    def allow(n: int) -> None:
-        left = {"calls": n}
-
-        def has_time(self) -> bool:
-            left["calls"] -= 1
-            return left["calls"] >= 0
-
-        monkeypatch.setattr(scanner_module.Scanner, "_has_time", has_time)
-
-    return allow
-
-
 def test_a_run_out_of_time_stops_cleanly_and_the_next_continues_where_it_stopped(
     sandbox_sendgrid: SendGridSandbox, clock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     names = _accounts(40)
-    monkeypatch.setenv("SCAN_CONCURRENCY", "1")  # one list at a time: each reconcile asks for time once
-    calls = {"n": 0}
-
-    def has_time(self) -> bool:
-        calls["n"] += 1
-        return calls["n"] <= 16  # a few checks before reconcile, then room for some accounts
-
-    with monkeypatch.context() as patched:
-        patched.setattr(scanner_module.Scanner, "_has_time", has_time)
-        first = scan()  # no ScanIncomplete: a long run is not a failed one (it never reaches the DLQ)
+    monkeypatch.setenv("SCAN_CONCURRENCY", "1")  # one list at a time
+    real = bootstrap.services().clock
+    # The run's deadline comes once SendGrid has answered a dozen lists (room for some accounts, not all).
+    bootstrap.use(clock=HeldClock(lambda: 1.0 if _lists(sandbox_sendgrid) < 12 else 0.0))
+    first = scan()  # no ScanIncomplete: a long run is not a failed one (it never reaches the DLQ)
+    bootstrap.use(clock=real)
     assert 0 < first["reconciled"] < 40
     assert first["stopped_early"] == 1
     assert first["reconcile_due"] == 40 - first["reconciled"]
@@ -79,14 +60,24 @@ def test_a_run_out_of_time_stops_cleanly_and_the_next_continues_where_it_stopped
     assert len(names) == 40
 
 
-def test_due_batches_come_first_when_time_is_short(sandbox_sendgrid: SendGridSandbox, clock, time_for) -> None:
+def test_due_batches_come_first_when_time_is_short(sandbox_sendgrid: SendGridSandbox, clock) -> None:
     send_at = clock.now + HOUR
     created = invoke("create_batch_id", body={"send_at": send_at, "last_send_at": send_at}, caller_arn=TEAM)
     batch = json.loads(created["body"])["batch_id"]
     invoke("pause_or_cancel", body={"batch_id": batch, "status": "pause"}, caller_arn=TEAM)
     _accounts(20)
     clock.now = send_at + EXPIRY_SECONDS - 23 * HOUR
-    time_for(2)  # time for the due batch, none for reconcile
+    # Time for the due batch, none for reconcile: the run's deadline comes as the batch's warning goes out.
+    left = {"seconds": 60.0}
+    services = bootstrap.services()
+
+    def publish(detail_type: str, detail: dict) -> None:
+        services.events.publish(detail_type, detail)
+        left["seconds"] = 0.0
+
+    warning_ends_the_time = Wrapping(services.events)
+    warning_ends_the_time.publish = publish
+    bootstrap.use(clock=HeldClock(lambda: left["seconds"]), events=warning_ends_the_time)
 
     summary = scan()
 

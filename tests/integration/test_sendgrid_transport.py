@@ -8,7 +8,7 @@ import threading
 
 import pytest
 
-from scheduled_sends.adapters.sendgrid import RetryPolicy, SendGridClient
+from scheduled_sends.adapters.sendgrid.client import RetryPolicy, SendGridClient
 from scheduled_sends.domain.errors import UpstreamUnavailable
 
 PAUSE = {"batch_id": "YOUR_BATCH_ID", "status": "pause"}

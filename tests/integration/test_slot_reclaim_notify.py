@@ -16,7 +16,8 @@ from local.container import reset_container
 from local.sendgrid_sandbox import SendGridSandbox
 from scheduled_sends.adapters import event_bus as bus
 from scheduled_sends.adapters.batches_table import batch_store
-from scheduled_sends.domain.rules import EXPIRY_SECONDS, RECLAIM_GRACE_SECONDS
+from scheduled_sends.domain.scan_plan import RECLAIM_GRACE_SECONDS
+from scheduled_sends.domain.send_windows import EXPIRY_SECONDS
 from tests.integration.test_expiry_scanner import _of_type, scan
 from tests.support import invoke
 

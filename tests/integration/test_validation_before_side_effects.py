@@ -13,8 +13,10 @@ from pytest_httpserver import HTTPServer
 
 from local.sendgrid_sandbox import SendGridSandbox
 from scheduled_sends.adapters.batches_table import batch_store
-from scheduled_sends.app import operations
 from scheduled_sends.domain import validation
+from scheduled_sends.domain.errors import BadRequest
+from scheduled_sends.entry import bootstrap
+from tests.parts import FailingWrites
 from tests.support import error_of, invoke
 
 TEAM = "arn:aws:iam::111122223333:user/team-a"
@@ -73,19 +75,20 @@ def test_an_invalid_expiry_action_on_a_status_change_is_refused_before_sendgrid(
 def test_a_callers_mistake_found_only_after_sendgrid_applied_the_change_is_answered_not_swallowed(
     sandbox_sendgrid: SendGridSandbox, clock, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    # Should a check ever move into the record step again (as it was), the caller must still hear of it.
-    def late_check(document):
-        def edit(batch):
-            validation.expiry_action(document.get("expiry_action"))  # raises, after SendGrid was called
-            return batch
-
-        return edit
-
-    monkeypatch.setattr(operations, "_action_edit", late_check)
+    # Should a check ever move into the record step again (as it was), the caller must still hear of it: a store
+    # whose write makes such a check (it raises the caller's mistake, after SendGrid was called).
     batch = _create()
 
+    def late_check() -> BaseException:
+        try:
+            validation.expiry_action("Resume")
+        except BadRequest as mistake:
+            return mistake
+        raise AssertionError("'Resume' is no expiry action")
+
+    bootstrap.use(store=FailingWrites(bootstrap.services().store, late_check))
     response = invoke(
-        "pause_or_cancel", body={"batch_id": batch, "status": "pause", "expiry_action": "Resume"}, caller_arn=TEAM
+        "pause_or_cancel", body={"batch_id": batch, "status": "pause", "expiry_action": "resume"}, caller_arn=TEAM
     )
 
     assert response["statusCode"] == 400

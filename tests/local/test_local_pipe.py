@@ -21,8 +21,8 @@ from local.pipe import (
 from local.template import load_template
 from scheduled_sends.adapters.batches_table import batch_store
 from scheduled_sends.domain import changes
+from scheduled_sends.domain.batch import Batch
 from scheduled_sends.domain.changes import Change
-from scheduled_sends.domain.rules import Batch
 
 TEAM = "arn:aws:iam::111122223333:user/team-a"
 NOW = 1_795_000_000

@@ -9,9 +9,9 @@ import pytest
 
 from scheduled_sends.app.at_risk_page import render_at_risk_html, resume_command
 from scheduled_sends.domain import ops_view
+from scheduled_sends.domain.batch import Batch
 from scheduled_sends.domain.changes import Change
 from scheduled_sends.domain.errors import BadRequest
-from scheduled_sends.domain.rules import Batch
 
 NOW = 1_796_421_428  # 2026-12-04T21:57:08Z
 

@@ -13,7 +13,7 @@ from scheduled_sends.domain.errors import (
     UpstreamTimeout,
     UpstreamUnavailable,
 )
-from scheduled_sends.domain.rules import PARENT_ACCOUNT
+from scheduled_sends.domain.ownership import PARENT_ACCOUNT
 
 SUBUSER = "sub:no-such-subuser"
 

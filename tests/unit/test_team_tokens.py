@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from scheduled_sends.domain import rules, tokens
+from scheduled_sends.domain import expiry_buckets, ownership, tokens
 
 
 def test_a_new_token_is_random_and_only_its_hash_is_kept() -> None:
@@ -88,7 +88,7 @@ def test_a_subuser_with_a_comma_is_refused_at_issue(subuser: str) -> None:
 def test_a_token_limited_to_subusers_acts_only_for_them(
     allowed: tuple[str, ...], on_behalf_of: str | None, permitted: bool
 ) -> None:
-    assert rules.subuser_permitted(allowed, on_behalf_of) is permitted
+    assert ownership.subuser_permitted(allowed, on_behalf_of) is permitted
 
 
 @pytest.mark.parametrize(
@@ -105,9 +105,9 @@ def test_a_token_limited_to_subusers_acts_only_for_them(
     ],
 )
 def test_paused_batches_are_bucketed_by_time_left_before_expiry(seconds_left: int, bucket: str) -> None:
-    assert rules.expiry_bucket(1_000_000 + seconds_left, 1_000_000) == bucket
-    assert bucket in rules.EXPIRY_BUCKETS
+    assert expiry_buckets.expiry_bucket(1_000_000 + seconds_left, 1_000_000) == bucket
+    assert bucket in expiry_buckets.EXPIRY_BUCKETS
 
 
 def test_a_batch_without_send_at_has_an_unknown_expiry() -> None:
-    assert rules.expiry_bucket(None, 0) == "unknown"
+    assert expiry_buckets.expiry_bucket(None, 0) == "unknown"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from scheduled_sends.adapters.sendgrid import api_path
+from scheduled_sends.adapters.sendgrid.client import api_path
 from scheduled_sends.domain import validation
 from scheduled_sends.domain.errors import BadRequest
 

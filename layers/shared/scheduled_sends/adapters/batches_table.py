@@ -28,9 +28,12 @@ from boto3.dynamodb.conditions import Key
 from botocore.exceptions import ClientError
 
 from ..domain import changes
+from ..domain.batch import Batch
 from ..domain.changes import Change
 from ..domain.ops_view import HISTORY_LIMIT, UNKNOWN_EXPIRY, expiry_order, expiry_upper_bound
-from ..domain.rules import EXPIRY_SECONDS, Batch, next_due, owner_of
+from ..domain.ownership import owner_of
+from ..domain.scan_plan import next_due
+from ..domain.send_windows import EXPIRY_SECONDS
 from ..runtime.container import Container, singleton
 from ..runtime.settings import settings
 from .dynamodb import conditional_failed, optional_int, pages

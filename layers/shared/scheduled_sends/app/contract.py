@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .services import Services
 
 
 @dataclass(frozen=True)
@@ -28,4 +32,5 @@ class ApiResponse:
     headers: dict[str, str] = field(default_factory=dict)
 
 
-Operation = Callable[[ApiRequest], ApiResponse]
+# An operation: the request and the services the composition root built for the container.
+Operation = Callable[[ApiRequest, "Services"], ApiResponse]

@@ -6,20 +6,21 @@ import uuid
 from collections.abc import Iterable
 from typing import Any
 
-from ..adapters.sendgrid import sendgrid_client
-from ..domain import ops_view, rules
+from ..adapters.sendgrid.router import RegionalSendGrid
+from ..domain import ops_view, ownership
+from ..domain.batch import Batch
 from ..domain.errors import RegionUnknown
-from ..domain.rules import Batch
 
 _EVENT_NAMESPACE = uuid.UUID("5a0c6f0e-3f1e-4a53-9d2c-6b1f0d6f8a11")
 
 
-def detail_of(batch: Batch, **extra: Any) -> dict[str, Any]:
-    """Every time as epoch seconds and, beside it, as ISO-8601 UTC (`<name>_iso`, null when the time is)."""
+def detail_of(sendgrid: RegionalSendGrid, batch: Batch, **extra: Any) -> dict[str, Any]:
+    """The shared fields, the account's region as `sendgrid` knows it among them; every time as epoch seconds and,
+    beside it, as ISO-8601 UTC (`<name>_iso`, null when the time is)."""
     detail = {
         "account": batch.account,
-        "on_behalf_of": rules.on_behalf_of_of(batch.account),
-        "region": region_of(batch.account),
+        "on_behalf_of": ownership.on_behalf_of_of(batch.account),
+        "region": region_of(sendgrid, batch.account),
         "batch_id": batch.batch_id,
         "owner": batch.owner,
         "status": batch.status,
@@ -41,16 +42,15 @@ def event_id(detail_type: str, batch: Batch, *discriminators: object) -> str:
     return str(uuid.uuid5(_EVENT_NAMESPACE, name))
 
 
-def region_of(account: str) -> str | None:
+def region_of(sendgrid: RegionalSendGrid, account: str) -> str | None:
     """The SendGrid region holding the account's data ("global" or "eu"); None when it cannot be known now
     (the event still goes out: a warning matters more than its region)."""
     try:
-        return sendgrid_client().region_of(rules.on_behalf_of_of(account))
+        return sendgrid.region_of(ownership.on_behalf_of_of(account))
     except RegionUnknown:
         return None
 
 
-def known_regions(accounts: Iterable[str]) -> dict[str, str | None]:
+def known_regions(sendgrid: RegionalSendGrid, accounts: Iterable[str]) -> dict[str, str | None]:
     """account -> region as already known (no SendGrid call), for the scan log."""
-    client = sendgrid_client()
-    return {account: client.known_region(rules.on_behalf_of_of(account)) for account in accounts}
+    return {account: sendgrid.known_region(ownership.on_behalf_of_of(account)) for account in accounts}

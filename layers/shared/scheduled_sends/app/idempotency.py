@@ -7,76 +7,89 @@ create_batch_id uses it, and only with the header).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Protocol
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
-from ..adapters.aws import aws_client
 from ..domain.errors import Conflict, Unprocessable
-from ..runtime import clock
-from ..runtime.container import Container, singleton
-from ..runtime.settings import settings
+from ..runtime.clock import Clock
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer, IdempotencyConfig
+    from aws_lambda_powertools.utilities.typing import LambdaContext
 
 
 class Create(Protocol):
-    """A creation Powertools can make idempotent: it hands the request over as the keyword `request`."""
+    """What makes the answer to remember: called with the request as the keyword `request`."""
 
-    def __call__(self, *, request: dict[str, Any]) -> dict[str, Any]: ...
+    def __call__(self, request: dict[str, Any]) -> dict[str, Any]: ...
 
 
 class _Deadline:
     """What Powertools reads of a Lambda context: the time left, here the request's own deadline, so a
     crashed attempt's in-progress record expires when that request would have been answered."""
 
+    def __init__(self, clock: Clock, budget_seconds: float) -> None:
+        self._clock, self._budget_seconds = clock, budget_seconds
+
     def get_remaining_time_in_millis(self) -> int:
-        remaining = clock.remaining_seconds()
-        return int((remaining if remaining is not None else settings().budget_seconds) * 1000)
+        remaining = self._clock.remaining_seconds()
+        return int((remaining if remaining is not None else self._budget_seconds) * 1000)
 
 
-@singleton
-def _config(container: Container) -> IdempotencyConfig:
-    from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig
+class IdempotentCreates:
+    """Powertools' idempotency over the template's table, built on the first request with an Idempotency-Key and
+    kept for the container's life (the composition root builds one per container)."""
 
-    config = IdempotencyConfig(
-        event_key_jmespath="[account, owner, key]",  # one team's key never answers for another
-        payload_validation_jmespath="body",
-        expires_after_seconds=settings().idempotency_expiry_seconds,
-    )
-    config.register_lambda_context(_Deadline())  # type: ignore[arg-type]  # it reads only the time left
-    return config
+    def __init__(
+        self,
+        table_name: str,
+        dynamodb_client: Callable[[], Any],
+        expires_after_seconds: int,
+        clock: Clock,
+        budget_seconds: float,
+    ) -> None:
+        self._table_name, self._dynamodb_client = table_name, dynamodb_client
+        self._expires_after_seconds = expires_after_seconds
+        self._deadline = _Deadline(clock, budget_seconds)
+        self._built: tuple[IdempotencyConfig, DynamoDBPersistenceLayer] | None = None
 
+    def _parts(self) -> tuple[IdempotencyConfig, DynamoDBPersistenceLayer]:
+        if self._built is None:
+            from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer, IdempotencyConfig
 
-@singleton
-def _persistence(container: Container) -> DynamoDBPersistenceLayer:
-    from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
+            config = IdempotencyConfig(
+                event_key_jmespath="[account, owner, key]",  # one team's key never answers for another
+                payload_validation_jmespath="body",
+                expires_after_seconds=self._expires_after_seconds,
+            )
+            config.register_lambda_context(cast("LambdaContext", self._deadline))  # what Powertools reads of one
+            persistence = DynamoDBPersistenceLayer(table_name=self._table_name, boto3_client=self._dynamodb_client())
+            self._built = (config, persistence)
+        return self._built
 
-    return DynamoDBPersistenceLayer(
-        table_name=settings().idempotency_table_name, boto3_client=aws_client(container, "dynamodb")
-    )
+    def _idempotent(self, create: Create) -> Create:
+        from aws_lambda_powertools.utilities.idempotency import idempotent_function
 
+        config, persistence = self._parts()
+        wrapped: Create = idempotent_function(
+            create, data_keyword_argument="request", persistence_store=persistence, config=config
+        )
+        return wrapped
 
-def _idempotent(create: Create) -> Create:
-    from aws_lambda_powertools.utilities.idempotency import idempotent_function
+    def once(self, create: Create, request: dict[str, Any]) -> dict[str, Any]:
+        """`create(request=request)`, or the answer it gave before for the same account, owner and key."""
+        from aws_lambda_powertools.utilities.idempotency.exceptions import (
+            IdempotencyAlreadyInProgressError,
+            IdempotencyValidationError,
+        )
 
-    idempotent: Create = idempotent_function(
-        create, data_keyword_argument="request", persistence_store=_persistence(), config=_config()
-    )
-    return idempotent
-
-
-def once(create: Create, request: dict[str, Any]) -> dict[str, Any]:
-    """`create(request=request)`, or the answer it gave before for the same account, owner and key."""
-    from aws_lambda_powertools.utilities.idempotency.exceptions import (
-        IdempotencyAlreadyInProgressError,
-        IdempotencyValidationError,
-    )
-
-    try:
-        return _idempotent(create)(request=request)
-    except IdempotencyValidationError:
-        raise Unprocessable(
-            "this Idempotency-Key was used with a different body; use a new key", field="Idempotency-Key"
-        ) from None
-    except IdempotencyAlreadyInProgressError:
-        raise Conflict("a request with this Idempotency-Key is still in progress", field="Idempotency-Key") from None
+        try:
+            return self._idempotent(create)(request=request)
+        except IdempotencyValidationError:
+            raise Unprocessable(
+                "this Idempotency-Key was used with a different body; use a new key", field="Idempotency-Key"
+            ) from None
+        except IdempotencyAlreadyInProgressError:
+            raise Conflict(
+                "a request with this Idempotency-Key is still in progress", field="Idempotency-Key"
+            ) from None

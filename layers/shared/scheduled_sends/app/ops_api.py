@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from ..adapters.batches_table import BatchStore
-from ..domain import ops_view, rules, validation
+from ..domain import ops_view, ownership, validation
 from ..domain.errors import BadRequest, Forbidden, NotFound
 from .contract import ApiRequest, ApiResponse
 from .ops_queries import BatchQuery, RegionOf, find_batch
@@ -30,7 +30,7 @@ class OpsContext:
 
 
 def _admin_only(request: ApiRequest, admins: Iterable[str]) -> None:
-    if not rules.is_admin(rules.owner_of(request.principal), admins):
+    if not ownership.is_admin(ownership.owner_of(request.principal), admins):
         raise Forbidden("the /ops routes are for the stack's admins (AdminPrincipals) only")
 
 
@@ -74,7 +74,7 @@ def get_batch(request: ApiRequest, context: OpsContext) -> ApiResponse:
     _admin_only(request, context.admins)
     _known_parameters(request, _GET_PARAMETERS)
     batch_id = validation.batch_id(request.path_parameters.get("batch_id"))
-    account = ops_view.account_of(request.query.get("account")) or rules.PARENT_ACCOUNT
+    account = ops_view.account_of(request.query.get("account")) or ownership.PARENT_ACCOUNT
     found = find_batch(context.store, account, batch_id, context.now, context.region_of)
     if found is None:
         name = ops_view.account_name(account)

@@ -13,7 +13,8 @@ from typing import Any
 
 from ..adapters.batches_table import BatchStore
 from ..domain import ops_view
-from ..domain.rules import Batch, on_behalf_of_of
+from ..domain.batch import Batch
+from ..domain.ownership import on_behalf_of_of
 
 RegionOf = Callable[[str | None], str | None]  # on-behalf-of (None: the parent) -> "global" | "eu" | None
 AT_RISK_WITHIN_SECONDS = 6 * 3600  # the widget's and the console's horizon

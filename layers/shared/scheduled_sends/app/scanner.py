@@ -3,7 +3,7 @@ threshold), carry out `expiry_action`, mark expired batches, free SendGrid's slo
 known account with SendGrid's list (`reconcile`). One failing batch never stops the others; a run with
 failures reports them so the entry point raises and Lambda's async retry (then the dead-letter queue)
 takes over — every step is idempotent, guarded by conditional writes. When each batch is next due is a
-domain rule (`rules.next_due`); how often the scanner runs is the template's schedule."""
+domain rule (`scan_plan.next_due`); how often the scanner runs is the template's schedule."""
 
 from __future__ import annotations
 
@@ -12,54 +12,29 @@ import json
 import uuid
 from collections.abc import Callable
 from contextlib import nullcontext
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import replace
+from typing import Any
 
 from ..adapters import event_bus as bus
-from ..adapters.accounts import AccountRegistry, account_registry
-from ..adapters.batches_table import BatchStore, batch_store
-from ..adapters.event_bus import EventBus, event_bus
-from ..adapters.sendgrid import RegionalSendGrid, SendGridClient, api_path, sendgrid_client
-from ..domain import rules
-from ..domain.rules import Batch
-from ..domain.scan_limits import RateShare, SlotGauges, slot_gauges
-from ..runtime import clock
+from ..adapters.accounts import AccountRegistry
+from ..adapters.batches_table import BatchStore
+from ..adapters.event_bus import EventBus
+from ..adapters.sendgrid.client import api_path
+from ..adapters.sendgrid.router import RegionalSendGrid
+from ..domain import expiry_buckets, ownership, scan_plan, slot_quota
+from ..domain.batch import Batch
+from ..domain.scan_limits import RateShare, slot_gauges
+from ..runtime.clock import SYSTEM_CLOCK, Clock
 from ..runtime.observability import logger
-from ..runtime.settings import Settings, settings
+from ..runtime.settings import Settings
 from .event_detail import detail_of, event_id
 from .ops_queries import at_risk_gauges
+from .reclaim import GONE_OK, SlotReclaimer
 from .reconcile import Reconciler
+from .scan_summary import ScanSummary
+from .services import Services
 
-_GONE_OK = (204, 404)  # deleting an entry SendGrid no longer has is what we wanted anyway
 _STATUS_AFTER = {"resume": None, "cancel": "cancel"}  # an expiry action -> the batch's status once it is carried out
-
-
-@dataclass
-class ScanSummary:
-    due: int = 0
-    warned: int = 0
-    actioned: int = 0
-    expired: int = 0
-    reclaimed: int = 0
-    drift: int = 0
-    errors: int = 0
-    items_read: int = 0
-    reconciled: int = 0  # accounts reconciled by this run
-    reconcile_due: int = 0  # accounts whose reconcile was due when the run ended (0: it caught up)
-    sendgrid_calls: int = 0  # of the scanner's share of SendGrid's rate limit (reconcile's lists)
-    rate_limited: int = 0  # 429s: the run then left SendGrid to the teams
-    unreconcilable: int = 0  # accounts SendGrid refuses (e.g. a subuser it does not list): set aside, not errors
-    stopped_early: int = 0  # 1 when the run stopped taking work before its deadline (the next one continues)
-    # For the log only: slots in use per account reconciled by this run.
-    slots_in_use: dict[str, int] = field(default_factory=dict)
-    # Gauges over every account (from the registry: what each one's last reconcile saw).
-    slot_gauges: SlotGauges = field(default_factory=SlotGauges)
-    paused_by_expiry: dict[str, int] = field(default_factory=lambda: dict.fromkeys(rules.EXPIRY_BUCKETS, 0))
-    # Paused batches expiring within 1 h / 6 h, all and without an expiry action (metric name -> count).
-    at_risk: dict[str, int] = field(default_factory=dict)
-
-    def counts(self) -> dict[str, int]:
-        """The counters (the gauges are dicts); read from the values, not the postponed annotations."""
-        return {f.name: getattr(self, f.name) for f in fields(self) if isinstance(getattr(self, f.name), int)}
 
 
 def _retried(batch: Batch) -> Batch:
@@ -79,24 +54,29 @@ def _moved(batch: Batch, from_status: str, to_status: str, now: int, entry_left:
 
 
 class Scanner:
+    """One run's work on the due batches; reconcile (`Reconciler`) after them. Its collaborators are handed in."""
+
     def __init__(
         self,
         store: BatchStore,
         events: EventBus,
-        client: SendGridClient | RegionalSendGrid,
+        client: RegionalSendGrid,
         config: Settings,
-        accounts: AccountRegistry | None = None,
+        accounts: AccountRegistry,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self.store, self.events, self.client, self.config = store, events, client, config
-        self.accounts = accounts or account_registry()
-        self.reconciler = Reconciler(self)
+        self.accounts, self.clock = accounts, clock
         self.rate = RateShare(config.scan_rate_limit_reserve)
+        self.reclaimer = SlotReclaimer(client, events)
+        self.reconciler = Reconciler(store, accounts, client, events, config, clock, self.rate, self.reclaimer)
         self.run_id = uuid.uuid4().hex  # whose lease a row is under
 
     def run(self, now: int) -> ScanSummary:
         """Due batches first (they protect mail), then the accounts whose reconcile is due, until the run's
         deadline (the entry point's, from the Lambda's remaining time; else `scan_budget_seconds`): work not
         started by then is left for the next run, which starts where this one stopped."""
+        clock = self.clock
         with clock.deadline_in(self.config.scan_budget_seconds) if clock.deadline() is None else nullcontext():
             summary = ScanSummary()
             due = self.store.due(now)
@@ -124,8 +104,8 @@ class Scanner:
             return summary
 
     def _work_order(self, batches: list[Batch], now: int) -> list[Batch]:
-        """Warnings before the work that waits on SendGrid, each oldest due first (`rules.work_order`)."""
-        return rules.work_order(
+        """Warnings before the work that waits on SendGrid, each oldest due first (`scan_plan.work_order`)."""
+        return scan_plan.work_order(
             batches,
             now,
             self.config.warning_thresholds_seconds,
@@ -134,17 +114,17 @@ class Scanner:
         )
 
     def _has_time(self) -> bool:
-        remaining = clock.remaining_seconds()
+        remaining = self.clock.remaining_seconds()
         return remaining is None or remaining > 0
 
     def _gauges(self, now: int, summary: ScanSummary) -> None:
         """Aggregates over every account from what each one's last reconcile saw: their number and cost do not
         grow with the accounts (one metric per gauge, per expiry bucket)."""
         records = list(self.accounts.records())
-        summary.slot_gauges = slot_gauges((r.slots_in_use for r in records), rules.MAX_ACTIVE_BATCHES)
+        summary.slot_gauges = slot_gauges((r.slots_in_use for r in records), slot_quota.MAX_ACTIVE_BATCHES)
         for record in records:
             for expires_at in record.paused_expiries:
-                summary.paused_by_expiry[rules.expiry_bucket(expires_at, now)] += 1
+                summary.paused_by_expiry[expiry_buckets.expiry_bucket(expires_at, now)] += 1
         summary.at_risk = at_risk_gauges(self.store, now).metrics()
 
     # -- one due batch -----------------------------------------------------------------------------
@@ -155,7 +135,7 @@ class Scanner:
         that may already have been sent is sent again."""
         plan = self._plan(batch, now)
         stale_lease = batch.lease_until is not None and not batch.leased(now)
-        if plan == rules.Plan() and not stale_lease:
+        if plan == scan_plan.Plan() and not stale_lease:
             self.change(batch, _retried, now)  # nothing due: move the row to its next due time
             return
         leased = self.store.take_lease(batch, self.run_id, now, now + self.config.scan_lease_seconds)
@@ -170,22 +150,25 @@ class Scanner:
             raise
 
     def _retry_later(self, batch: Batch, now: int) -> Batch:
-        """The row whose work failed, due again after a backoff (`rules.retry_after`), behind the rows waiting."""
-        retry_at = rules.retry_after(
+        """The row whose work failed, due again after a backoff (`scan_plan.retry_after`), behind the rows waiting."""
+        retry_at = scan_plan.retry_after(
             batch, now, self.config.warning_thresholds_seconds, self.config.expiry_action_lead_seconds
         )
         return replace(batch, retry_at=retry_at)
 
-    def _plan(self, batch: Batch, now: int) -> rules.Plan:
-        return rules.plan(batch, now, self.config.warning_thresholds_seconds, self.config.expiry_action_lead_seconds)
+    def _plan(self, batch: Batch, now: int) -> scan_plan.Plan:
+        return scan_plan.plan(
+            batch, now, self.config.warning_thresholds_seconds, self.config.expiry_action_lead_seconds
+        )
 
-    def _leased_work(self, batch: Batch, plan: rules.Plan, now: int, summary: ScanSummary) -> None:
+    def _leased_work(self, batch: Batch, plan: scan_plan.Plan, now: int, summary: ScanSummary) -> None:
         if plan.warn:
             assert batch.expires_at is not None
             for threshold in plan.warn:
                 self.events.publish(
                     bus.EXPIRY_WARNING,
                     detail_of(
+                        self.client,
                         batch,
                         event_id=event_id(bus.EXPIRY_WARNING, batch, threshold),
                         threshold_seconds=threshold,
@@ -200,7 +183,7 @@ class Scanner:
         if plan.act:
             batch = self._expiry_action(batch, plan.act, now, summary)
         elif plan.expire:
-            self.events.publish(bus.EXPIRED, detail_of(batch, event_id=event_id(bus.EXPIRED, batch)))
+            self.events.publish(bus.EXPIRED, detail_of(self.client, batch, event_id=event_id(bus.EXPIRED, batch)))
             summary.expired += 1
             left = self._free_slot(batch, "expired", summary)
             batch = self._within_lease(batch, lambda current: _moved(current, "pause", "expired", now, left), now)
@@ -218,6 +201,7 @@ class Scanner:
         self.events.publish(
             bus.EXPIRY_ACTION_TAKEN,
             detail_of(
+                self.client,
                 batch,
                 event_id=event_id(bus.EXPIRY_ACTION_TAKEN, batch),
                 action=action,
@@ -238,7 +222,7 @@ class Scanner:
     def _already_applied(self, batch: Batch, action: str) -> bool:
         """What SendGrid holds now says whether an action sent by a run that died was applied."""
         path = api_path("user", "scheduled_sends", batch.batch_id)
-        answer = self.client.call("GET", path, on_behalf_of=rules.on_behalf_of_of(batch.account))
+        answer = self.client.call("GET", path, on_behalf_of=ownership.on_behalf_of_of(batch.account))
         if answer.status == 404:
             return True  # no status: resumed (or removed by someone): there is nothing left to do either way
         if answer.status != 200:
@@ -247,11 +231,11 @@ class Scanner:
         return action == "cancel" and statuses == {"cancel"}
 
     def _carry_out(self, batch: Batch, action: str) -> None:
-        on_behalf_of = rules.on_behalf_of_of(batch.account)
+        on_behalf_of = ownership.on_behalf_of_of(batch.account)
         path = api_path("user", "scheduled_sends", batch.batch_id)
         if action == "resume":
             answer = self.client.call("DELETE", path, on_behalf_of=on_behalf_of)
-            ok = answer.status in _GONE_OK
+            ok = answer.status in GONE_OK
         else:
             answer = self.client.call("PATCH", path, on_behalf_of=on_behalf_of, body={"status": "cancel"})
             ok = answer.status in (204, 404)  # 404: resumed meanwhile, so nothing is held to cancel
@@ -263,30 +247,21 @@ class Scanner:
         True when the entry was left in place: its slot is still taken, and the row must keep counting it."""
         if self.config.slot_reclaim == "notify":
             self.events.publish(
-                bus.SLOT_RECLAIMABLE, detail_of(batch, event_id=event_id(bus.SLOT_RECLAIMABLE, batch), reason=reason)
+                bus.SLOT_RECLAIMABLE,
+                detail_of(self.client, batch, event_id=event_id(bus.SLOT_RECLAIMABLE, batch), reason=reason),
             )
             return True
-        self.reclaim(batch, reason, summary)
+        self.reclaimer.reclaim(batch, reason, summary)
         return False
 
-    def reclaim(self, batch: Batch, reason: str, summary: ScanSummary) -> None:
-        path = api_path("user", "scheduled_sends", batch.batch_id)
-        answer = self.client.call("DELETE", path, on_behalf_of=rules.on_behalf_of_of(batch.account))
-        if answer.status not in _GONE_OK:
-            raise RuntimeError(f"SendGrid answered {answer.status} when freeing the slot")
-        self.events.publish(
-            bus.SLOT_RECLAIMED, detail_of(batch, event_id=event_id(bus.SLOT_RECLAIMED, batch), reason=reason)
-        )
-        summary.reclaimed += 1
-
-    def _within_lease(self, batch: Batch, edit: Callable[[Batch], Batch], now: int, release: bool = False) -> Batch:
+    def _within_lease(self, batch: Batch, edit: Any, now: int, release: bool = False) -> Batch:
         """Write `edit` of the latest row while this run still holds its lease (`release`: and give the lease
         up, which puts the row back at its next due time); LeaseLost when another run has taken it over."""
 
         def guarded(current: Batch) -> Batch | None:
             if current.lease_owner != self.run_id:
                 return None
-            edited = edit(current)
+            edited: Batch = edit(current)
             return replace(edited, lease_owner=None, lease_until=None) if release else edited
 
         written = self.change(batch, guarded, now)
@@ -301,7 +276,9 @@ class Scanner:
         )
 
 
-def run_scan(now: int | None = None) -> ScanSummary:
-    """One scanner run over the current container's table, bus and SendGrid client."""
-    scanner = Scanner(batch_store(), event_bus(), sendgrid_client(), settings())
-    return scanner.run(clock.now() if now is None else now)
+def run_scan(services: Services, now: int | None = None) -> ScanSummary:
+    """One scanner run over the services' table, bus, SendGrid, registry and clock."""
+    scanner = Scanner(
+        services.store, services.events, services.sendgrid, services.config, services.accounts, services.clock
+    )
+    return scanner.run(services.clock.now() if now is None else now)

@@ -13,9 +13,10 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
+from .batch import Batch
 from .changes import Change, status_name
 from .errors import BadRequest
-from .rules import PARENT_ACCOUNT, Batch, account_key, on_behalf_of_of
+from .ownership import PARENT_ACCOUNT, account_key, on_behalf_of_of
 from .validation import on_behalf_of
 
 HISTORY_LIMIT = 20  # changes kept on a batch's row (newest first); older ones are in the event archive

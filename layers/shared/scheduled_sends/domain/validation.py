@@ -6,8 +6,8 @@ import json
 import re
 from typing import Any
 
+from .batch import ACTIVE_STATUSES, EXPIRY_ACTIONS
 from .errors import BadRequest
-from .rules import ACTIVE_STATUSES, EXPIRY_ACTIONS
 
 BATCH_ID_MAX_LENGTH = 128
 ON_BEHALF_OF_MAX_LENGTH = 256

@@ -12,12 +12,13 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from ..app.contract import ApiRequest, ApiResponse, Operation
-from ..domain import regions, rules, validation
+from ..domain import ownership, regions, validation
 from ..domain.errors import BadRequest, Forbidden, PayloadTooLarge, ServiceError, UnsupportedMediaType
 from ..runtime.clock import deadline_in
 from ..runtime.observability import flushing_metrics, logger, metrics, tracer
 from ..runtime.settings import settings
 from . import snapstart
+from .bootstrap import services
 from .headers import header_values
 
 JSON_HEADERS = {"Content-Type": "application/json"}
@@ -99,7 +100,7 @@ def parse_request(event: dict[str, Any]) -> ApiRequest:
     context = event.get("requestContext") or {}
     on_behalf_of = validation.on_behalf_of(header_values(event, "on-behalf-of"))
     subusers = _subusers(event)
-    if not rules.subuser_permitted(subusers, on_behalf_of):
+    if not ownership.subuser_permitted(subusers, on_behalf_of):
         raise Forbidden(
             f"this team token may act only on behalf of: {', '.join(subusers)}; send one of them in on-behalf-of",
             field="on-behalf-of",
@@ -125,9 +126,10 @@ def to_proxy_response(response: ApiResponse) -> dict[str, Any]:
 
 
 def respond(event: dict[str, Any], operation: Operation) -> dict[str, Any]:
-    """Parse, run one operation, answer; every `ServiceError` becomes its status and a SendGrid-style body."""
+    """Parse, run one operation with the container's services (the composition root's), answer; every
+    `ServiceError` becomes its status and a SendGrid-style body."""
     try:
-        response = operation(parse_request(event))
+        response = operation(parse_request(event), services())
     except ServiceError as error:
         kind = type(error).__name__
         log = logger.error if error.status >= 500 else logger.info

@@ -7,16 +7,14 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from ..adapters.batches_table import batch_store
-from ..adapters.sendgrid import sendgrid_client
 from ..app import ops_api
 from ..app.at_risk_page import render_at_risk_html
 from ..app.contract import ApiRequest, ApiResponse
 from ..app.ops_queries import at_risk
-from ..runtime import clock
+from ..app.services import Services
 from ..runtime.observability import logger
-from ..runtime.settings import settings
 from . import snapstart
+from .bootstrap import services
 
 WIDGET_DOCS = """## Paused batches at risk
 
@@ -27,21 +25,20 @@ Runbook: docs/operations/alarms.md#paused-batch-expiring-without-an-expiry-actio
 """
 
 
-def _region_of(on_behalf_of: str | None) -> str | None:
-    """What is known of an account's region without calling SendGrid."""
-    return sendgrid_client().known_region(on_behalf_of)
+def _context(services: Services) -> ops_api.OpsContext:
+    """What the admin routes need, from the container's services: the store, the time, the admins and what is
+    known of an account's region without calling SendGrid."""
+    return ops_api.OpsContext(
+        services.store, services.clock.now(), services.config.admin_principals, services.sendgrid.known_region
+    )
 
 
-def _context() -> ops_api.OpsContext:
-    return ops_api.OpsContext(batch_store(), clock.now(), settings().admin_principals, _region_of)
+def ops_list_batches(request: ApiRequest, services: Services) -> ApiResponse:
+    return ops_api.list_batches(request, _context(services))
 
 
-def ops_list_batches(request: ApiRequest) -> ApiResponse:
-    return ops_api.list_batches(request, _context())
-
-
-def ops_get_batch(request: ApiRequest) -> ApiResponse:
-    return ops_api.get_batch(request, _context())
+def ops_get_batch(request: ApiRequest, services: Services) -> ApiResponse:
+    return ops_api.get_batch(request, _context(services))
 
 
 def at_risk_widget_handler() -> Any:
@@ -55,7 +52,8 @@ def at_risk_widget_handler() -> Any:
 def _widget(event: dict[str, Any], context: LambdaContext) -> str:
     if event.get("describe"):
         return WIDGET_DOCS
-    now = clock.now()
-    batches = at_risk(batch_store(), now, _region_of)
+    built = services()
+    now = built.clock.now()
+    batches = at_risk(built.store, now, built.sendgrid.known_region)
     logger.info("at-risk widget rendered", extra={"batches": len(batches)})
-    return render_at_risk_html(batches, now, settings().stack_name)
+    return render_at_risk_html(batches, now, built.config.stack_name)

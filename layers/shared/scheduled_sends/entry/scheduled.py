@@ -14,6 +14,7 @@ from ..runtime.clock import deadline_in
 from ..runtime.observability import flushing_metrics, logger, metrics, tracer
 from ..runtime.settings import settings
 from . import snapstart
+from .bootstrap import services
 
 
 class ScanIncomplete(Exception):
@@ -33,7 +34,7 @@ def _lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, 
     # The run stops taking work this long before Lambda's timeout, so a long run ends well, never in the DLQ.
     remaining = context.get_remaining_time_in_millis() / 1000
     with deadline_in(remaining - min(settings().scan_stop_before_seconds, remaining / 2)):
-        summary = run_scan()
+        summary = run_scan(services())
     counts = summary.counts()
     for name, value in counts.items():
         metrics.add_metric(name=f"Scanner{name.title().replace('_', '')}", unit=MetricUnit.Count, value=value)
@@ -57,7 +58,9 @@ def _lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, 
             "slot_gauges": vars(gauges),
             "paused_by_expiry": summary.paused_by_expiry,
             "at_risk": summary.at_risk,
-            "regions": known_regions(summary.slots_in_use),  # where each reconciled account's data lives
+            "regions": known_regions(
+                services().sendgrid, summary.slots_in_use
+            ),  # where each reconciled account's data lives
         },
     )
     if summary.errors:

@@ -8,19 +8,18 @@ hooks when its handler is built (`register_hooks`), once per process.
 
 from __future__ import annotations
 
-from ..adapters.batches_table import batch_store
-from ..adapters.sendgrid import sendgrid_client
+from .bootstrap import services
 
 _registered = False
 
 
 def build_clients() -> None:
-    sendgrid_client()
-    batch_store()
+    built = services()
+    _ = built.sendgrid, built.store  # built now, so a restored container starts with them
 
 
 def drop_pooled_connections() -> None:
-    sendgrid_client().close_connections()
+    services().sendgrid.close_connections()
 
 
 def register_hooks() -> bool:

@@ -31,12 +31,18 @@ class Container:
 
     def get(self, factory: Factory[T]) -> T:
         try:
-            return self._built[factory]
+            built: T = self._built[factory]
         except KeyError:
             with self._lock:
                 if factory not in self._built:
                     self._built[factory] = factory(self)
-                return self._built[factory]
+                built = self._built[factory]
+        return built
+
+    def provide(self, factory: Factory[T], value: T) -> None:
+        """Use `value` as this container's singleton of `factory` from now on (the composition root's chosen parts)."""
+        with self._lock:
+            self._built[factory] = value
 
     def built(self, factory: Factory[T]) -> T | None:
         """The singleton if this container has built it already (for hooks that must not build)."""

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from ..domain.regions import EU, GLOBAL, RegionPins, region
-from ..domain.rules import DEFAULT_SLOTS_PER_TEAM
+from ..domain.slot_quota import DEFAULT_SLOTS_PER_TEAM
 from .container import Container, singleton
 
 EU_API_BASE_URL = "https://api.eu.sendgrid.com"  # SendGrid's host for EU regional subusers

@@ -1,8 +1,6 @@
-"""The only code that speaks HTTP to SendGrid: one keep-alive connection pool per host and container.
-
-`sendgrid_client()` is what every caller uses: `call(method, path, on_behalf_of=..., body=...)` goes to the host
-of the account's region (api.sendgrid.com or api.eu.sendgrid.com, see `domain.regions`), with that region's key.
-"""
+"""One SendGrid host's HTTP client: the only code that speaks HTTP to SendGrid (`SendGridClient.call`), with
+one keep-alive connection pool per host and container, retries, backoff and the key's refresh on a 401/403.
+`api_path` builds the only paths it is given."""
 
 from __future__ import annotations
 
@@ -11,7 +9,7 @@ import math
 import re
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -20,21 +18,16 @@ from aws_lambda_powertools.metrics import MetricUnit
 from botocore.httpsession import get_cert_path
 from urllib3.exceptions import ConnectTimeoutError, HTTPError, ReadTimeoutError
 
-from ..domain import regions
-from ..domain.backoff import full_jitter, requested_wait
-from ..domain.errors import (
+from ...domain.backoff import full_jitter, requested_wait
+from ...domain.errors import (
     ServiceError,
     UpstreamKeyRejected,
     UpstreamRateLimited,
     UpstreamTimeout,
     UpstreamUnavailable,
 )
-from ..runtime import clock
-from ..runtime.container import Container, singleton
-from ..runtime.observability import metrics, traced_http_call
-from ..runtime.settings import region_settings, settings
-from .secrets import sendgrid_api_key
-from .subuser_regions import SubuserDirectory
+from ...runtime import clock
+from ...runtime.observability import metrics, traced_http_call
 
 USER_AGENT = "scheduled-sends-control-plane/1.0"
 RATE_LIMIT_HEADERS = ("X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset", "Retry-After")
@@ -222,7 +215,7 @@ class SendGridClient:
         timeout = urllib3.Timeout(
             connect=min(self._connect_timeout, remaining), read=min(self._read_timeout, remaining)
         )
-        return traced_http_call(
+        response: urllib3.BaseHTTPResponse = traced_http_call(
             self._host,
             method,
             self._base_url + path,
@@ -230,95 +223,4 @@ class SendGridClient:
                 method, self._prefix + path, body=data, headers=headers, timeout=timeout, redirect=False
             ),
         )
-
-
-class RegionalSendGrid:
-    """SendGrid as callers see it: one `call`, made at the host of the account's region. Calls on behalf of an
-    EU subuser go to the EU host only, everything else of the global region to the global host only; an account
-    whose region cannot be known gets `RegionUnknown` and nothing is sent."""
-
-    def __init__(
-        self, hosts: dict[str, SendGridClient], stack_region: str, pins: regions.RegionPins, directory: SubuserDirectory
-    ) -> None:
-        self._hosts = hosts
-        self._stack_region = stack_region
-        self._pins = pins
-        self._directory = directory
-
-    def region_of(self, on_behalf_of: str | None) -> str:
-        """The account's region; SendGrid's subuser list is read (or its remembered answer used) when needed."""
-        decision = regions.decide(on_behalf_of, self._stack_region, self._pins)
-        if decision.region is not None:
-            return decision.region
-        assert on_behalf_of is not None
-        return self._directory.region_of(on_behalf_of)
-
-    def known_region(self, on_behalf_of: str | None) -> str | None:
-        """The account's region as far as it is known without asking SendGrid (for logs)."""
-        try:
-            decision = regions.decide(on_behalf_of, self._stack_region, self._pins)
-        except ServiceError:
-            return None
-        if decision.region is not None or on_behalf_of is None:
-            return decision.region
-        return self._directory.known(on_behalf_of)
-
-    def call(
-        self,
-        method: str,
-        path: str,
-        *,
-        on_behalf_of: str | None = None,
-        body: dict[str, Any] | None = None,
-        wait_out_rate_limits: bool = True,
-    ) -> UpstreamResponse:
-        """`SendGridClient.call` at the host of the account's region (see there for retries and errors); the answer
-        names that region in `regions.RESPONSE_HEADER`."""
-        region = self.region_of(on_behalf_of)
-        answer = self._hosts[region].call(
-            method, path, on_behalf_of=on_behalf_of, body=body, wait_out_rate_limits=wait_out_rate_limits
-        )
-        return replace(answer, headers={**answer.headers, regions.RESPONSE_HEADER: region})
-
-    def close_connections(self) -> None:
-        for host in self._hosts.values():
-            host.close_connections()
-
-
-def _key_of(region: str) -> Callable[[bool], str]:
-    """The region's key from the secret (one key for both hosts, or one per region)."""
-    return lambda refresh: regions.key_for(sendgrid_api_key(refresh), region)
-
-
-@singleton
-def sendgrid_hosts(container: Container) -> dict[str, SendGridClient]:
-    """One client per region's host, each with its own keep-alive connection pool and its region's key."""
-    config, where = settings(), region_settings()
-    return {
-        region: SendGridClient(
-            where.base_urls[region],
-            _key_of(region),
-            config.connect_timeout_seconds,
-            config.read_timeout_seconds,
-            retry=RetryPolicy(
-                config.max_attempts, config.backoff_base_seconds, config.backoff_cap_seconds, config.budget_seconds
-            ),
-            pool_size=max(10, config.scan_concurrency),
-        )
-        for region in regions.REGIONS
-    }
-
-
-@singleton
-def subuser_directory(container: Container) -> SubuserDirectory:
-    """What SendGrid's subuser list says, read with the parent's key at the stack's region host and remembered
-    for the container's life (refreshed every `subuser_list_refresh_seconds`)."""
-    where = region_settings()
-    return SubuserDirectory(sendgrid_hosts()[where.stack_region], where.subuser_list_refresh_seconds)
-
-
-@singleton
-def sendgrid_client(container: Container) -> RegionalSendGrid:
-    """The container's SendGrid, built on first use so an import costs no I/O."""
-    where = region_settings()
-    return RegionalSendGrid(sendgrid_hosts(), where.stack_region, where.pins, subuser_directory())
+        return response

@@ -13,16 +13,14 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import Any
 from urllib.parse import urlencode
 
-from ..domain.errors import RegionUnknown, ServiceError
-from ..domain.regions import listed_regions
-from ..runtime import clock
-from ..runtime.observability import logger
-
-if TYPE_CHECKING:
-    from .sendgrid import SendGridClient
+from ...domain.errors import RegionUnknown, ServiceError
+from ...domain.regions import listed_regions
+from ...runtime import clock
+from ...runtime.observability import logger
+from .client import SendGridClient
 
 SUBUSERS_PATH = "/v3/subusers"
 PAGE_SIZE = 100  # SendGrid documents no maximum page size; 100 stays below any plausible one
@@ -117,7 +115,7 @@ class SubuserDirectory:
         page = self._page(username=username, include_region="true", limit=PAGE_SIZE)
         return listed_regions(page).get(username)
 
-    def _page(self, **query: str | int) -> list:
+    def _page(self, **query: str | int) -> list[Any]:
         try:
             answer = self._client.call("GET", f"{SUBUSERS_PATH}?{urlencode(query)}")
         except ServiceError as error:  # unreachable, rate limited, timed out, key rejected or unreadable
@@ -125,7 +123,7 @@ class SubuserDirectory:
         if answer.status != 200:
             raise _ListUnavailable(f"SendGrid answered {answer.status}")
         try:
-            page = json.loads(answer.body or "null")
+            page: list[Any] = json.loads(answer.body or "null")
             listed_regions(page)  # the shape is checked before anything is taken from it
         except ValueError:
             raise _ListUnavailable("SendGrid's answer is not a list of subusers") from None

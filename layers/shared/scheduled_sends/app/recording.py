@@ -1,0 +1,175 @@
+"""Recording what an operation changed, after SendGrid applied it: where a batch's row is written for the API (the
+batches table through `BatchStore.change`), with the change's record (who made it, with which request, from which
+status), write retries, the account's registration for reconcile, and the metrics of failed writes.
+
+SendGrid first, then the table: a failed record is logged and counted, never the caller's error (the scanner's
+reconcile repairs the row); only the first row of a new batch id is retried until it is written (`record_or_fail`).
+The table's stream announces each recorded change as an event (the template's ChangeEventsPipe).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any, cast
+
+from aws_lambda_powertools.metrics import MetricUnit
+
+from ..adapters.accounts import AccountRegistry
+from ..adapters.batches_table import UNREAD, BatchStore
+from ..domain import changes
+from ..domain.backoff import full_jitter
+from ..domain.batch import Batch
+from ..domain.errors import ServiceError, StateUnavailable
+from ..runtime.clock import Clock
+from ..runtime.observability import logger, metrics
+from ..runtime.settings import Settings
+from .caller import Caller
+
+
+def state_write_failed(message: str, **extra: Any) -> None:
+    """A table write after SendGrid succeeded failed: logged and counted, never the caller's error."""
+    logger.exception(message, extra=extra)
+    metrics.add_metric(name="StateWriteFailed", unit=MetricUnit.Count, value=1)
+
+
+class Recorder:
+    """Writes one caller's outcomes: the batch's row, its change record, the account's registration."""
+
+    def __init__(
+        self,
+        caller: Caller,
+        request_id: str,
+        store: BatchStore,
+        accounts: AccountRegistry,
+        clock: Clock,
+        config: Settings,
+    ) -> None:
+        self.caller, self.request_id = caller, request_id
+        self.store, self.accounts, self.clock, self.config = store, accounts, clock, config
+
+    def register_account(self) -> None:
+        """Register the account for reconcile once SendGrid has served it: a name SendGrid refused (a typo,
+        a deleted subuser) is never registered, or every scanner run would fail on it. Every account the service
+        acts for is registered, so the scanner's reconcile watches it (whoever acted: owner, claimer or admin)."""
+        try:
+            self.accounts.remember(self.caller.account)
+        except Exception:
+            state_write_failed("could not register the account for reconcile", account=self.caller.account)
+
+    def holds_a_slot_now(self) -> None:
+        """A pause or cancel was just set: the account is reconciled within the active interval from now on
+        (an idle account was scheduled hours ahead)."""
+        try:
+            self.accounts.reconcile_by(self.caller.account, self.clock.now() + self.config.reconcile_active_seconds)
+        except Exception:
+            state_write_failed("could not bring the account's reconcile forward", account=self.caller.account)
+
+    def record_change(
+        self,
+        batch_id: str,
+        operation: str,
+        status: str | None,
+        edit: Callable[[Batch], Batch],
+        now: int,
+        region: str | None,
+        current: Batch | object | None = UNREAD,
+    ) -> Batch | None:
+        """Record a status change SendGrid has applied (in `region`): the row `edit` makes (from the current one),
+        with `status` set at `now` and the change itself (who made it, with which request, from which status), in
+        one write. The table's stream announces it (the template's ChangeEventsPipe); the log line below is the
+        audit record the saved query "who changed batch X" reads, written whether or not the row could be
+        recorded."""
+        caller = self.caller
+        seen: list[Batch | None] = []
+
+        def changed(row: Batch | None) -> Batch:
+            seen.append(row)
+            new = edit(caller.new_row(batch_id, row)).with_status(status, now)
+            detail_type = changes.detail_type(operation, status)
+            change = changes.Change(
+                event_id=changes.event_id(
+                    detail_type, caller.account, batch_id, self.request_id, row.version if row else 0
+                ),
+                detail_type=detail_type,
+                changed_by=caller.owner,
+                caller=caller.principal,
+                request_id=self.request_id,
+                changed_at=now,
+                previous_status=row.status if row else None,
+                status=status,
+                owner=new.owner,
+                on_behalf_of=caller.on_behalf_of,
+                region=str(region),
+            )
+            return replace(new, change=change)
+
+        recorded = self.record(batch_id, changed, current)
+        last_seen = seen[-1] if seen else (current if isinstance(current, Batch) else None)
+        logger.info(
+            "scheduled send changed",
+            extra={
+                "batch_id": batch_id,
+                "account": caller.account,
+                "change": changes.detail_type(operation, status),
+                "changed_by": caller.owner,
+                "caller": caller.principal,
+                "request_id": self.request_id,
+                "previous_status": changes.status_name(last_seen.status if last_seen else None),
+                "status": changes.status_name(status),
+                "event_id": recorded.change.event_id if recorded and recorded.change else None,
+                "recorded": recorded is not None,
+            },
+        )
+        return recorded
+
+    def record(self, batch_id: str, edit: Any, current: Batch | object | None = UNREAD) -> Batch | None:
+        """Write the outcome after SendGrid succeeded; never turn a table failure into the caller's error.
+        `current` is the row the operation read to authorize (None: known not to exist), which saves a read.
+
+        Every check of the caller's input runs before SendGrid is called (the command is parsed first), so `edit`
+        only applies checked values. Should a caller's mistake (a 4xx) still surface here, it is a bug of ours and
+        is answered, never swallowed as a failed write: the caller hears of the mistake and that SendGrid had
+        applied the request."""
+        try:
+            return self.store.change(self.caller.account, batch_id, edit, self.clock.now(), current)
+        except ServiceError as error:
+            if error.status >= 500:
+                state_write_failed("state write failed after SendGrid succeeded", batch_id=batch_id)
+                return None
+            logger.exception(
+                "a caller's mistake was found after SendGrid applied the request", extra={"batch_id": batch_id}
+            )
+            metrics.add_metric(name="ValidationAfterSideEffect", unit=MetricUnit.Count, value=1)
+            raise type(error)(
+                f"{error.message}; note: SendGrid had already applied this request, and this service did not record "
+                "it (its scanner reconciles the status with SendGrid)",
+                field=error.field,
+                extra=error.extra,
+                headers=error.headers,
+            ) from None
+        except Exception:
+            state_write_failed("state write failed after SendGrid succeeded", batch_id=batch_id)
+            return None
+
+    def record_or_fail(self, batch_id: str, edit: Any, attempts: int = 3) -> Batch:
+        """Write the first row of a batch SendGrid just made, retried with backoff within the request's
+        deadline; StateUnavailable (503) when it cannot be written."""
+        for attempt in range(attempts):
+            try:
+                written = self.store.change(
+                    self.caller.account, batch_id, edit, self.clock.now(), None if attempt == 0 else UNREAD
+                )
+                return cast(Batch, written)  # `edit` always makes a row
+            except Exception:
+                logger.exception("ownership record failed", extra={"batch_id": batch_id, "attempt": attempt + 1})
+            delay = full_jitter(attempt, 0.05, 0.5)
+            remaining = self.clock.remaining_seconds()
+            if attempt + 1 == attempts or (remaining is not None and remaining < delay + 1.0):
+                break
+            self.clock.sleep(delay)
+        metrics.add_metric(name="StateWriteFailed", unit=MetricUnit.Count, value=1)
+        raise StateUnavailable(
+            "the batch id could not be recorded for you, so it was not handed out; nothing was scheduled or "
+            "changed, try again"
+        )
