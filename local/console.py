@@ -64,21 +64,21 @@ def account_name(account_key: str) -> str:
 
 def batch_view(item: dict[str, Any], now: int, region: str | None) -> dict[str, Any]:
     """A row of the batches table as the on-call views show a batch: who, where, status and how long is left."""
-    from scheduled_sends.domain import rules  # the layer, on the path once the local stack started
+    from scheduled_sends.domain import ownership, send_windows  # the layer, installed with the runner
 
     send_at = _integer(item.get("send_at"))
     held_since = _integer(item.get("held_since"))
     if send_at is not None:
-        expires_at, basis = rules.expires_at(send_at), "send_at"
+        expires_at, basis = send_windows.expires_at(send_at), "send_at"
     elif held_since is not None:
-        expires_at, basis = rules.earliest_possible_expiry(held_since), "earliest_possible"
+        expires_at, basis = send_windows.earliest_possible_expiry(held_since), "earliest_possible"
     else:
         expires_at, basis = None, None
     account = str(item["account"])
     return {
         "batch_id": item["batch_id"],
         "account": account_name(account),
-        "on_behalf_of": rules.on_behalf_of_of(account),
+        "on_behalf_of": ownership.on_behalf_of_of(account),
         "region": region,
         "owner": item.get("owner"),
         "status": item.get("status"),
