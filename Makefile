@@ -125,7 +125,6 @@ docs-gen: $(VENV)/.installed
 bench: $(VENV)/.installed  ## performance: writes bench-results.json and prints a table (not part of make test)
 	$(PY) -m bench
 
-lint: editable $(SAM_VENV)/.installed
 cost: $(VENV)/.installed  ## monthly AWS cost at three sizes from bench-results.json / cost/measured.json and cost/prices.json
 	$(PY) -m cost --write-docs
 

@@ -181,10 +181,14 @@ def test_a_stacks_alarms_and_dashboard_read_only_its_own_metrics(token_mode: dic
                 assert re.search(r'(ApiName|service)=\\?"sends-prod', row[0]["expression"]), row
 
 
-def test_the_readme_subscribes_to_the_stacks_bus_by_its_output_not_a_fixed_name() -> None:
-    readme = (ROOT / "README.md").read_text()
-    assert "--event-bus-name scheduled-sends-events" not in readme
-    assert '"scheduled-sends-events"' not in readme
+def test_the_docs_subscribe_to_the_stacks_bus_by_its_output_not_a_fixed_name() -> None:
+    rules = (ROOT / "docs" / "examples" / "team-rules.yaml").read_text()
+    bus_names = re.findall(r"EventBusName: (.+)", rules)
+    assert bus_names and set(bus_names) == {"!Ref ScheduledSendsBusName"}
+    for page in [ROOT / "README.md", *(ROOT / "docs").rglob("*.md")]:
+        text = page.read_text()
+        assert "--event-bus-name scheduled-sends-events" not in text, page
+        assert '"scheduled-sends-events"' not in text, page
 
 
 # -- safe deploys ----------------------------------------------------------------------------------------------

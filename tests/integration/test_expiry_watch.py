@@ -5,6 +5,7 @@ publishes only repairs it made, no account goes unwatched, and create never hand
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 import requests
@@ -73,6 +74,9 @@ def test_a_batch_paused_without_send_at_is_warned_against_its_earliest_possible_
     answer = _pause(batch)
     earliest = paused_at - CHANGE_WINDOW_SECONDS + EXPIRY_SECONDS
     assert (answer["expires_at"], answer["expires_at_basis"]) == (earliest, "earliest_possible")
+    expected_iso = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(earliest))
+    assert answer["expires_at_iso"] == expected_iso  # every time also in ISO-8601 UTC
+    assert "send_at_iso" not in answer  # no send_at was stated: no time to show
 
     for hours in range(1, 72):  # the scanner's schedule, hour by hour
         clock.now = paused_at + hours * HOUR
@@ -84,6 +88,7 @@ def test_a_batch_paused_without_send_at_is_warned_against_its_earliest_possible_
     assert clock.now < earliest  # every warning came before SendGrid could possibly discard the mail
     got = json.loads(invoke("get_scheduled_send", batch_id=batch, caller_arn=TEAM)["body"])
     assert got[0]["expires_at_basis"] == "earliest_possible"
+    assert got[0]["expires_at_iso"] == expected_iso
 
 
 @pytest.mark.parametrize("dies", ["before SendGrid is called", "after SendGrid applied the action"])

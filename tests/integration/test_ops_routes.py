@@ -5,6 +5,7 @@ token bound to its query, one batch with its recent changes; and the scanner's a
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import pytest
@@ -15,7 +16,7 @@ from scheduled_sends.adapters.batches_table import batch_store
 from scheduled_sends.app.ops_queries import at_risk, at_risk_gauges
 from scheduled_sends.domain import ops_view
 from scheduled_sends.domain.send_windows import EXPIRY_SECONDS
-from tests.support import SCANNER_TIMEOUT_MS, error_of, invoke, load_handler
+from tests.support import ROOT, SCANNER_TIMEOUT_MS, error_of, invoke, load_handler
 
 TEAM_A = "arn:aws:iam::111122223333:user/team-a"
 TEAM_B = "arn:aws:iam::111122223333:user/team-b"
@@ -206,7 +207,11 @@ def test_each_scanner_run_publishes_the_four_at_risk_gauges_and_iso_times_in_its
 def test_the_dashboard_widget_documents_itself_and_draws_the_batches_at_risk(three_accounts: dict[str, str]) -> None:
     widget = load_handler("at_risk_widget")
     docs = widget({"describe": True}, LocalLambdaContext("at_risk_widget"))
-    assert docs.startswith("## Paused batches at risk") and "alarms.md#" in docs
+    assert docs.startswith("## Paused batches at risk")
+    anchor = re.search(r"alarms\.md#([\w-]+)", docs)
+    assert anchor, docs
+    headings = re.findall(r"^## (\w+)$", (ROOT / "docs" / "operations" / "alarms.md").read_text(), re.M)
+    assert anchor.group(1) in {heading.lower() for heading in headings}  # the runbook section exists
     html = widget({"widgetContext": {"dashboardName": "prod-sends-scheduled-sends"}}, LocalLambdaContext("w"))
     assert html.index(three_accounts["soon"]) < html.index(three_accounts["later"])
     assert three_accounts["protected"] not in html  # 30 h left: not at risk

@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
-from datetime import UTC, datetime
 from typing import Any
 
 from ..adapters.sendgrid.client import UpstreamResponse, api_path
-from ..domain import changes, commands, ownership, send_windows, slot_quota, validation
+from ..domain import changes, commands, ops_view, ownership, send_windows, slot_quota, validation
 from ..domain.batch import Batch
+from ..domain.changes import iso_time
 from ..domain.errors import BadRequest, UpstreamUnavailable
 from ..runtime.observability import logger
 from .acting import Acting, acting_for, authorized
@@ -31,17 +31,13 @@ from .slot_check import LIMIT_MESSAGE, held_per_sendgrid, limit_reached, slot_re
 _STATUS_EXISTS = "a status for this batch id exists"
 
 
-def _iso(seconds: int) -> str:
-    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def _answer(upstream: UpstreamResponse, body: Any = None) -> ApiResponse:
     text = upstream.body if body is None else json.dumps(body)
     return ApiResponse(upstream.status, text, upstream.headers)
 
 
 def _extension(batch: Batch | None) -> dict[str, Any]:
-    """Our fields beside SendGrid's own (which keep their names and types)."""
+    """Our fields beside SendGrid's own (which keep their names and types); each time also in ISO-8601 UTC."""
     if batch is None:
         return {"owner": None}
     fields = {
@@ -52,6 +48,8 @@ def _extension(batch: Batch | None) -> dict[str, Any]:
         "expires_at_basis": batch.expires_at_basis,
         "expiry_action": batch.expiry_action,
     }
+    times = {"send_at": batch.send_at, "last_send_at": batch.last_send_at, "expires_at": batch.expires_at}
+    fields |= {f"{name}_iso": ops_view.iso(seconds) for name, seconds in times.items()}
     return {key: value for key, value in fields.items() if value is not None or key == "owner"}
 
 
@@ -64,8 +62,8 @@ def _check_window(send_at: int | None, now: int) -> None:
     if not send_windows.change_window_open(send_at, now):
         assert send_at is not None
         raise BadRequest(
-            f"too late to pause or cancel: the window closed at {_iso(send_windows.window_closes_at(send_at))}, "
-            f"10 minutes before send_at {_iso(send_at)}; SendGrid does not guarantee a change after that",
+            f"too late to pause or cancel: the window closed at {iso_time(send_windows.window_closes_at(send_at))}, "
+            f"10 minutes before send_at {iso_time(send_at)}; SendGrid does not guarantee a change after that",
             field="send_at",
         )
 
@@ -77,9 +75,9 @@ def _check_windows(row: Batch | None, times: commands.SendTimes, now: int) -> No
     if send_windows.restated_send_at_reopens_window(recorded, times.send_at, now):
         assert recorded is not None
         raise BadRequest(
-            f"too late to pause or cancel: send_at is recorded as {_iso(recorded)} and its window closed at "
-            f"{_iso(send_windows.window_closes_at(recorded))}; a correction that moves send_at later is accepted only "
-            "while the recorded window is open, because SendGrid may already be sending",
+            f"too late to pause or cancel: send_at is recorded as {iso_time(recorded)} and its window closed at "
+            f"{iso_time(send_windows.window_closes_at(recorded))}; a correction that moves send_at later is "
+            "accepted only while the recorded window is open, because SendGrid may already be sending",
             field="send_at",
         )
     _check_window(times.earliest(row), now)

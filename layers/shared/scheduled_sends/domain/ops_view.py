@@ -10,11 +10,10 @@ import hashlib
 import json
 import re
 from collections.abc import Iterable
-from datetime import UTC, datetime
 from typing import Any
 
 from .batch import Batch
-from .changes import Change, status_name
+from .changes import Change, iso_time, status_name
 from .errors import BadRequest
 from .ownership import PARENT_ACCOUNT, account_key, on_behalf_of_of
 from .validation import on_behalf_of
@@ -33,9 +32,7 @@ _TOKEN_VERSION = 1
 
 def iso(seconds: int | None) -> str | None:
     """`2026-12-04T21:47:08Z` (UTC), or None."""
-    if seconds is None:
-        return None
-    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return None if seconds is None else iso_time(seconds)
 
 
 def with_iso(document: dict[str, Any], *names: str) -> dict[str, Any]:

@@ -21,7 +21,7 @@ WIDGET_DOCS = """## Paused batches at risk
 The scheduled sends paused across every account that expire within the next 6 hours (or have passed their
 earliest possible expiry), soonest first: account, region, owner, time left, expiry action and the
 `scheduled-sends resume` command for each. Read-only: answered from the batches table.
-Runbook: docs/operations/alarms.md#paused-batch-expiring-without-an-expiry-action
+Runbook: docs/operations/alarms.md#pausedbatchexpiringunprotectedalarm
 """
 
 
