@@ -183,7 +183,7 @@ def test_a_stacks_alarms_and_dashboard_read_only_its_own_metrics(token_mode: dic
 
 def test_the_docs_subscribe_to_the_stacks_bus_by_its_output_not_a_fixed_name() -> None:
     rules = (ROOT / "docs" / "examples" / "team-rules.yaml").read_text()
-    bus_names = re.findall(r"EventBusName: (.+)", rules)
+    bus_names = re.findall(r"^ +EventBusName: (.+)$", rules, re.M)
     assert bus_names and set(bus_names) == {"!Ref ScheduledSendsBusName"}
     for page in [ROOT / "README.md", *(ROOT / "docs").rglob("*.md")]:
         text = page.read_text()
