@@ -26,6 +26,9 @@ def test_entries_from_earlier_releases_become_due_now_and_nothing_else_changes()
     table = _table()
     for account in ("parent", "sub:acme", "account-id 7"):
         _old_entry(account)
+    table.put_item(  # a reconcile time without its index shard: outside the due index all the same
+        Item={"account": ACCOUNTS_PARTITION, "batch_id": "sub:half", "registered_at": NOW - 86400, "due_at": NOW - 60}
+    )
     registry = AccountRegistry(table)
     registry.remember("sub:current")  # written by this release: due already
     table.update_item(
@@ -39,8 +42,8 @@ def test_entries_from_earlier_releases_become_due_now_and_nothing_else_changes()
 
     report = migrations.migrate(table, now=NOW)
 
-    assert sorted(report.scheduled_accounts) == ["account-id 7", "parent", "sub:acme"]
-    assert set(registry.due(NOW)) == {"account-id 7", "parent", "sub:acme"}  # the scanner reads them now
+    assert sorted(report.scheduled_accounts) == ["account-id 7", "parent", "sub:acme", "sub:half"]
+    assert set(registry.due(NOW)) == {"account-id 7", "parent", "sub:acme", "sub:half"}  # the scanner reads them now
     for account in report.scheduled_accounts:
         item = table.get_item(Key={"account": ACCOUNTS_PARTITION, "batch_id": account})["Item"]
         assert (item["due_shard"], item["due_at"], item["registered_at"]) == (RECONCILE_SHARD, NOW, NOW - 86400)

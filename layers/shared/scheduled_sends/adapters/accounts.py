@@ -154,7 +154,11 @@ class AccountRegistry:
                             "SET #due_shard = :shard, #due_at = :now,"
                             " #registered_at = if_not_exists(#registered_at, :now)"
                         ),
-                        ConditionExpression="attribute_exists(#account) AND attribute_not_exists(#due_at)",
+                        # Out of the due index while either key is missing (the index needs both).
+                        ConditionExpression=(
+                            "attribute_exists(#account) AND"
+                            " (attribute_not_exists(#due_at) OR attribute_not_exists(#due_shard))"
+                        ),
                         ExpressionAttributeNames={
                             "#account": "account",
                             "#due_shard": "due_shard",
