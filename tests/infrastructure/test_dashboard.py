@@ -22,7 +22,7 @@ def _dashboard() -> dict[str, Any]:
     rendered = (
         body.replace("${AWS::Region}", "eu-west-1")
         .replace("${AWS::StackName}", "prod-sends")
-        .replace("${AtRiskWidgetFunction.Arn}", "arn:aws:lambda:eu-west-1:1:function:widget")
+        .replace("${AtRiskWidgetFunctionAliaslive}", "arn:aws:lambda:eu-west-1:1:function:widget:live")
     )
     assert "${" not in rendered
     return json.loads(rendered)

@@ -259,7 +259,7 @@ def test_the_dashboard_shows_the_at_risk_widget_and_the_alarm_links_the_runbook_
     template = cfn.load_template()
     body = template["Resources"]["Dashboard"]["Properties"]["DashboardBody"]["Fn::Sub"]
     (custom,) = [w for w in json.loads(body)["widgets"] if w["type"] == "custom"]
-    assert custom["properties"]["endpoint"] == "${AtRiskWidgetFunction.Arn}"
+    assert custom["properties"]["endpoint"] == "${AtRiskWidgetFunctionAliaslive}"  # the alias: canary, SnapStart
     alarm = template["Resources"]["PausedBatchExpiringUnprotectedAlarm"]["Properties"]
     assert (alarm["MetricName"], alarm["Threshold"], alarm["ComparisonOperator"]) == (
         "PausedUnprotectedExpiringWithin1h",
@@ -573,3 +573,17 @@ def test_scanner_runs_never_overlap_and_stop_before_their_timeout() -> None:
     variables = scanner["Environment"]["Variables"]
     assert int(variables["SCAN_STOP_BEFORE_SECONDS"]) < scanner["Timeout"]
     assert int(variables["SCAN_LEASE_SECONDS"]) > scanner["Timeout"]  # only a dead run loses its lease
+
+
+def test_with_a_customer_key_the_read_only_functions_may_only_decrypt() -> None:
+    resources = cfn.load_template()["Resources"]
+    read, use = resources["KmsKeyReadPolicy"]["Properties"], resources["KmsKeyUsePolicy"]["Properties"]
+    (read_statement,) = read["PolicyDocument"]["Statement"]
+    assert sorted(read_statement["Action"]) == ["kms:Decrypt", "kms:DescribeKey"]
+    read_only_roles = {f"{function}Role" for function in READ_ONLY_ACCESS}
+    assert {role["Ref"] for role in read["Roles"]} == read_only_roles
+    assert not any(role_name in json.dumps(use["Roles"]) for role_name in read_only_roles)  # no GenerateDataKey
+
+
+def test_the_dashboard_widget_calls_the_function_through_its_alias(transformed: dict[str, Any]) -> None:
+    assert "AtRiskWidgetFunctionAliaslive" in _of_type(transformed, "AWS::Lambda::Alias")
