@@ -43,10 +43,13 @@ def test_every_function_writes_to_a_log_group_of_the_stack_kept_for_the_retentio
     functions = _of_type(token_mode, "AWS::Lambda::Function")
     groups = _of_type(token_mode, "AWS::Logs::LogGroup")
     assert len(functions) >= 9  # every function the template has, whoever adds one
-    by_name = {json.dumps(g["Properties"]["LogGroupName"]): (name, g) for name, g in groups.items()}
     for function, resource in functions.items():
-        # The name Lambda writes to (it would create the group itself, kept for ever, were it not here).
-        name, group = by_name[json.dumps({"Fn::Sub": f"/aws/lambda/${{{function}}}"})]
+        # Lambda writes to the group its LoggingConfig names (without one it would create /aws/lambda/<name> itself,
+        # kept for ever): the stack's own, named after the stack, so an upgrade from a stack whose functions already
+        # have Lambda's groups creates new ones instead of failing on "already exists".
+        assert resource["Properties"]["LoggingConfig"] == {"LogGroup": {"Ref": f"{function}LogGroup"}}, function
+        group = groups[f"{function}LogGroup"]
+        assert group["Properties"]["LogGroupName"] == {"Fn::Sub": f"/aws/lambda/${{AWS::StackName}}/{function}"}
         assert group.get("Condition") == resource.get("Condition"), function
     for name, group in groups.items():
         assert group["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionDays"}, name

@@ -348,7 +348,7 @@ def test_the_bus_is_archived_for_the_parameters_retention_and_the_audit_query_re
     assert cfn.load_template()["Parameters"]["EventArchiveRetentionDays"]["Default"] == 365
     query = resources["WhoChangedBatchQuery"]["Properties"]
     assert query["LogGroupNames"] == [
-        {"Fn::Sub": f"/aws/lambda/${{{function}}}"}
+        {"Ref": f"{function}LogGroup"}
         for function in ("PauseOrCancelFunction", "UpdateScheduledSendFunction", "ResumeScheduledSendFunction")
     ] + [{"Ref": "ApiAccessLogGroup"}]  # and every request that named the batch (the access log)
     assert 'message = "scheduled send changed"' in query["QueryString"]
