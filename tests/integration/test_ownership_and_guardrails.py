@@ -6,6 +6,7 @@ Real HTTP to the stateful SendGrid sandbox, moto for DynamoDB and Secrets Manage
 from __future__ import annotations
 
 import json
+import time
 from datetime import UTC, datetime
 
 import boto3
@@ -27,6 +28,10 @@ HOUR = 3600
 @pytest.fixture(autouse=True)
 def _admins(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ADMIN_PRINCIPALS", "arn:aws:sts::111122223333:assumed-role/ops/anyone")
+
+
+def _iso(seconds: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(seconds))
 
 
 def _create(caller: str, **body) -> str:
@@ -133,6 +138,8 @@ def test_list_shows_each_team_its_own_batches_and_admins_all_with_extension_fiel
             "send_at": send_at,
             "expires_at": send_at + 72 * HOUR,
             "expires_at_basis": "send_at",
+            "send_at_iso": _iso(send_at),
+            "expires_at_iso": _iso(send_at + 72 * HOUR),
             "expiry_action": "resume",
         }
     ]
@@ -163,6 +170,8 @@ def test_extension_fields_are_stored_and_never_sent_to_sendgrid(sandbox_sendgrid
             "send_at": send_at,
             "expires_at": send_at + 72 * HOUR,
             "expires_at_basis": "send_at",
+            "send_at_iso": _iso(send_at),
+            "expires_at_iso": _iso(send_at + 72 * HOUR),
         }
     ]
 
