@@ -384,3 +384,38 @@ def test_a_passing_failure_to_reconcile_an_account_still_fails_the_run(
     with pytest.raises(ScanIncomplete, match="1 batches or accounts failed"):
         _scan()
     assert "sub:eurocorp" in account_registry().due(clock.now)  # not set aside: the next run tries again
+
+
+# -- registered before forwarded -------------------------------------------------------------------------
+
+
+@pytest.mark.usefixtures("as_admin")
+def test_a_pause_whose_answer_is_lost_still_leaves_its_account_watched(
+    regional_sandboxes: Sandboxes, clock, api_key: str
+) -> None:
+    """An admin's first act in an account the service has never served: a pause SendGrid applies but whose
+    answers are all lost (the caller gets 504). The account was registered before the pause was forwarded, so
+    the next reconcile lists it and records the pause."""
+    world = regional_sandboxes["global"]
+    headers = {"Authorization": f"Bearer {api_key}", "on-behalf-of": "acme"}
+    batch = requests.post(f"{world.url}/v3/mail/batch", headers=headers, timeout=5).json()["batch_id"]
+    assert account_registry().all() == []
+    world.inject("slow", times=100, delay_seconds=60.0, paths=("/v3/user/scheduled_sends",))
+
+    lost = _pause("acme", batch)
+
+    assert lost["statusCode"] == 504
+    assert world.statuses("acme") == {batch: "pause"}  # applied at SendGrid; the answer never arrived
+    assert account_registry().all() == ["sub:acme"]
+    assert batch_store().get("sub:acme", batch) is None
+    world.clear_faults()
+    clock.now += 60
+    _scan()
+    assert batch_store().get("sub:acme", batch).status == "pause"
+
+
+@pytest.mark.usefixtures("as_admin")  # an admin may act on a batch the service never saw: SendGrid's list decides
+def test_a_name_sendgrid_does_not_list_is_refused_before_registration(regional_sandboxes: Sandboxes, clock) -> None:
+    assert _pause("no-such-subuser", "a" * 22)["statusCode"] == 400
+    assert account_registry().all() == []
+    assert regional_sandboxes["global"].api_requests == []

@@ -48,10 +48,22 @@ class Recorder:
         self.caller, self.request_id = caller, request_id
         self.store, self.accounts, self.clock, self.config = store, accounts, clock, config
 
+    def register_first(self) -> None:
+        """Register the account for reconcile before anything is forwarded for it (SendGrid vouches for it), so a
+        change whose answer is lost is still watched. A failed write stops the request: 503, nothing forwarded."""
+        try:
+            self.accounts.remember(self.caller.account)
+        except Exception:
+            state_write_failed("could not register the account for reconcile", account=self.caller.account)
+            raise StateUnavailable(
+                "the service could not register the account for its reconcile; nothing was sent to SendGrid, try again",
+                headers={"Retry-After": "1"},
+            ) from None
+
     def register_account(self) -> None:
-        """Register the account for reconcile once SendGrid has served it: a name SendGrid refused (a typo,
-        a deleted subuser) is never registered, or every scanner run would fail on it. Every account the service
-        acts for is registered, so the scanner's reconcile watches it (whoever acted: owner, claimer or admin)."""
+        """Register the account for reconcile once SendGrid has served it (an account nothing vouched for before
+        the call: a name SendGrid refused is never registered, or every scanner run would fail on it). Every
+        account the service acts for is registered, so the scanner's reconcile watches it (whoever acted)."""
         try:
             self.accounts.remember(self.caller.account)
         except Exception:
