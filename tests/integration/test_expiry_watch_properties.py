@@ -222,6 +222,27 @@ class ExpiryWatch(RuleBasedStateMachine):
             self._scan(None, clean=False)
         self._step(team=False)
 
+    @rule(batch=batches, status=st.sampled_from(["pause", "cancel"]))
+    def scan_while_a_teams_change_holds_the_batch(self, batch: str, status: str) -> None:
+        """A team's change is applied at SendGrid and, before its answer reaches the operation (the change still
+        holds the batch's lease), a whole scanner run happens."""
+        self.clock.now += 1
+        machine = self
+        ran: list[bool] = []
+        services = bootstrap.services()
+
+        def applied_then_a_scan(method: str, path: str, **options: Any) -> Any:
+            answer = services.sendgrid.call(method, path, **options)
+            if not ran and method in ("POST", "PATCH") and path.startswith("/v3/user/scheduled_sends"):
+                ran.append(True)
+                machine._scan(None, clean=False)
+            return answer
+
+        sendgrid = Wrapping(services.sendgrid)
+        sendgrid.call = applied_then_a_scan
+        with using(sendgrid=sendgrid):
+            self.pause_or_cancel(batch, status)
+
     @rule(
         seconds=st.one_of(
             st.sampled_from([HOUR, 6 * HOUR, 24 * HOUR, 48 * HOUR, 71 * HOUR, 73 * HOUR, 80 * HOUR]),

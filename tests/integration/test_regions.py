@@ -106,22 +106,23 @@ def test_a_subuser_created_after_the_list_was_read_is_looked_up_once_by_name(
     assert _on_behalf_of(regional_sandboxes["eu"]) == ["newco"] * 3
 
 
-def test_a_subuser_sendgrid_does_not_list_is_a_503_and_nothing_is_forwarded(
+def test_a_subuser_sendgrid_does_not_list_is_the_callers_mistake_and_nothing_is_forwarded(
     regional_sandboxes: Sandboxes, clock
 ) -> None:
     answer = invoke("create_batch_id", headers=_as("ghost"), caller_arn=TEAM)
-    assert answer["statusCode"] == 503
-    assert answer["headers"]["Retry-After"] == str(RETRY_AFTER_SECONDS)
+    assert answer["statusCode"] == 400
+    assert "Retry-After" not in answer["headers"]  # retrying the same name cannot help
     error = error_of(answer)
     assert error["field"] == "on-behalf-of"
     assert "'ghost'" in error["message"] and "nothing was sent to SendGrid" in error["message"]
-    assert invoke("list_scheduled_sends", headers=_as("ghost"), caller_arn=TEAM)["statusCode"] == 503
+    assert "subuser list for the parent account" in error["message"]  # the authority it was checked against
+    assert invoke("list_scheduled_sends", headers=_as("ghost"), caller_arn=TEAM)["statusCode"] == 400
     assert regional_sandboxes["global"].api_requests == [] and regional_sandboxes["eu"].api_requests == []
     # One read of the list, one look-up by name; the answer is remembered, so a stream of requests does not
     # become a stream of look-ups.
     assert len(regional_sandboxes["global"].subuser_list_requests) == 2
     clock.now += RETRY_AFTER_SECONDS
-    assert invoke("list_scheduled_sends", headers=_as("ghost"), caller_arn=TEAM)["statusCode"] == 503
+    assert invoke("list_scheduled_sends", headers=_as("ghost"), caller_arn=TEAM)["statusCode"] == 400
     assert len(regional_sandboxes["global"].subuser_list_requests) == 3
 
 
@@ -316,7 +317,7 @@ def test_an_idempotent_create_refused_for_an_unknown_region_can_be_retried_with_
 ) -> None:
     headers = [*_as("newco"), ("Idempotency-Key", "create-1")]
     refused = invoke("create_batch_id", headers=headers, caller_arn=TEAM)
-    assert refused["statusCode"] == 503
+    assert refused["statusCode"] == 400
     for sandbox in regional_sandboxes.values():
         sandbox.subusers["newco"] = "eu"
     clock.now += RETRY_AFTER_SECONDS
@@ -328,9 +329,9 @@ def test_an_idempotent_create_refused_for_an_unknown_region_can_be_retried_with_
 
 # -- accounts SendGrid does not know ---------------------------------------------------------------------
 
-# A typo'd subuser: SendGrid's list does not name it (503), or, with a "*" pin, the host refuses it (403, a 502).
+# A typo'd subuser: SendGrid's list does not name it (400), or, with a "*" pin, the host refuses it (403, a 502).
 UNKNOWN_TO_SENDGRID = pytest.mark.parametrize(
-    ("pin_every_subuser", "refused_with"), [(False, 503), (True, 502)], ids=["not-listed", "host-refuses"]
+    ("pin_every_subuser", "refused_with"), [(False, 400), (True, 502)], ids=["not-listed", "host-refuses"]
 )
 
 
@@ -383,3 +384,38 @@ def test_a_passing_failure_to_reconcile_an_account_still_fails_the_run(
     with pytest.raises(ScanIncomplete, match="1 batches or accounts failed"):
         _scan()
     assert "sub:eurocorp" in account_registry().due(clock.now)  # not set aside: the next run tries again
+
+
+# -- registered before forwarded -------------------------------------------------------------------------
+
+
+@pytest.mark.usefixtures("as_admin")
+def test_a_pause_whose_answer_is_lost_still_leaves_its_account_watched(
+    regional_sandboxes: Sandboxes, clock, api_key: str
+) -> None:
+    """An admin's first act in an account the service has never served: a pause SendGrid applies but whose
+    answers are all lost (the caller gets 504). The account was registered before the pause was forwarded, so
+    the next reconcile lists it and records the pause."""
+    world = regional_sandboxes["global"]
+    headers = {"Authorization": f"Bearer {api_key}", "on-behalf-of": "acme"}
+    batch = requests.post(f"{world.url}/v3/mail/batch", headers=headers, timeout=5).json()["batch_id"]
+    assert account_registry().all() == []
+    world.inject("slow", times=100, delay_seconds=60.0, paths=("/v3/user/scheduled_sends",))
+
+    lost = _pause("acme", batch)
+
+    assert lost["statusCode"] == 504
+    assert world.statuses("acme") == {batch: "pause"}  # applied at SendGrid; the answer never arrived
+    assert account_registry().all() == ["sub:acme"]
+    assert batch_store().get("sub:acme", batch) is None
+    world.clear_faults()
+    clock.now += 60
+    _scan()
+    assert batch_store().get("sub:acme", batch).status == "pause"
+
+
+@pytest.mark.usefixtures("as_admin")  # an admin may act on a batch the service never saw: SendGrid's list decides
+def test_a_name_sendgrid_does_not_list_is_refused_before_registration(regional_sandboxes: Sandboxes, clock) -> None:
+    assert _pause("no-such-subuser", "a" * 22)["statusCode"] == 400
+    assert account_registry().all() == []
+    assert regional_sandboxes["global"].api_requests == []

@@ -167,7 +167,7 @@ def test_make_run_declares_the_local_subusers_of_each_region_and_routes_them(mon
         assert requests.post(url, headers={"on-behalf-of": "zeta"}, timeout=10).status_code == 201
         assert requests.post(url, headers={"on-behalf-of": "acme"}, timeout=10).status_code == 201
         unknown = requests.post(url, headers={"on-behalf-of": "other"}, timeout=10)
-        assert unknown.status_code == 503 and unknown.json()["errors"][0]["field"] == "on-behalf-of"
+        assert unknown.status_code == 400 and unknown.json()["errors"][0]["field"] == "on-behalf-of"
     finally:
         process.kill()
         process.communicate(timeout=15)

@@ -8,6 +8,7 @@ import pytest
 from scheduled_sends.app.reconcile import ListNotFound, refused_account
 from scheduled_sends.domain.errors import (
     RegionUnknown,
+    SubuserNotListed,
     UpstreamKeyRejected,
     UpstreamRateLimited,
     UpstreamTimeout,
@@ -21,7 +22,7 @@ SUBUSER = "sub:no-such-subuser"
 @pytest.mark.parametrize(
     "failure",
     [
-        RegionUnknown("not listed", not_listed=True),
+        SubuserNotListed("not listed"),
         UpstreamKeyRejected("401/403 for that on-behalf-of"),
         ListNotFound("404"),
     ],

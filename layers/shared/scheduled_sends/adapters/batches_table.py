@@ -345,41 +345,88 @@ class BatchStore:
     def _shard(self, batch: Batch) -> str:
         return f"due#{zlib.crc32(f'{batch.account}/{batch.batch_id}'.encode()) % self._due_shards}"
 
-    # -- scanner leases: a conditional write decides which of two overlapping runs does the work ---------
+    # -- leases: one short hold on a batch row, taken by a conditional write, for every change --------------
+    # The scanner's runs and the operations' changes (pause/cancel, PATCH, DELETE) take the same lease before
+    # SendGrid is called: no live lease by anyone else. The holder's writes are conditional on the version it
+    # holds; it gives the lease up with its record of the outcome, or by `release` when nothing changed.
+    # A lease left by a crash simply expires (`lease_until`).
+
     def take_lease(self, batch: Batch, owner: str, now: int, until: int) -> Batch | None:
-        """The row, now leased to `owner` until `until`, if it still has the status it was read with and no
-        other run holds a live lease on it; None otherwise. The condition is evaluated on the item as it is
-        (strongly consistent), whatever index the row was found through. The row moves in the due index to
-        `until`, so if this run dies the row is due again when the lease ends."""
+        """The scanner's lease: the row, now leased to `owner` until `until`, if it still has the status it was
+        read with and no one else holds a live lease on it; None otherwise. The condition is evaluated on the item
+        as it is (strongly consistent), whatever index the row was found through. The row moves in the due index
+        to `until`, so if this run dies the row is due again when the lease ends."""
         leased = replace(batch, lease_owner=owner, lease_until=until)
+        return self._lease(
+            batch.account,
+            batch.batch_id,
+            owner,
+            now,
+            until,
+            extra_set=", #due_at = :until, #due_shard = :shard",
+            extra_condition=" AND #status = :status",
+            extra_names={"#due_at": "due_at", "#due_shard": "due_shard", "#status": "status"},
+            extra_values={":shard": self._shard(leased), ":status": batch.status},
+        )
+
+    def hold(self, account: str, batch_id: str, owner: str, now: int, until: int) -> Batch | None:
+        """A change's lease: the row, now leased to `owner` until `until`, when it exists and no one else holds
+        a live lease on it (the row as written is returned: no separate read); None otherwise (`get` says why)."""
+        return self._lease(account, batch_id, owner, now, until)
+
+    def release(self, account: str, batch_id: str, owner: str) -> None:
+        """Give up `owner`'s lease without a change (SendGrid refused, or the request failed). The version moves,
+        so no writer holding an older read can write the lease back."""
+        try:
+            self._table.update_item(
+                Key={"account": account, "batch_id": batch_id},
+                UpdateExpression="REMOVE #lease_owner, #lease_until, #change_event ADD #version :one",
+                ConditionExpression="#lease_owner = :owner",
+                ExpressionAttributeNames={
+                    "#lease_owner": "lease_owner",
+                    "#lease_until": "lease_until",
+                    "#version": "version",
+                    "#change_event": CHANGE_EVENT,
+                },
+                ExpressionAttributeValues={":owner": owner, ":one": 1},
+            )
+        except ClientError as error:
+            if not conditional_failed(error):
+                raise
+
+    def _lease(
+        self,
+        account: str,
+        batch_id: str,
+        owner: str,
+        now: int,
+        until: int,
+        extra_set: str = "",
+        extra_condition: str = "",
+        extra_names: dict[str, str] | None = None,
+        extra_values: dict[str, Any] | None = None,
+    ) -> Batch | None:
         try:
             answer = self._table.update_item(
-                Key={"account": batch.account, "batch_id": batch.batch_id},
+                Key={"account": account, "batch_id": batch_id},
                 UpdateExpression=(
-                    "SET #lease_owner = :owner, #lease_until = :until, #due_at = :until, #due_shard = :shard"
-                    " ADD #version :one REMOVE #change_event"  # a lease announces no change
+                    "SET #lease_owner = :owner, #lease_until = :until" + extra_set + " ADD #version :one"
+                    " REMOVE #change_event"  # a lease announces no change
                 ),
                 ConditionExpression=(
-                    "attribute_exists(#version) AND #status = :status"
-                    " AND (attribute_not_exists(#lease_until) OR #lease_until <= :now)"
+                    "attribute_exists(#version)"
+                    " AND (attribute_not_exists(#lease_until) OR #lease_until <= :now OR #lease_owner = :owner)"
+                    + extra_condition
                 ),
                 ExpressionAttributeNames={
                     "#lease_owner": "lease_owner",
                     "#lease_until": "lease_until",
-                    "#due_at": "due_at",
-                    "#due_shard": "due_shard",
                     "#version": "version",
-                    "#status": "status",
                     "#change_event": CHANGE_EVENT,
+                    **(extra_names or {}),
                 },
-                ExpressionAttributeValues={
-                    ":owner": owner,
-                    ":until": until,
-                    ":shard": self._shard(leased),
-                    ":one": 1,
-                    ":status": batch.status,
-                    ":now": now,
-                },
+                ExpressionAttributeValues={":owner": owner, ":until": until, ":one": 1, ":now": now}
+                | (extra_values or {}),
                 ReturnValues="ALL_NEW",
             )
         except ClientError as error:

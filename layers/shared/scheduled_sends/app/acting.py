@@ -25,7 +25,8 @@ class Acting:
 def acting_for(principal: str, on_behalf_of: str | None, request_id: str, services: Services) -> Acting:
     caller = Caller(principal, on_behalf_of, services.config)
     recorder = Recorder(caller, request_id, services.store, services.accounts, services.clock, services.config)
-    return Acting(caller, Upstream(services.sendgrid, on_behalf_of, recorder.register_account), recorder, services)
+    upstream = Upstream(services.sendgrid, on_behalf_of, recorder.register_first, recorder.register_account)
+    return Acting(caller, upstream, recorder, services)
 
 
 def authorized(acting: Acting, batch_id: str) -> Batch | None:

@@ -9,7 +9,7 @@ from typing import Any
 from ..adapters.sendgrid.router import RegionalSendGrid
 from ..domain import ops_view, ownership
 from ..domain.batch import Batch
-from ..domain.errors import RegionUnknown
+from ..domain.errors import RegionUnknown, SubuserNotListed
 
 _EVENT_NAMESPACE = uuid.UUID("5a0c6f0e-3f1e-4a53-9d2c-6b1f0d6f8a11")
 
@@ -47,7 +47,7 @@ def region_of(sendgrid: RegionalSendGrid, account: str) -> str | None:
     (the event still goes out: a warning matters more than its region)."""
     try:
         return sendgrid.region_of(ownership.on_behalf_of_of(account))
-    except RegionUnknown:
+    except (RegionUnknown, SubuserNotListed):
         return None
 
 

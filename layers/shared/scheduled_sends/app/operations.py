@@ -24,6 +24,7 @@ from ..runtime.observability import logger
 from .acting import Acting, acting_for, authorized
 from .caller import Caller
 from .contract import ApiRequest, ApiResponse
+from .holding import hold_batch
 from .ops_queries import accounts_holding
 from .services import Services
 from .slot_check import LIMIT_MESSAGE, held_per_sendgrid, limit_reached, slot_refusal
@@ -243,27 +244,39 @@ def pause_or_cancel(request: ApiRequest, services: Services) -> ApiResponse:
     acting = acting_for(request.principal, command.on_behalf_of, request.request_id, services)
     batch_id, status = command.batch_id, command.status
     row = _checked_status_change(acting, command, now)
-    held = [b for b in services.store.active(acting.caller.account) if b.batch_id != batch_id]
-    if slot_refusal(acting, held) is not None:  # the table's word alone never refuses: SendGrid is asked
-        held = held_per_sendgrid(acting, batch_id, held, now)
-        refused_by = slot_refusal(acting, held)
-        if refused_by is not None:
-            raise limit_reached(acting, held, now, refused_by)
-    upstream = acting.upstream.forward(
-        "POST", api_path("user", "scheduled_sends"), {"batch_id": batch_id, "status": status}
-    )
-    if upstream.uncertain and upstream.status == 400 and _STATUS_EXISTS in upstream.body:
-        upstream = _applied_by_an_earlier_attempt(acting, batch_id, status, upstream)
-    if upstream.status == 400 and LIMIT_MESSAGE in upstream.body:
-        raise limit_reached(acting, held, now, slot_quota.SENDGRID_LIMIT)
-    if upstream.status != 201:
-        return _answer(upstream)
+    hold = hold_batch(acting, row, now)  # 409 while the scanner or another change holds the batch
+    try:
+        held = [b for b in services.store.active(acting.caller.account) if b.batch_id != batch_id]
+        if slot_refusal(acting, held) is not None:  # the table's word alone never refuses: SendGrid is asked
+            held = held_per_sendgrid(acting, batch_id, held, now)
+            refused_by = slot_refusal(acting, held)
+            if refused_by is not None:
+                raise limit_reached(acting, held, now, refused_by)
+        upstream = acting.upstream.forward(
+            "POST", api_path("user", "scheduled_sends"), {"batch_id": batch_id, "status": status}
+        )
+        if upstream.uncertain and upstream.status == 400 and _STATUS_EXISTS in upstream.body:
+            upstream = _applied_by_an_earlier_attempt(acting, batch_id, status, upstream)
+        if upstream.status == 400 and LIMIT_MESSAGE in upstream.body:
+            raise limit_reached(acting, held, now, slot_quota.SENDGRID_LIMIT)
+        if upstream.status != 201:
+            return _answer(upstream)
 
-    acting.recorder.holds_a_slot_now()
-    recorded = acting.recorder.record_change(
-        batch_id, changes.PAUSE_OR_CANCEL, status, command.stated, now, acting.upstream.region, row
-    )
-    return _answer(upstream, _with_extension(json.loads(upstream.body), recorded))
+        acting.recorder.holds_a_slot_now()
+        recorded = acting.recorder.record_change(
+            batch_id,
+            changes.PAUSE_OR_CANCEL,
+            status,
+            command.stated,
+            now,
+            acting.upstream.region,
+            hold.row if hold.owner else row,
+            lease_owner=hold.owner,
+        )
+        hold.recorded(recorded)
+        return _answer(upstream, _with_extension(json.loads(upstream.body), recorded))
+    finally:
+        hold.release()
 
 
 def get_scheduled_send(request: ApiRequest, services: Services) -> ApiResponse:
@@ -287,12 +300,25 @@ def update_scheduled_send(request: ApiRequest, services: Services) -> ApiRespons
     acting = acting_for(request.principal, command.on_behalf_of, request.request_id, services)
     batch_id, status = command.batch_id, command.status
     row = _checked_status_change(acting, command, now)
-    upstream = acting.upstream.forward("PATCH", api_path("user", "scheduled_sends", batch_id), {"status": status})
-    if upstream.status == 204:
-        acting.recorder.record_change(
-            batch_id, changes.UPDATE, status, command.stated, now, acting.upstream.region, row
-        )
-    return _answer(upstream)
+    hold = hold_batch(acting, row, now)  # 409 while the scanner or another change holds the batch
+    try:
+        upstream = acting.upstream.forward("PATCH", api_path("user", "scheduled_sends", batch_id), {"status": status})
+        if upstream.status == 204:
+            hold.recorded(
+                acting.recorder.record_change(
+                    batch_id,
+                    changes.UPDATE,
+                    status,
+                    command.stated,
+                    now,
+                    acting.upstream.region,
+                    hold.row if hold.owner else row,
+                    lease_owner=hold.owner,
+                )
+            )
+        return _answer(upstream)
+    finally:
+        hold.release()
 
 
 def resume_scheduled_send(request: ApiRequest, services: Services) -> ApiResponse:
@@ -301,11 +327,24 @@ def resume_scheduled_send(request: ApiRequest, services: Services) -> ApiRespons
     acting = acting_for(request.principal, command.on_behalf_of, request.request_id, services)
     batch_id = command.batch_id
     row = authorized(acting, batch_id)
-    upstream = acting.upstream.forward("DELETE", api_path("user", "scheduled_sends", batch_id))
-    if upstream.uncertain and upstream.status == 404:
-        upstream = replace(upstream, status=204, body="")  # an earlier attempt removed it, its answer was lost
-    if upstream.status == 204:
-        acting.recorder.record_change(
-            batch_id, changes.RESUME, None, lambda batch: batch, services.clock.now(), acting.upstream.region, row
-        )
-    return _answer(upstream)
+    hold = hold_batch(acting, row, services.clock.now())  # 409 while the scanner or another change holds it
+    try:
+        upstream = acting.upstream.forward("DELETE", api_path("user", "scheduled_sends", batch_id))
+        if upstream.uncertain and upstream.status == 404:
+            upstream = replace(upstream, status=204, body="")  # an earlier attempt removed it, its answer was lost
+        if upstream.status == 204:
+            hold.recorded(
+                acting.recorder.record_change(
+                    batch_id,
+                    changes.RESUME,
+                    None,
+                    lambda batch: batch,
+                    services.clock.now(),
+                    acting.upstream.region,
+                    hold.row if hold.owner else row,
+                    lease_owner=hold.owner,
+                )
+            )
+        return _answer(upstream)
+    finally:
+        hold.release()

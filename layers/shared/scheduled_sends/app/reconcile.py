@@ -26,7 +26,7 @@ from ..adapters.sendgrid.client import UpstreamResponse, api_path
 from ..adapters.sendgrid.router import RegionalSendGrid
 from ..domain import ownership
 from ..domain.batch import FINISHED_STATUSES, Batch
-from ..domain.errors import RegionUnknown, UpstreamKeyRejected, UpstreamRateLimited
+from ..domain.errors import SubuserNotListed, UpstreamKeyRejected, UpstreamRateLimited
 from ..domain.scan_limits import RateShare, next_reconcile_at
 from ..runtime.clock import Clock
 from ..runtime.observability import logger
@@ -45,8 +45,8 @@ def refused_account(account: str, failure: BaseException) -> bool:
     """Whether the account itself is what SendGrid refuses (retrying cannot help), rather than a passing
     failure: a subuser its list does not name, or a 401/403/404 for that on-behalf-of. The parent's key being
     rejected stays an error: nothing would work."""
-    if isinstance(failure, RegionUnknown):
-        return failure.not_listed
+    if isinstance(failure, SubuserNotListed):
+        return True
     subuser = ownership.on_behalf_of_of(account) is not None
     return subuser and isinstance(failure, UpstreamKeyRejected | ListNotFound)
 

@@ -27,6 +27,10 @@ from ..runtime.settings import Settings
 from .caller import Caller
 
 
+class LeaseLost(Exception):
+    """The change's lease ended and someone else took the batch before its record was written."""
+
+
 def state_write_failed(message: str, **extra: Any) -> None:
     """A table write after SendGrid succeeded failed: logged and counted, never the caller's error."""
     logger.exception(message, extra=extra)
@@ -48,10 +52,22 @@ class Recorder:
         self.caller, self.request_id = caller, request_id
         self.store, self.accounts, self.clock, self.config = store, accounts, clock, config
 
+    def register_first(self) -> None:
+        """Register the account for reconcile before anything is forwarded for it (SendGrid vouches for it), so a
+        change whose answer is lost is still watched. A failed write stops the request: 503, nothing forwarded."""
+        try:
+            self.accounts.remember(self.caller.account)
+        except Exception:
+            state_write_failed("could not register the account for reconcile", account=self.caller.account)
+            raise StateUnavailable(
+                "the service could not register the account for its reconcile; nothing was sent to SendGrid, try again",
+                headers={"Retry-After": "1"},
+            ) from None
+
     def register_account(self) -> None:
-        """Register the account for reconcile once SendGrid has served it: a name SendGrid refused (a typo,
-        a deleted subuser) is never registered, or every scanner run would fail on it. Every account the service
-        acts for is registered, so the scanner's reconcile watches it (whoever acted: owner, claimer or admin)."""
+        """Register the account for reconcile once SendGrid has served it (an account nothing vouched for before
+        the call: a name SendGrid refused is never registered, or every scanner run would fail on it). Every
+        account the service acts for is registered, so the scanner's reconcile watches it (whoever acted)."""
         try:
             self.accounts.remember(self.caller.account)
         except Exception:
@@ -74,10 +90,12 @@ class Recorder:
         now: int,
         region: str | None,
         current: Batch | object | None = UNREAD,
+        lease_owner: str | None = None,
     ) -> Batch | None:
         """Record a status change SendGrid has applied (in `region`): the row `edit` makes (from the current one),
         with `status` set at `now` and the change itself (who made it, with which request, from which status), in
-        one write. The table's stream announces it (the template's ChangeEventsPipe); the log line below is the
+        one write. Under a lease (`lease_owner`), the write is made only while the row is still leased to it, and
+        gives the lease up. The table's stream announces it (the template's ChangeEventsPipe); the log line below is the
         audit record the saved query "who changed batch X" reads, written whether or not the row could be
         recorded."""
         caller = self.caller
@@ -85,7 +103,11 @@ class Recorder:
 
         def changed(row: Batch | None) -> Batch:
             seen.append(row)
+            if lease_owner is not None and (row is None or row.lease_owner != lease_owner):
+                raise LeaseLost(f"batch {batch_id} is no longer leased to this change")
             new = edit(caller.new_row(batch_id, row)).with_status(status, now)
+            if lease_owner is not None:
+                new = replace(new, lease_owner=None, lease_until=None)
             detail_type = changes.detail_type(operation, status)
             change = changes.Change(
                 event_id=changes.event_id(

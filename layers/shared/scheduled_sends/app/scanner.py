@@ -212,8 +212,8 @@ class Scanner:
         summary.actioned += 1
 
         def done(current: Batch) -> Batch:
-            if current.status != "pause":
-                return replace(current, action_started_at=None)  # a team changed it meanwhile: its change stands
+            # Under the lease no change can come between the action and this record (a team's change meeting
+            # the lease is refused with a 409, and this write needs the lease still held).
             applied = current.with_status(after, now)
             return replace(applied, action_taken=action, action_started_at=None)
 

@@ -1,6 +1,11 @@
 """SendGrid for one caller's account: where an operation calls SendGrid (`Upstream.forward`, one call through
 the regional router `adapters.sendgrid.router`), remembering the region the call went to (a change is recorded
-with it) and registering the account for reconcile once SendGrid has served it."""
+with it) and registering the account for reconcile.
+
+An account SendGrid vouches for (the parent, a subuser its subuser list holds, one pinned by name) is registered
+BEFORE anything is forwarded for it, so a change whose answer is lost is still watched by reconcile; a name
+SendGrid's list does not hold is refused before (`SubuserNotListed`), so it never enters the registry. Only a
+name nothing vouches for (a `*` pin, an `account-id`) is registered after SendGrid served it."""
 
 from __future__ import annotations
 
@@ -12,14 +17,25 @@ from ..adapters.sendgrid.router import RegionalSendGrid
 
 
 class Upstream:
-    def __init__(self, sendgrid: RegionalSendGrid, on_behalf_of: str | None, served: Callable[[], None]) -> None:
-        self._sendgrid, self._on_behalf_of, self._served = sendgrid, on_behalf_of, served
+    def __init__(
+        self,
+        sendgrid: RegionalSendGrid,
+        on_behalf_of: str | None,
+        register: Callable[[], None],
+        served: Callable[[], None],
+    ) -> None:
+        self._sendgrid, self._on_behalf_of = sendgrid, on_behalf_of
+        self._register, self._served = register, served
         self.region: str | None = None  # the SendGrid region of the account, once a call has gone there
 
     def forward(self, method: str, path: str, body: dict[str, Any] | None = None) -> UpstreamResponse:
-        """One SendGrid call for this account; `served` runs after a 2xx."""
+        """One SendGrid call for this account. `register` runs before it when SendGrid vouches for the account
+        (its failure stops the call: nothing is forwarded unwatched), `served` after a 2xx otherwise."""
         self.region = self._sendgrid.region_of(self._on_behalf_of)  # where the call goes (and a change is made)
+        vouched = self._sendgrid.vouched_for(self._on_behalf_of)
+        if vouched:
+            self._register()
         answer = self._sendgrid.call(method, path, on_behalf_of=self._on_behalf_of, body=body)
-        if 200 <= answer.status < 300:
+        if not vouched and 200 <= answer.status < 300:
             self._served()
         return answer

@@ -91,19 +91,21 @@ class StateUnavailable(ServiceError):
 
 
 class RegionUnknown(ServiceError):
-    """The SendGrid region of the account cannot be known (SendGrid's subuser list fails, or does not name the
-    subuser, or the operators pinned it to both regions): nothing is forwarded rather than a host guessed."""
+    """The SendGrid region of the account cannot be known now (SendGrid's subuser list cannot be read, or the
+    operators pinned it to both regions): nothing is forwarded rather than a host guessed."""
 
     status = 503
 
-    def __init__(
-        self,
-        message: str,
-        field: str | None = "on-behalf-of",
-        retry_after_seconds: int = 60,
-        not_listed: bool = False,
-    ) -> None:
+    def __init__(self, message: str, field: str | None = "on-behalf-of", retry_after_seconds: int = 60) -> None:
         super().__init__(message, field=field, headers={"Retry-After": str(retry_after_seconds)})
-        # SendGrid's list was read and does not name the subuser: the account itself is unknown there (the
-        # scanner sets it aside rather than failing every run), unlike a list that could not be read.
-        self.not_listed = not_listed
+
+
+class SubuserNotListed(ServiceError):
+    """SendGrid's subuser list was read and does not name the `on-behalf-of` subuser: the caller's mistake
+    (a typo, or a subuser deleted since), never worth retrying as it is. Nothing is forwarded and nothing is
+    registered; reconcile sets such an account aside rather than failing every run."""
+
+    status = 400
+
+    def __init__(self, message: str, field: str | None = "on-behalf-of") -> None:
+        super().__init__(message, field=field)

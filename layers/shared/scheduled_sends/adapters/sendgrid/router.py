@@ -33,6 +33,15 @@ class RegionalSendGrid:
         assert on_behalf_of is not None
         return self._directory.region_of(on_behalf_of)
 
+    def vouched_for(self, on_behalf_of: str | None) -> bool:
+        """Whether the account is known to exist before anything is sent for it: the parent, a subuser the
+        operators pinned by name, or one SendGrid's subuser list holds (as last read; no call). A name only a `*`
+        pin or the `account-id` form routes is known to exist only once SendGrid has served it."""
+        if on_behalf_of is None:
+            return True
+        decision = regions.decide(on_behalf_of, self._stack_region, self._pins)
+        return decision.basis == "pinned" or self._directory.known(on_behalf_of) is not None
+
     def known_region(self, on_behalf_of: str | None) -> str | None:
         """The account's region as far as it is known without asking SendGrid (for logs)."""
         try:

@@ -4,8 +4,10 @@ SendGrid's subuser list (`GET /v3/subusers?include_region=true`, pages of `limit
 the parent's key at the stack's region host, and trusted for the refresh period (`SubuserRegionRefreshSeconds`).
 A subuser the list does not name is looked up once by name (`?username=`: one created since the last read),
 then remembered either way. A region is fixed at creation, so a known subuser keeps its region even while the
-list cannot be read. What cannot be known raises `RegionUnknown` (503); a failed read, or a name SendGrid does
-not list, is believed for a minute, so a failing list or a stream of unknown names never hammers SendGrid.
+list cannot be read. A name the list does not hold raises `SubuserNotListed` (400: the parent account's
+subuser list is the authority); a list that cannot be read raises `RegionUnknown` (503). A failed read, or a
+name SendGrid does not list, is believed for a minute, so a failing list or a stream of unknown names never
+hammers SendGrid.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlencode
 
-from ...domain.errors import RegionUnknown, ServiceError
+from ...domain.errors import RegionUnknown, ServiceError, SubuserNotListed
 from ...domain.regions import listed_regions
 from ...runtime import clock
 from ...runtime.observability import logger
@@ -71,11 +73,10 @@ class SubuserDirectory:
                     f"not be read ({failure}); nothing was sent to SendGrid, try again later"
                 )
             self._remember_miss(username, now)
-            raise RegionUnknown(
-                f"SendGrid does not list {username!r} among the account's subusers with a region, so its "
-                "SendGrid region cannot be known; nothing was sent to SendGrid (operators may pin it with "
-                "EuSubusers or GlobalSubusers)",
-                not_listed=True,
+            raise SubuserNotListed(
+                f"SendGrid's subuser list for the parent account does not hold {username!r}, so there is no "
+                "such subuser to act for; nothing was sent to SendGrid (check the on-behalf-of name against "
+                "the parent account's subusers)"
             )
 
     # -- reading SendGrid's list ---------------------------------------------------------------------
