@@ -177,6 +177,16 @@ def _value(workload: dict[str, Any], key: str) -> Any:
     return entry["value"] if isinstance(entry, dict) and "value" in entry else entry
 
 
+def _table_calls(
+    requests: dict[str, float], per_request: dict[str, float], uses: dict[str, float], per_use: dict[str, float]
+) -> float:
+    """DynamoDB reads (or writes) in the period: the requests' by operation plus the scanner's by what it does
+    (`uses`: runs, due rows, reconciles, accounts listed per run)."""
+    return sum(requests[op] * per_request[op] for op in OPERATIONS) + sum(
+        count * per_use[use] for use, count in uses.items()
+    )
+
+
 def monthly_cost(
     size: Size, measured: Measured, prices: dict[str, Any], workload: dict[str, Any], facts: TemplateFacts
 ) -> dict[str, float]:
@@ -209,20 +219,14 @@ def monthly_cost(
     gb_seconds = facts.memory_gb * (
         sum(requests[op] * request_ms[op] for op in OPERATIONS) / 1000 + runs * run_ms / 1000
     )
-    reads = (
-        sum(requests[op] * measured.reads_per_request[op] for op in OPERATIONS)
-        + runs * measured.scanner_reads["per_run"]
-        + due_rows * measured.scanner_reads["per_due_row"]
-        + reconciles * measured.scanner_reads["per_reconcile"]
-        + runs * size.accounts * measured.scanner_reads["per_account_per_run"]
-    )
-    writes = (
-        sum(requests[op] * measured.writes_per_request[op] for op in OPERATIONS)
-        + runs * measured.scanner_writes["per_run"]
-        + due_rows * measured.scanner_writes["per_due_row"]
-        + reconciles * measured.scanner_writes["per_reconcile"]
-        + runs * size.accounts * measured.scanner_writes["per_account_per_run"]
-    )
+    uses = {
+        "per_run": runs,
+        "per_due_row": due_rows,
+        "per_reconcile": reconciles,
+        "per_account_per_run": runs * size.accounts,
+    }
+    reads = _table_calls(requests, measured.reads_per_request, uses, measured.scanner_reads)
+    writes = _table_calls(requests, measured.writes_per_request, uses, measured.scanner_writes)
     stored_gb = size.changes_per_day * w["rows_kept_days"] * w["row_bytes"] / 1e9
     events = changes * w["events_per_change"]
     event_gb = events * w["event_bytes"] / 1e9

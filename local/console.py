@@ -8,7 +8,6 @@ dashboard's custom widget renderer (`widget_section`), so the page shows the wid
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from html import escape
@@ -16,7 +15,6 @@ from typing import Any
 
 CONSOLE_PATH = "/_local/console"
 REFRESH_SECONDS = 5
-AT_RISK_WITHIN_SECONDS = 6 * 3600  # the widget's horizon: paused batches expiring within 6 hours
 SLOTS_PER_ACCOUNT = 10  # SendGrid's limit of paused or cancelled batches per account
 LATEST_EVENTS = 20
 
@@ -52,52 +50,25 @@ class ConsoleView:
     events: list[dict[str, Any]] = field(default_factory=list)  # newest first
 
 
-def iso(seconds: int | None) -> str | None:
-    return None if seconds is None else time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(seconds))
-
-
 # -- from the table's rows ----------------------------------------------------------------------------------------
-def account_name(account_key: str) -> str:
-    """The table's account key as a caller writes `on-behalf-of` ("parent" for the parent)."""
-    return "parent" if account_key == "parent" else account_key.removeprefix("sub:")
+def batch_view(item: dict[str, Any], now: int, region_of: Callable[[str], str | None]) -> dict[str, Any]:
+    """A row of the batches table as the admin routes and the dashboard widget show a batch (the layer's view and
+    region rule): who, where, status and how long is left. `region_of` takes an account as a caller names it."""
+    from scheduled_sends.adapters.batches_table import batch_from_item  # the layer, installed with the runner
+    from scheduled_sends.app.ops_queries import region_for
+    from scheduled_sends.domain import ops_view
+
+    batch = batch_from_item(item)
+    return ops_view.batch_view(batch, now, region_for(batch, lambda on_behalf_of: region_of(on_behalf_of or "parent")))
 
 
-def batch_view(item: dict[str, Any], now: int, region: str | None) -> dict[str, Any]:
-    """A row of the batches table as the on-call views show a batch: who, where, status and how long is left."""
-    from scheduled_sends.domain import ownership, send_windows  # the layer, installed with the runner
+def at_risk(batches: Iterable[dict[str, Any]], within: int | None = None) -> list[dict[str, Any]]:
+    """Paused batches whose expiry is known and within `within` seconds (or past), soonest first: the rule of
+    the layer's `ops_queries.at_risk` (the widget's index query, its horizon by default) applied to the rows the
+    console already read for the slots."""
+    from scheduled_sends.app.ops_queries import AT_RISK_WITHIN_SECONDS  # the layer, installed with the runner
 
-    send_at = _integer(item.get("send_at"))
-    held_since = _integer(item.get("held_since"))
-    if send_at is not None:
-        expires_at, basis = send_windows.expires_at(send_at), "send_at"
-    elif held_since is not None:
-        expires_at, basis = send_windows.earliest_possible_expiry(held_since), "earliest_possible"
-    else:
-        expires_at, basis = None, None
-    account = str(item["account"])
-    return {
-        "batch_id": item["batch_id"],
-        "account": account_name(account),
-        "on_behalf_of": ownership.on_behalf_of_of(account),
-        "region": region,
-        "owner": item.get("owner"),
-        "status": item.get("status"),
-        "send_at": send_at,
-        "send_at_iso": iso(send_at),
-        "expires_at": expires_at,
-        "expires_at_iso": iso(expires_at),
-        "expires_at_basis": basis,
-        "seconds_left": None if expires_at is None else expires_at - now,
-        "expiry_action": item.get("expiry_action"),
-    }
-
-
-def _integer(value: Any) -> int | None:
-    return None if value is None else int(value)
-
-
-def at_risk(batches: Iterable[dict[str, Any]], within: int = AT_RISK_WITHIN_SECONDS) -> list[dict[str, Any]]:
-    """Paused batches whose expiry is known and within `within` seconds (or past), soonest first."""
+    within = AT_RISK_WITHIN_SECONDS if within is None else within
     found = [
         b for b in batches if b["status"] == "pause" and b["seconds_left"] is not None and b["seconds_left"] <= within
     ]
@@ -139,7 +110,7 @@ def read_console(
 ) -> ConsoleView:
     """The page's picture from the batches table's `rows`, what SendGrid `held` (account -> batch -> status; None
     when no sandbox serves: the slots then come from the table) and the latest `events`, newest first."""
-    batches = [batch_view(row, now, region_of(account_name(str(row["account"])))) for row in rows]
+    batches = [batch_view(row, now, region_of) for row in rows]
     names = {b["account"] for b in batches} | set(held or {})
     regions = {name: region_of(name) for name in names}
     if held is None:
@@ -215,6 +186,8 @@ def _event_row(event: dict[str, Any]) -> str:
 
 def render_console(view: ConsoleView, at_risk_section: AtRiskSection) -> str:
     """The whole page: refreshes itself every REFRESH_SECONDS; every value from the stack is escaped."""
+    from scheduled_sends.domain.ops_view import iso  # the layer, installed with the runner
+
     events = "".join(_event_row(event) for event in view.events) or '<tr><td colspan="5">none yet</td></tr>'
     return (
         '<!DOCTYPE html><html><head><meta charset="utf-8">'

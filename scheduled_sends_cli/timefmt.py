@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import re
-import time
 from datetime import UTC, datetime, tzinfo
+
+from scheduled_sends.domain import ops_view
 
 _DURATION = re.compile(r"(?:(?P<d>\d+)d)?(?:(?P<h>\d+)h)?(?:(?P<m>\d+)m)?(?:(?P<s>\d+)s)?")
 _UNIT_SECONDS = {"d": 86400, "h": 3600, "m": 60, "s": 1}
@@ -22,17 +23,8 @@ def duration_seconds(text: str) -> int:
 
 
 def span(seconds: int) -> str:
-    """ "45 s", "47 min", "2 h 5 min", "3 d 4 h"."""
-    minutes = seconds // 60
-    if seconds < 60:
-        return f"{seconds} s"
-    if minutes < 60:
-        return f"{minutes} min"
-    hours, minutes = divmod(minutes, 60)
-    if hours < 48:
-        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
-    days, hours = divmod(hours, 24)
-    return f"{days} d {hours} h" if hours else f"{days} d"
+    """ "45 s", "47 min", "2 h 5 min", "47 h", "3 d 4 h": the service's wording, in hours up to two days."""
+    return ops_view.span(seconds, days_from_hours=48)
 
 
 def time_left(seconds: int | float | None) -> str:
@@ -55,6 +47,4 @@ def local_time(epoch: int | float | None, zone: tzinfo | None = None) -> str:
 
 def iso_utc(epoch: int | float | None) -> str | None:
     """ISO-8601 UTC with a Z, as the service writes it beside epoch seconds."""
-    if epoch is None:
-        return None
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
+    return None if epoch is None else ops_view.iso(int(epoch))

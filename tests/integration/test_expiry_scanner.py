@@ -69,7 +69,7 @@ def test_a_paused_batch_gets_exactly_one_warning_per_threshold(
     assert len({w["event_id"] for w in warnings}) == 3  # one id per warning
     assert warnings[0] | {"seconds_left": 0, "event_id": None} == {
         "account": "parent",
-        "on_behalf_of": None,
+        "on_behalf_of": "",  # the parent account, as in the change events
         "region": "global",
         "batch_id": batch,
         "owner": TEAM,

@@ -81,7 +81,8 @@ class ConcurrentChange(Exception):
     """A conditional write lost to another writer more times than we retry."""
 
 
-def _to_batch(item: dict[str, Any]) -> Batch:
+def batch_from_item(item: dict[str, Any]) -> Batch:
+    """A row of the batches table as the domain's `Batch` (the local console reads rows with this too)."""
     return Batch(
         account=item["account"],
         batch_id=item["batch_id"],
@@ -185,12 +186,12 @@ class BatchStore:
     # -- reading ---------------------------------------------------------------------------------
     def get(self, account: str, batch_id: str) -> Batch | None:
         item = self._table.get_item(Key={"account": account, "batch_id": batch_id}, ConsistentRead=True).get("Item")
-        return _to_batch(item) if item else None
+        return batch_from_item(item) if item else None
 
     def active(self, account: str) -> list[Batch]:
         """Rows holding a SendGrid slot for the account (the sparse `active` index)."""
         return [
-            _to_batch(item)
+            batch_from_item(item)
             for page in pages(
                 self._table.query,
                 IndexName=ACTIVE_INDEX,
@@ -212,7 +213,7 @@ class BatchStore:
             condition = Key("due_shard").eq(f"due#{shard}") & Key("due_at").lte(now)
             for page in pages(self._table.query, IndexName=DUE_INDEX, KeyConditionExpression=condition):
                 items_read += int(page.get("ScannedCount", len(page.get("Items", ()))))
-                found.extend((int(item["due_at"]), _to_batch(item)) for item in page.get("Items", ()))
+                found.extend((int(item["due_at"]), batch_from_item(item)) for item in page.get("Items", ()))
         found.sort(key=lambda pair: pair[0])
         return DueBatches([batch for _, batch in found], items_read)
 
@@ -288,7 +289,7 @@ class BatchStore:
         for page in pages(self._table.query, **query):
             for item in page.get("Items", ()):
                 if item["expiry_order"] != after:  # BETWEEN includes the position itself
-                    yield item["expiry_order"], _to_batch(item)
+                    yield item["expiry_order"], batch_from_item(item)
 
     def _write(self, batch: Batch, previous: Batch | None, due_at: int | None, now: int) -> Batch:
         new = replace(batch, version=(previous.version if previous else 0) + 1, updated_at=now)
@@ -433,7 +434,7 @@ class BatchStore:
             if conditional_failed(error):
                 return None
             raise
-        return _to_batch(answer["Attributes"])
+        return batch_from_item(answer["Attributes"])
 
 
 def _announces(new: Batch, previous: Batch | None) -> bool:

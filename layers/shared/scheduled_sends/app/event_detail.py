@@ -16,10 +16,11 @@ _EVENT_NAMESPACE = uuid.UUID("5a0c6f0e-3f1e-4a53-9d2c-6b1f0d6f8a11")
 
 def detail_of(sendgrid: RegionalSendGrid, batch: Batch, **extra: Any) -> dict[str, Any]:
     """The shared fields, the account's region as `sendgrid` knows it among them; every time as epoch seconds and,
-    beside it, as ISO-8601 UTC (`<name>_iso`, null when the time is)."""
+    beside it, as ISO-8601 UTC (`<name>_iso`, null when the time is). The parent account's `on_behalf_of` is "",
+    as in the change events (the pipe's input template writes strings only: AWS documents no way to write null)."""
     detail = {
         "account": batch.account,
-        "on_behalf_of": ownership.on_behalf_of_of(batch.account),
+        "on_behalf_of": ownership.on_behalf_of_of(batch.account) or "",
         "region": region_of(sendgrid, batch.account),
         "batch_id": batch.batch_id,
         "owner": batch.owner,

@@ -45,18 +45,20 @@ def time_left_text(seconds_left: int | None) -> str:
     if seconds_left is None:
         return "expiry unknown"
     if seconds_left < 0:
-        return f"expiry passed {_span(-seconds_left)} ago"
-    return f"{_span(seconds_left)} left"
+        return f"expiry passed {span(-seconds_left)} ago"
+    return f"{span(seconds_left)} left"
 
 
-def _span(seconds: int) -> str:
+def span(seconds: int, *, days_from_hours: int = 24) -> str:
+    """A length of time as a person says it: "45 s", "47 min", "5 h 12 min", "2 d 3 h"; counted in days from
+    `days_from_hours` hours on (the command-line tool says "47 h" up to two days)."""
     minutes = seconds // 60
     if minutes < 1:
         return f"{seconds} s"
     if minutes < 60:
         return f"{minutes} min"
     hours, minutes = divmod(minutes, 60)
-    if hours < 24:
+    if hours < days_from_hours:
         return f"{hours} h {minutes} min" if minutes else f"{hours} h"
     days, hours = divmod(hours, 24)
     return f"{days} d {hours} h" if hours else f"{days} d"
