@@ -7,7 +7,7 @@ import json
 from collections.abc import Callable
 
 import pytest
-from python_http_client.exceptions import ServiceUnavailableError
+from python_http_client.exceptions import BadRequestsError
 from sendgrid import SendGridAPIClient
 
 from local.sendgrid_sandbox import SendGridSandbox
@@ -81,12 +81,13 @@ def test_the_parent_stays_at_the_stacks_region_and_subusers_of_both_regions_mix(
     assert eu.subuser_list_requests == []
 
 
-def test_an_unknown_subuser_is_a_503_through_the_client_and_reaches_no_host(regional_service: LocalService) -> None:
+def test_an_unknown_subuser_is_a_400_through_the_client_and_reaches_no_host(regional_service: LocalService) -> None:
     sg = _client(regional_service, "ghost").client
-    with pytest.raises(ServiceUnavailableError) as refused:
+    with pytest.raises(BadRequestsError) as refused:  # the caller's mistake: not worth retrying as a 5xx would be
         sg.mail.batch.post()
+    assert "Retry-After" not in refused.value.headers
     error = json.loads(refused.value.body)["errors"][0]
-    assert error["field"] == "on-behalf-of" and "cannot be known" in error["message"]
+    assert error["field"] == "on-behalf-of" and "subuser list for the parent account does not hold" in error["message"]
     assert all(s.api_requests == [] for s in regional_service.sandboxes.values())
 
 
