@@ -6,7 +6,7 @@ Two sparse indexes keep the scanner's and the limit check's reads proportional t
   in place: `entry_left`), partition `active_account`;
 - `by_status`: every batch row, partition `status_key` (its status, `none` for no status), sort `expiry_order`
   (its expiry, then account and batch id): the admin routes' listing across accounts, soonest expiry first, and the
-  scanner's at-risk gauges (docs/design/decisions/0026-change-history.md).
+  scanner's at-risk gauges (docs/design/decisions/0006-change-history.md).
 Every write is conditional on the row's `version` (optimistic concurrency). A row keeps its last
 `HISTORY_LIMIT` changes made through the API (`history`, newest first) for the on-call view.
 
