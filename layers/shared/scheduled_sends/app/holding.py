@@ -4,6 +4,7 @@ the outcome (`Recorder.record_change` clears it in the same conditional write) o
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 
 from ..domain import leases
 from ..domain.batch import Batch
@@ -20,6 +21,30 @@ class Hold:
     def recorded(self, written: Batch | None) -> None:
         """The record of the outcome gave the lease up when it was written."""
         self.settled = self.settled or written is not None
+
+    def record_change(
+        self,
+        batch_id: str,
+        operation: str,
+        status: str | None,
+        edit: Callable[[Batch], Batch],
+        now: int,
+        read: Batch | None,
+    ) -> Batch | None:
+        """Record the change SendGrid applied, under this hold: from the row as leased (or the row `read` when there
+        was none to lease), giving the lease up in the same write."""
+        written = self._acting.recorder.record_change(
+            batch_id,
+            operation,
+            status,
+            edit,
+            now,
+            self._acting.upstream.region,
+            self.row if self.owner else read,
+            lease_owner=self.owner,
+        )
+        self.recorded(written)
+        return written
 
     def release(self) -> None:
         """Give the lease up without a change (SendGrid refused, the request failed, the record failed)."""

@@ -263,17 +263,7 @@ def pause_or_cancel(request: ApiRequest, services: Services) -> ApiResponse:
             return _answer(upstream)
 
         acting.recorder.holds_a_slot_now()
-        recorded = acting.recorder.record_change(
-            batch_id,
-            changes.PAUSE_OR_CANCEL,
-            status,
-            command.stated,
-            now,
-            acting.upstream.region,
-            hold.row if hold.owner else row,
-            lease_owner=hold.owner,
-        )
-        hold.recorded(recorded)
+        recorded = hold.record_change(batch_id, changes.PAUSE_OR_CANCEL, status, command.stated, now, row)
         return _answer(upstream, _with_extension(json.loads(upstream.body), recorded))
     finally:
         hold.release()
@@ -304,18 +294,7 @@ def update_scheduled_send(request: ApiRequest, services: Services) -> ApiRespons
     try:
         upstream = acting.upstream.forward("PATCH", api_path("user", "scheduled_sends", batch_id), {"status": status})
         if upstream.status == 204:
-            hold.recorded(
-                acting.recorder.record_change(
-                    batch_id,
-                    changes.UPDATE,
-                    status,
-                    command.stated,
-                    now,
-                    acting.upstream.region,
-                    hold.row if hold.owner else row,
-                    lease_owner=hold.owner,
-                )
-            )
+            hold.record_change(batch_id, changes.UPDATE, status, command.stated, now, row)
         return _answer(upstream)
     finally:
         hold.release()
@@ -333,18 +312,7 @@ def resume_scheduled_send(request: ApiRequest, services: Services) -> ApiRespons
         if upstream.uncertain and upstream.status == 404:
             upstream = replace(upstream, status=204, body="")  # an earlier attempt removed it, its answer was lost
         if upstream.status == 204:
-            hold.recorded(
-                acting.recorder.record_change(
-                    batch_id,
-                    changes.RESUME,
-                    None,
-                    lambda batch: batch,
-                    services.clock.now(),
-                    acting.upstream.region,
-                    hold.row if hold.owner else row,
-                    lease_owner=hold.owner,
-                )
-            )
+            hold.record_change(batch_id, changes.RESUME, None, lambda batch: batch, services.clock.now(), row)
         return _answer(upstream)
     finally:
         hold.release()
