@@ -351,24 +351,26 @@ def test_the_scanners_reads_grow_with_due_rows_not_with_the_table(sandbox_sendgr
             )
         for i in range(2_000):  # known but not watched at all: no due attributes
             writer.put_item(Item={"account": "parent", "batch_id": f"idle-{i}", "owner": TEAM, "version": 1})
-        for i in range(100):  # due now: cancelled long ago, only their slots to free (SendGrid says 404: gone)
+        for i in range(100):  # due now: paused, expiring within the hour, every warning still to publish
             writer.put_item(
                 Item={
                     "account": "parent",
                     "batch_id": f"due-{i}",
                     "owner": TEAM,
-                    "status": "cancel",
-                    "send_at": clock.now - HOUR,
-                    "last_send_at": clock.now - HOUR,
+                    "status": "pause",
+                    "send_at": clock.now - 71 * HOUR,
+                    "last_send_at": clock.now - 71 * HOUR,
                     "version": 1,
                     "due_shard": f"due#{i % 8}",
                     "due_at": clock.now - 100,
                 }
             )
+        due = {f"due-{i}" for i in range(100)}  # the account's slot ledger counts them, as it would
+        writer.put_item(Item={"account": "#accounts", "batch_id": "parent", "held": due, f"team:{TEAM}": due})
     summary = scan()
 
     assert summary["due"] == 100
-    assert summary["reclaimed"] == 100
+    assert summary["warned"] == 300  # each row's three warnings (24 h, 6 h, 1 h before expiry)
     assert summary["items_read"] == 100  # what the due index read: the due rows, not the 12,100 in the table
     assert scan()["items_read"] == 0  # and once handled they left the index
 

@@ -20,12 +20,12 @@ from botocore.exceptions import ClientError
 from ..runtime import clock
 from ..runtime.container import Container, singleton
 from ..runtime.settings import settings
+from .account_item import ACCOUNTS_PARTITION, RECONCILE_SHARD
 from .batches_table import DUE_INDEX
 from .dynamodb import conditional_failed, pages
 from .dynamodb import table as dynamodb_table
 
-ACCOUNTS_PARTITION = "#accounts"
-RECONCILE_SHARD = "accounts"  # the registry's partition in the due index
+__all__ = ["ACCOUNTS_PARTITION", "RECONCILE_SHARD", "AccountRecord", "AccountRegistry", "account_registry"]
 
 
 @dataclass(frozen=True)

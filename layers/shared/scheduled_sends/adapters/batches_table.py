@@ -38,6 +38,7 @@ from ..runtime.container import Container, singleton
 from ..runtime.settings import settings
 from .dynamodb import conditional_failed, optional_int, pages
 from .dynamodb import table as dynamodb_table
+from .slot_ledger import SlotLedger, entry_moves
 
 DUE_INDEX = "due"
 ACTIVE_INDEX = "active"
@@ -46,6 +47,7 @@ _LOWEST_ORDER = "0"  # below every expiry_order (they start with a digit or `~`)
 _HIGHEST_ORDER = UNKNOWN_EXPIRY + UNKNOWN_EXPIRY  # above every expiry_order, unknown expiries included
 ROW_RETENTION_SECONDS = 7 * 24 * 3600  # rows outlive expiry by a week, then DynamoDB TTL removes them
 _MAX_ATTEMPTS = 5
+_UNRECORDED_HOLD_RETENTION_SECONDS = 24 * 3600  # a lease row whose change was never recorded
 UNREAD = object()  # `change` without a row the caller already holds
 # Only on the write that records a change made through the API: what the change-events pipe's filter passes.
 CHANGE_EVENT = "change_event"
@@ -179,6 +181,7 @@ class DueBatches:
 class BatchStore:
     def __init__(self, table: Any, due_shards: int, thresholds: tuple[int, ...], action_lead: int) -> None:
         self._table = table
+        self.slots = SlotLedger(table)  # the accounts' slot ledgers, on the same table
         self._due_shards = due_shards
         self._thresholds = thresholds
         self._action_lead = action_lead
@@ -226,10 +229,16 @@ class BatchStore:
         edit: Callable[[Batch | None], Batch | None],
         now: int,
         current: Batch | object | None = UNREAD,
+        slots_with_row: bool = False,
     ) -> Batch | None:
         """Read-modify-write with optimistic concurrency: `edit` gets the latest row (None when there is none)
         and returns the new one (None to leave it); a lost race re-reads and edits again. A caller that has
-        just read the row passes it as `current` to save the read (a stale one only costs a retry)."""
+        just read the row passes it as `current` to save the read (a stale one only costs a retry).
+
+        A write that starts or stops the row's holding a slot moves its entry in the account's ledger: with
+        `slots_with_row`, in the row's own transaction (an operation's record: one round trip); otherwise in its
+        own write, added before the row's and removed after it, so a write that fails between the two leaves the
+        ledger counting one slot too many, never one too few (`repair.agree_ledger` gives it back)."""
         for _ in range(_MAX_ATTEMPTS):
             if current is UNREAD:
                 current = self.get(account, batch_id)
@@ -238,7 +247,7 @@ class BatchStore:
             if wanted is None:
                 return current
             try:
-                return self._write(wanted, current, self._next_due(wanted), now)
+                return self._write(wanted, current, self._next_due(wanted), now, slots_with_row)
             except ClientError as error:
                 if not conditional_failed(error):
                     raise
@@ -291,7 +300,9 @@ class BatchStore:
                 if item["expiry_order"] != after:  # BETWEEN includes the position itself
                     yield item["expiry_order"], batch_from_item(item)
 
-    def _write(self, batch: Batch, previous: Batch | None, due_at: int | None, now: int) -> Batch:
+    def _write(
+        self, batch: Batch, previous: Batch | None, due_at: int | None, now: int, slots_with_row: bool = False
+    ) -> Batch:
         new = replace(batch, version=(previous.version if previous else 0) + 1, updated_at=now)
         new = replace(new, history=_history_after(new, previous))
         values: dict[str, Any] = {
@@ -330,13 +341,26 @@ class BatchStore:
         else:
             condition = "#version = :expected"
             attribute_values[":expected"] = previous.version
-        self._table.update_item(
-            Key={"account": new.account, "batch_id": new.batch_id},
-            UpdateExpression=expression,
-            ConditionExpression=condition,
-            ExpressionAttributeNames=dict(names),
-            ExpressionAttributeValues=attribute_values,
-        )
+        row_write = {
+            "Key": {"account": new.account, "batch_id": new.batch_id},
+            "UpdateExpression": expression,
+            "ConditionExpression": condition,
+            "ExpressionAttributeNames": dict(names),
+            "ExpressionAttributeValues": attribute_values,
+        }
+        before, after = _slot_of(previous), _slot_of(new)
+        moves = entry_moves(new.account, new.batch_id, before, after)
+        if moves is None:
+            self._table.update_item(**row_write)
+        elif slots_with_row:  # the row starts or stops holding a slot: the account's ledger follows with it
+            self._table.transact_write(("Update", row_write), ("Update", moves))
+        else:
+            gains = after is not False
+            if gains:
+                self._table.update_item(**moves)
+            self._table.update_item(**row_write)
+            if not gains:
+                self._table.update_item(**moves)
         return new
 
     def _next_due(self, batch: Batch) -> int | None:
@@ -370,10 +394,80 @@ class BatchStore:
             extra_values={":shard": self._shard(leased), ":status": batch.status},
         )
 
-    def hold(self, account: str, batch_id: str, owner: str, now: int, until: int) -> Batch | None:
-        """A change's lease: the row, now leased to `owner` until `until`, when it exists and no one else holds
-        a live lease on it (the row as written is returned: no separate read); None otherwise (`get` says why)."""
-        return self._lease(account, batch_id, owner, now, until)
+    def hold(
+        self,
+        account: str,
+        batch_id: str,
+        owner: str,
+        now: int,
+        until: int,
+        *,
+        owned_by: str | None = None,
+        claimable: bool = False,
+        window_from: int | None = None,
+        version: int | None = None,
+    ) -> Batch | None:
+        """A change's lease: the row, now leased to `owner` until `until` (as written: no separate read), when it
+        exists, no one else holds a live lease on it and, as its conditions check in the same write: it is owned by
+        `owned_by` (unless None: an admin; `claimable`: or by nobody), its recorded send_at is at `window_from` or
+        later (the change window is open), it is still `version` (when given). None otherwise (`get` says why)."""
+        conditions: list[str] = []
+        names: dict[str, str] = {}
+        values: dict[str, Any] = {}
+        if owned_by is not None:
+            names["#owner"], values[":me"] = "owner", owned_by
+            mine = "#owner = :me"
+            conditions.append(f"(attribute_not_exists(#owner) OR {mine})" if claimable else mine)
+        if window_from is not None:
+            names["#send_at"], values[":window"] = "send_at", window_from
+            conditions.append("(attribute_not_exists(#send_at) OR #send_at >= :window)")
+        if version is not None:
+            values[":expected"] = version
+            conditions.append("#version = :expected")
+        return self._lease(
+            account,
+            batch_id,
+            owner,
+            now,
+            until,
+            extra_condition="".join(f" AND {condition}" for condition in conditions),
+            extra_names=names,
+            extra_values=values,
+        )
+
+    def hold_new(self, account: str, batch_id: str, owner: str, now: int, until: int) -> Batch | None:
+        """A change's lease on a batch the table has no row for (an admin's, or a claim): a row holding only the
+        lease, which DynamoDB removes within a day unless the change's record makes it a batch's row. None when a
+        row exists by now."""
+        try:
+            answer = self._table.update_item(
+                Key={"account": account, "batch_id": batch_id},
+                UpdateExpression=(
+                    "SET #lease_owner = :owner, #lease_until = :until, #ttl = :ttl,"
+                    " #created_at = if_not_exists(#created_at, :now) ADD #version :one"
+                ),
+                ConditionExpression="attribute_not_exists(#version)",
+                ExpressionAttributeNames={
+                    "#lease_owner": "lease_owner",
+                    "#lease_until": "lease_until",
+                    "#ttl": "ttl",
+                    "#created_at": "created_at",
+                    "#version": "version",
+                },
+                ExpressionAttributeValues={
+                    ":owner": owner,
+                    ":until": until,
+                    ":ttl": now + _UNRECORDED_HOLD_RETENTION_SECONDS,
+                    ":now": now,
+                    ":one": 1,
+                },
+                ReturnValues="ALL_NEW",
+            )
+        except ClientError as error:
+            if conditional_failed(error):
+                return None
+            raise
+        return batch_from_item(answer["Attributes"])
 
     def release(self, account: str, batch_id: str, owner: str) -> None:
         """Give up `owner`'s lease without a change (SendGrid refused, or the request failed). The version moves,
@@ -435,6 +529,11 @@ class BatchStore:
                 return None
             raise
         return batch_from_item(answer["Attributes"])
+
+
+def _slot_of(batch: Batch | None) -> str | bool | None:
+    """The row's entry in its account's slot ledger: its owner (None: nobody's) when it holds a slot, else False."""
+    return batch.owner if batch is not None and batch.holds_slot else False
 
 
 def _announces(new: Batch, previous: Batch | None) -> bool:

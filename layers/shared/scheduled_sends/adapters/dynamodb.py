@@ -60,6 +60,14 @@ class Table:
     def scan(self, **arguments: Any) -> dict[str, Any]:
         return self._call(self.client.scan, arguments)
 
+    def transact_write(self, *actions: tuple[str, dict[str, Any]]) -> None:
+        """One TransactWriteItems on this table: each action is (`Update` | `ConditionCheck` | ..., its arguments as
+        `update_item` takes them). All are applied or none; a lost condition raises as a conditional write does
+        (`conditional_failed`)."""
+        self.client.transact_write_items(
+            TransactItems=[{kind: {"TableName": self.name, **self._request(arguments)}} for kind, arguments in actions]
+        )
+
     def existing_keys(self, keys: list[dict[str, Any]], attempts: int = 3) -> list[dict[str, Any]]:
         """Which of `keys` are items of the table (BatchGetItem, 100 keys a call, each answer only the keys);
         keys DynamoDB leaves unprocessed are asked again, a few times at most."""
@@ -120,8 +128,18 @@ def table(container: Container, name: str) -> Table:
     return Table(aws_client(container, "dynamodb"), name)
 
 
+# A transaction cancelled for one of these reasons lost to another writer, as a conditional write does.
+_LOST_RACE_REASONS = {"ConditionalCheckFailed", "TransactionConflict"}
+
+
 def conditional_failed(error: ClientError) -> bool:
-    return error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
+    """A conditional write's condition did not hold, or a transaction was cancelled by one (or by a concurrent
+    transaction on one of its items): either way another writer came first."""
+    code = error.response.get("Error", {}).get("Code")
+    if code == "TransactionCanceledException":
+        reasons = error.response.get("CancellationReasons") or []
+        return any(reason.get("Code") in _LOST_RACE_REASONS for reason in reasons)
+    return code == "ConditionalCheckFailedException"
 
 
 def optional_int(value: Any) -> int | None:

@@ -1,68 +1,135 @@
-"""A change's hold on its batch (`domain.leases`): taken before SendGrid is called, given up with the record of
-the outcome (`Recorder.record_change` clears it in the same conditional write) or released when nothing changed."""
+"""A change's hold on its batch (`domain.leases`): one conditional write before SendGrid is called leases the row
+and checks, in its conditions, who may act on the batch and that the change window is open; the row is read only
+to explain a refusal (403, 400, or 409 while someone else holds it). The hold is given up with the record of the
+outcome (`Recorder.record_change` clears it in the same write) or released when nothing changed, giving back the
+slot the change took when SendGrid refused it."""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
 
-from ..domain import leases
+from ..domain import commands, leases, send_windows
 from ..domain.batch import Batch
+from ..domain.changes import iso_time
+from ..domain.errors import BadRequest, Conflict
 from .acting import Acting
+
+_ATTEMPTS = 3  # a row changing under the hold this often is answered 409
 
 
 class Hold:
-    """The batch's row as leased to this change (None: no row yet, so nothing to lease), and its lease owner."""
+    """The batch's row as leased to this change (a row holding only the lease when the table had none), its lease
+    owner, and the slot the change took (its owner), if it took one."""
 
-    def __init__(self, acting: Acting, row: Batch | None, owner: str | None) -> None:
+    def __init__(self, acting: Acting, row: Batch, owner: str) -> None:
         self._acting, self.row, self.owner = acting, row, owner
-        self.settled = owner is None  # nothing to give back
+        self.settled = False  # the lease was given up
+        self.slot_taken = False
+        self.slot_owner: str | None = None
 
-    def recorded(self, written: Batch | None) -> None:
-        """The record of the outcome gave the lease up when it was written."""
-        self.settled = self.settled or written is not None
+    def took_slot(self, slot_owner: str | None) -> None:
+        self.slot_taken, self.slot_owner = True, slot_owner
 
     def record_change(
-        self,
-        batch_id: str,
-        operation: str,
-        status: str | None,
-        edit: Callable[[Batch], Batch],
-        now: int,
-        read: Batch | None,
+        self, batch_id: str, operation: str, status: str | None, edit: Callable[[Batch], Batch], now: int
     ) -> Batch | None:
-        """Record the change SendGrid applied, under this hold: from the row as leased (or the row `read` when there
-        was none to lease), giving the lease up in the same write."""
+        """Record the change SendGrid applied, from the row as leased, giving the lease up in the same write (and
+        moving the batch's slot in the account's ledger, when it starts or stops holding one)."""
         written = self._acting.recorder.record_change(
-            batch_id,
-            operation,
-            status,
-            edit,
-            now,
-            self._acting.upstream.region,
-            self.row if self.owner else read,
-            lease_owner=self.owner,
+            batch_id, operation, status, edit, now, self._acting.upstream.region, self.row, lease_owner=self.owner
         )
-        self.recorded(written)
+        self.settled = self.settled or written is not None
         return written
 
-    def release(self) -> None:
-        """Give the lease up without a change (SendGrid refused, the request failed, the record failed)."""
-        if not self.settled and self.row is not None and self.owner is not None:
-            self.settled = True
-            self._acting.services.store.release(self.row.account, self.row.batch_id, self.owner)
+    def release(self, give_back: bool = False) -> None:
+        """Give the lease up without a change (SendGrid refused, the request failed, the record failed); with
+        `give_back`, SendGrid certainly holds no slot for this change, so the slot it took is given back."""
+        if self.settled:
+            return
+        self.settled = True
+        store, row = self._acting.services.store, self.row
+        given_back = give_back and self.slot_taken and not row.holds_slot
+        if given_back and store.slots.give_back_with_release(row.account, row.batch_id, self.slot_owner, self.owner):
+            return
+        store.release(row.account, row.batch_id, self.owner)
 
 
-def hold_batch(acting: Acting, row: Batch | None, now: int) -> Hold:
-    """Lease the batch's row for this change, or 409 (`leases.busy`) while someone else holds it."""
-    if row is None:
-        return Hold(acting, None, None)
-    store = acting.services.store
+def hold_batch(acting: Acting, batch_id: str, times: commands.SendTimes | None, now: int) -> Hold:
+    """Lease the batch's row for this change, checking who may act on it and (with `times`, for a pause, cancel or
+    PATCH) that the change window is open, in one conditional write. 403, 400 or 409 (`leases.busy`) otherwise."""
+    caller, store = acting.caller, acting.services.store
+    acting.upstream.ready()  # an unknown subuser is refused (400) before anything is written for it
     owner = leases.change_owner(acting.recorder.request_id or uuid.uuid4().hex)
-    held = store.hold(row.account, row.batch_id, owner, now, now + leases.CHANGE_LEASE_SECONDS)
-    if held is not None:
-        return Hold(acting, held, owner)
-    current = store.get(row.account, row.batch_id)  # read only to explain the refusal
-    if current is None:
-        return Hold(acting, None, None)
-    raise leases.busy(current, now)
+    until = now + leases.CHANGE_LEASE_SECONDS
+    held = store.hold(
+        caller.account,
+        batch_id,
+        owner,
+        now,
+        until,
+        owned_by=None if caller.is_admin else caller.owner,
+        claimable=caller.claims_unknown_batches,
+        window_from=None if times is None else now + send_windows.CHANGE_WINDOW_SECONDS,
+    )
+    for _ in range(_ATTEMPTS):
+        if held is not None:
+            break
+        held = _explained(acting, batch_id, times, owner, now, until)
+    if held is None:
+        raise Conflict(
+            f"batch id {batch_id} kept changing while this change tried to hold it; nothing was sent to SendGrid, "
+            "try again",
+            field="batch_id",
+            headers={"Retry-After": "1"},
+        )
+    hold = Hold(acting, held, owner)
+    if times is not None:
+        try:
+            check_windows(held, times, now)  # the stated send_at (the recorded one was a condition of the hold)
+        except BadRequest:
+            hold.release()
+            raise
+    return hold
+
+
+def _explained(
+    acting: Acting, batch_id: str, times: commands.SendTimes | None, owner: str, now: int, until: int
+) -> Batch | None:
+    """The hold's conditions refused: read the row and say why (403 who may act, 400 the window, 409 someone holds
+    it), in the order the operations always answered; or, when none applies (a batch the table has no row for, an
+    owner recorded in another form, a row that changed meanwhile), hold it as read. None: it changed again."""
+    caller, store = acting.caller, acting.services.store
+    row = caller.authorize(batch_id, store.get(caller.account, batch_id))
+    if times is not None:
+        check_windows(row, times, now)
+    if row is None:
+        return store.hold_new(caller.account, batch_id, owner, now, until)
+    if row.leased(now) and row.lease_owner != owner:
+        raise leases.busy(row, now)
+    return store.hold(caller.account, batch_id, owner, now, until, version=row.version)
+
+
+def _check_window(send_at: int | None, now: int) -> None:
+    if not send_windows.change_window_open(send_at, now):
+        assert send_at is not None
+        raise BadRequest(
+            f"too late to pause or cancel: the window closed at {iso_time(send_windows.window_closes_at(send_at))}, "
+            f"10 minutes before send_at {iso_time(send_at)}; SendGrid does not guarantee a change after that",
+            field="send_at",
+        )
+
+
+def check_windows(row: Batch | None, times: commands.SendTimes, now: int) -> None:
+    """A status change must come before the 10-minute window of the batch's send_at closes; a restated later
+    send_at cannot reopen a window the recorded one has closed (SendGrid may already be sending)."""
+    recorded = row.send_at if row else None
+    if send_windows.restated_send_at_reopens_window(recorded, times.send_at, now):
+        assert recorded is not None
+        raise BadRequest(
+            f"too late to pause or cancel: send_at is recorded as {iso_time(recorded)} and its window closed at "
+            f"{iso_time(send_windows.window_closes_at(recorded))}; a correction that moves send_at later is "
+            "accepted only while the recorded window is open, because SendGrid may already be sending",
+            field="send_at",
+        )
+    _check_window(times.earliest(row), now)

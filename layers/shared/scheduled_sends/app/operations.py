@@ -16,9 +16,8 @@ from dataclasses import replace
 from typing import Any
 
 from ..adapters.sendgrid.client import UpstreamResponse, api_path
-from ..domain import changes, commands, ops_view, ownership, send_windows, slot_quota, validation
-from ..domain.batch import Batch
-from ..domain.changes import iso_time
+from ..domain import changes, commands, ops_view, ownership, validation
+from ..domain.batch import ACTIVE_STATUSES, Batch
 from ..domain.errors import BadRequest, UpstreamUnavailable
 from ..runtime.observability import logger
 from .acting import Acting, acting_for, authorized
@@ -27,7 +26,7 @@ from .contract import ApiRequest, ApiResponse
 from .holding import hold_batch
 from .ops_queries import accounts_holding
 from .services import Services
-from .slot_check import LIMIT_MESSAGE, held_per_sendgrid, limit_reached, slot_refusal
+from .slot_check import LIMIT_MESSAGE, sendgrid_refused, take_slot
 
 _STATUS_EXISTS = "a status for this batch id exists"
 
@@ -57,31 +56,6 @@ def _extension(batch: Batch | None) -> dict[str, Any]:
 def _with_extension(sendgrid_fields: dict[str, Any], row: Batch | None) -> dict[str, Any]:
     """SendGrid's answer, plus our fields when the row was recorded (a failed record adds nothing)."""
     return sendgrid_fields if row is None else {**sendgrid_fields, **_extension(row)}
-
-
-def _check_window(send_at: int | None, now: int) -> None:
-    if not send_windows.change_window_open(send_at, now):
-        assert send_at is not None
-        raise BadRequest(
-            f"too late to pause or cancel: the window closed at {iso_time(send_windows.window_closes_at(send_at))}, "
-            f"10 minutes before send_at {iso_time(send_at)}; SendGrid does not guarantee a change after that",
-            field="send_at",
-        )
-
-
-def _check_windows(row: Batch | None, times: commands.SendTimes, now: int) -> None:
-    """A status change must come before the 10-minute window of the batch's send_at closes; a restated later
-    send_at cannot reopen a window the recorded one has closed (SendGrid may already be sending)."""
-    recorded = row.send_at if row else None
-    if send_windows.restated_send_at_reopens_window(recorded, times.send_at, now):
-        assert recorded is not None
-        raise BadRequest(
-            f"too late to pause or cancel: send_at is recorded as {iso_time(recorded)} and its window closed at "
-            f"{iso_time(send_windows.window_closes_at(recorded))}; a correction that moves send_at later is "
-            "accepted only while the recorded window is open, because SendGrid may already be sending",
-            field="send_at",
-        )
-    _check_window(times.earliest(row), now)
 
 
 def _applied_by_an_earlier_attempt(
@@ -229,41 +203,35 @@ def list_scheduled_sends(request: ApiRequest, services: Services) -> ApiResponse
     return _answer(upstream, shown)
 
 
-def _checked_status_change(acting: Acting, command: commands.ChangeStatus, now: int) -> Batch | None:
-    """What a pause, cancel or PATCH checks on the batch's row before SendGrid is called, after its command was
-    parsed: who may act on the batch (403), then the 10-minute window. Returns the batch's row."""
-    row = authorized(acting, command.batch_id)
-    _check_windows(row, command.times, now)
-    return row
+def _gives_back(upstream: UpstreamResponse) -> bool:
+    """SendGrid certainly holds no slot for a refused pause or cancel: a caller's error it answered (not one of an
+    attempt whose earlier answer was lost, and not "a status exists": that batch does hold one)."""
+    return 400 <= upstream.status < 500 and not upstream.uncertain and _STATUS_EXISTS not in upstream.body
 
 
 def pause_or_cancel(request: ApiRequest, services: Services) -> ApiResponse:
-    """POST /v3/user/scheduled_sends with {"batch_id", "status"} (+ our send_at, expiry_action)."""
+    """POST /v3/user/scheduled_sends with {"batch_id", "status"} (+ our send_at, expiry_action). Before SendGrid is
+    called, the batch is held (who may act and the window checked in the same write) and its slot taken in the
+    account's ledger; after, the change is recorded and the hold given up in one write."""
     now = services.clock.now()
     command = commands.pause_or_cancel(request.body, request.on_behalf_of, now)
     acting = acting_for(request.principal, command.on_behalf_of, request.request_id, services)
     batch_id, status = command.batch_id, command.status
-    row = _checked_status_change(acting, command, now)
-    hold = hold_batch(acting, row, now)  # 409 while the scanner or another change holds the batch
+    hold = hold_batch(acting, batch_id, command.times, now)  # 403, 400, or 409 while someone else holds it
     try:
-        held = [b for b in services.store.active(acting.caller.account) if b.batch_id != batch_id]
-        if slot_refusal(acting, held) is not None:  # the table's word alone never refuses: SendGrid is asked
-            held = held_per_sendgrid(acting, batch_id, held, now)
-            refused_by = slot_refusal(acting, held)
-            if refused_by is not None:
-                raise limit_reached(acting, held, now, refused_by)
+        take_slot(acting, hold, now)  # "max limit reached", naming the rule, when no slot may be taken
         upstream = acting.upstream.forward(
             "POST", api_path("user", "scheduled_sends"), {"batch_id": batch_id, "status": status}
         )
         if upstream.uncertain and upstream.status == 400 and _STATUS_EXISTS in upstream.body:
             upstream = _applied_by_an_earlier_attempt(acting, batch_id, status, upstream)
         if upstream.status == 400 and LIMIT_MESSAGE in upstream.body:
-            raise limit_reached(acting, held, now, slot_quota.SENDGRID_LIMIT)
+            hold.release(give_back=_gives_back(upstream))
+            raise sendgrid_refused(acting, batch_id, now)
         if upstream.status != 201:
+            hold.release(give_back=_gives_back(upstream))
             return _answer(upstream)
-
-        acting.recorder.holds_a_slot_now()
-        recorded = hold.record_change(batch_id, changes.PAUSE_OR_CANCEL, status, command.stated, now, row)
+        recorded = hold.record_change(batch_id, changes.PAUSE_OR_CANCEL, status, command.stated, now)
         return _answer(upstream, _with_extension(json.loads(upstream.body), recorded))
     finally:
         hold.release()
@@ -289,12 +257,11 @@ def update_scheduled_send(request: ApiRequest, services: Services) -> ApiRespons
     )
     acting = acting_for(request.principal, command.on_behalf_of, request.request_id, services)
     batch_id, status = command.batch_id, command.status
-    row = _checked_status_change(acting, command, now)
-    hold = hold_batch(acting, row, now)  # 409 while the scanner or another change holds the batch
+    hold = hold_batch(acting, batch_id, command.times, now)  # 403, 400, or 409 while someone else holds it
     try:
         upstream = acting.upstream.forward("PATCH", api_path("user", "scheduled_sends", batch_id), {"status": status})
         if upstream.status == 204:
-            hold.record_change(batch_id, changes.UPDATE, status, command.stated, now, row)
+            hold.record_change(batch_id, changes.UPDATE, status, command.stated, now)
         return _answer(upstream)
     finally:
         hold.release()
@@ -305,14 +272,15 @@ def resume_scheduled_send(request: ApiRequest, services: Services) -> ApiRespons
     command = commands.on_batch(request.path_parameters.get("batch_id"), request.on_behalf_of)
     acting = acting_for(request.principal, command.on_behalf_of, request.request_id, services)
     batch_id = command.batch_id
-    row = authorized(acting, batch_id)
-    hold = hold_batch(acting, row, services.clock.now())  # 409 while the scanner or another change holds it
+    hold = hold_batch(acting, batch_id, None, services.clock.now())  # 403, or 409 while someone else holds it
     try:
         upstream = acting.upstream.forward("DELETE", api_path("user", "scheduled_sends", batch_id))
-        if upstream.uncertain and upstream.status == 404:
-            upstream = replace(upstream, status=204, body="")  # an earlier attempt removed it, its answer was lost
+        if upstream.uncertain and upstream.status == 404 and hold.row.status in ACTIVE_STATUSES:
+            # The table says SendGrid held a status: an earlier attempt removed it and its answer was lost. (When the
+            # table says there was none, the lost answer was this same 404: nothing was resumed.)
+            upstream = replace(upstream, status=204, body="")
         if upstream.status == 204:
-            hold.record_change(batch_id, changes.RESUME, None, lambda batch: batch, services.clock.now(), row)
+            hold.record_change(batch_id, changes.RESUME, None, lambda batch: batch, services.clock.now())
         return _answer(upstream)
     finally:
         hold.release()

@@ -33,7 +33,7 @@ from ..runtime.observability import logger
 from ..runtime.settings import Settings
 from .event_detail import detail_of, event_id
 from .reclaim import SlotReclaimer
-from .repair import Repair, entry_gone, entry_still_listed, listed_statuses, repair_rows
+from .repair import Repair, agree_ledger, entry_gone, entry_still_listed, listed_statuses, repair_rows
 from .scan_summary import ScanSummary
 
 
@@ -169,9 +169,9 @@ class Reconciler:
                 ),
             )
             drift += 1
-        paused = tuple(
-            sorted(b.expires_at for b in store.active(account) if b.status == "pause" and b.expires_at is not None)
-        )
+        holding = store.active(account)
+        agree_ledger(store, account, now, holding)  # takes no change holds any more are given back
+        paused = tuple(sorted(b.expires_at for b in holding if b.status == "pause" and b.expires_at is not None))
         record = AccountRecord(account, slots, paused)
         config = self.config
         self.accounts.reconciled(

@@ -126,7 +126,7 @@ class Recorder:
             )
             return replace(new, change=change)
 
-        recorded = self.record(batch_id, changed, current)
+        recorded = self.record(batch_id, changed, current, slots_with_row=True)
         last_seen = seen[-1] if seen else (current if isinstance(current, Batch) else None)
         logger.info(
             "scheduled send changed",
@@ -145,7 +145,9 @@ class Recorder:
         )
         return recorded
 
-    def record(self, batch_id: str, edit: Any, current: Batch | object | None = UNREAD) -> Batch | None:
+    def record(
+        self, batch_id: str, edit: Any, current: Batch | object | None = UNREAD, slots_with_row: bool = False
+    ) -> Batch | None:
         """Write the outcome after SendGrid succeeded; never turn a table failure into the caller's error.
         `current` is the row the operation read to authorize (None: known not to exist), which saves a read.
 
@@ -154,7 +156,7 @@ class Recorder:
         is answered, never swallowed as a failed write: the caller hears of the mistake and that SendGrid had
         applied the request."""
         try:
-            return self.store.change(self.caller.account, batch_id, edit, self.clock.now(), current)
+            return self.store.change(self.caller.account, batch_id, edit, self.clock.now(), current, slots_with_row)
         except ServiceError as error:
             if error.status >= 500:
                 state_write_failed("state write failed after SendGrid succeeded", batch_id=batch_id)

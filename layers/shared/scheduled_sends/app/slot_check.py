@@ -1,46 +1,94 @@
-"""Where a pause's or cancel's slot is counted: SendGrid's 10 slots per account, the team quota and the admin
-reserve (`domain.slot_quota`), judged on the rows holding the account's slots. The table's word alone never
-refuses: when it says every slot is held, SendGrid's own list is read and the rows it shows wrong repaired first.
-A refusal is SendGrid's "max limit reached", saying which rule refused and which slots are held."""
+"""Where a pause's or cancel's slot is counted and taken: SendGrid's 10 slots per account, the team quota and the
+admin reserve (`domain.slot_quota`), taken in one conditional write on the account's slot ledger before SendGrid
+is called (`adapters.slot_ledger`), so concurrent pauses can never together pass a rule. The table's word alone
+never refuses: when the ledger says a rule is reached, SendGrid's own list is read, the rows it shows wrong are
+repaired, takes no change holds any more are given back, and the take is tried again. A refusal is SendGrid's
+"max limit reached", saying which rule refused and which slots are held."""
 
 from __future__ import annotations
 
 from ..adapters.sendgrid.client import api_path
+from ..adapters.slot_ledger import Ledger
 from ..domain import scan_plan, slot_quota
 from ..domain.batch import Batch
 from ..domain.errors import BadRequest
 from ..runtime.observability import logger
 from .acting import Acting
 from .caller import Caller
-from .repair import listed_statuses, repair_rows
+from .holding import Hold
+from .repair import agree_ledger, listed_statuses, repair_rows
 
 LIMIT_MESSAGE = "max limit reached"
+_ATTEMPTS = 3
 
 
-def held_per_sendgrid(acting: Acting, batch_id: str, held: list[Batch], now: int) -> list[Batch]:
-    """The table says every slot is held: ask SendGrid's own list before refusing (a lost answer or a change
-    made outside the service leaves the table behind), repair the rows it shows wrong, and return what holds
-    the account's slots now. A stale table can never refuse a pause on its own word."""
+def take_slot(acting: Acting, hold: Hold, now: int) -> None:
+    """Take the held batch's slot in its account's ledger under every rule, or raise SendGrid's "max limit
+    reached" naming the rule. An account idle until now is brought forward to the active reconcile interval."""
+    caller, services = acting.caller, acting.services
+    batch_id, slots = hold.row.batch_id, services.store.slots
+    slot_owner = caller.new_row(batch_id, hold.row).owner
+    quota = services.config.slots_per_team
+    asked_sendgrid = False
+    rule: str | None = None
+    for _ in range(_ATTEMPTS):
+        taken = slots.take(caller.account, batch_id, slot_owner, caller.is_admin, quota, now, acting.upstream.vouched)
+        if taken is not None:
+            hold.took_slot(slot_owner)
+            if (
+                taken.reconcile_due_at is None
+                or taken.reconcile_due_at > now + services.config.reconcile_active_seconds
+            ):
+                acting.recorder.holds_a_slot_now()
+            return
+        ledger = slots.read(caller.account)
+        rule = slot_quota.slot_refusal(ledger.owners_except(batch_id), caller.owner, caller.is_admin, quota)
+        if rule is None:
+            continue  # a slot came free meanwhile
+        if asked_sendgrid:
+            break
+        agree_with_sendgrid(acting, now)
+        asked_sendgrid = True
+    ledger = slots.read(caller.account)
+    refused_by = rule or slot_quota.SENDGRID_LIMIT
+    raise limit_reached(acting, held_slots(acting, ledger, batch_id), now, refused_by)
+
+
+def agree_with_sendgrid(acting: Acting, now: int) -> None:
+    """The ledger says a rule is reached: ask SendGrid's own list before refusing (a lost answer or a change made
+    outside the service leaves the table behind), repair the rows it shows wrong, and bring the ledger to the rows.
+    A stale table can never refuse a pause on its own word."""
     caller, store = acting.caller, acting.services.store
     listed_at = acting.services.clock.now()
     answer = acting.upstream.forward("GET", api_path("user", "scheduled_sends"))
     if answer.status != 200:
-        return held  # SendGrid cannot tell us: the table's word stands (SendGrid would refuse at 10 anyway)
+        return  # SendGrid cannot tell us: the ledger's word stands (SendGrid would refuse at 10 anyway)
     upstream, _ = listed_statuses(answer.body, caller.account)
-    recorded = {b.batch_id: b for b in held}
+    recorded = {b.batch_id: b for b in store.active(caller.account)}
     for fixed in repair_rows(store, caller.account, recorded, upstream, listed_at, now):
         logger.info(
             "slot check repaired a row from SendGrid's list",
             extra={"batch_id": fixed.row.batch_id, "kind": fixed.kind, "status": fixed.sendgrid_status},
         )
-    return [b for b in store.active(caller.account) if b.batch_id != batch_id and b.batch_id in upstream]
+    agree_ledger(store, caller.account, now)
 
 
-def slot_refusal(acting: Acting, held: list[Batch]) -> str | None:
-    """Where a pause's slot is counted: the rule that refuses it one more slot of the account's, or None."""
-    caller = acting.caller
-    quota = acting.services.config.slots_per_team
-    return slot_quota.slot_refusal((b.owner for b in held), caller.owner, caller.is_admin, quota)
+def held_slots(acting: Acting, ledger: Ledger, batch_id: str) -> list[Batch]:
+    """The batches holding the account's slots other than `batch_id`, for a refusal's message: their rows, and a
+    change in flight's take as a row of no status."""
+    rows = {b.batch_id: b for b in acting.services.store.active(acting.caller.account)}
+    return [
+        rows.get(held) or Batch(account=ledger.account, batch_id=held, owner=owner)
+        for held, owner in ledger.holders.items()
+        if held != batch_id
+    ]
+
+
+def sendgrid_refused(acting: Acting, batch_id: str, now: int) -> BadRequest:
+    """SendGrid itself answered "max limit reached" though the ledger had room (batches paused outside the
+    service): its refusal, with the slots the table knows of."""
+    ledger = acting.services.store.slots.read(acting.caller.account)
+    return limit_reached(acting, held_slots(acting, ledger, batch_id), now, slot_quota.SENDGRID_LIMIT)
 
 
 def _which_limit(rule: str, caller: Caller, held: list[Batch], quota: int) -> str:

@@ -27,14 +27,22 @@ class Upstream:
         self._sendgrid, self._on_behalf_of = sendgrid, on_behalf_of
         self._register, self._served = register, served
         self.region: str | None = None  # the SendGrid region of the account, once a call has gone there
+        self.vouched = False  # SendGrid vouches for the account (`ready`): it may be registered before any call
+
+    def ready(self) -> bool:
+        """Before anything is written for the account: its region found (a name SendGrid's list does not hold is
+        refused here, 400 `SubuserNotListed`; 503 when the list cannot be read) and, when SendGrid vouches for the
+        account, the account registered for reconcile. True when it was vouched for."""
+        self.region = self._sendgrid.region_of(self._on_behalf_of)  # where the call goes (and a change is made)
+        vouched = self.vouched = self._sendgrid.vouched_for(self._on_behalf_of)
+        if vouched:
+            self._register()
+        return vouched
 
     def forward(self, method: str, path: str, body: dict[str, Any] | None = None) -> UpstreamResponse:
         """One SendGrid call for this account. `register` runs before it when SendGrid vouches for the account
         (its failure stops the call: nothing is forwarded unwatched), `served` after a 2xx otherwise."""
-        self.region = self._sendgrid.region_of(self._on_behalf_of)  # where the call goes (and a change is made)
-        vouched = self._sendgrid.vouched_for(self._on_behalf_of)
-        if vouched:
-            self._register()
+        vouched = self.ready()
         answer = self._sendgrid.call(method, path, on_behalf_of=self._on_behalf_of, body=body)
         if not vouched and 200 <= answer.status < 300:
             self._served()

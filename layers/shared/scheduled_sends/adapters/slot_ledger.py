@@ -1,0 +1,283 @@
+"""The slot ledger: which batches hold one of SendGrid's 10 pause/cancel slots in an account, and whose, kept on
+the account's item (`account_item`) so that one conditional write takes a slot under every rule at once.
+
+Two kinds of string set on the item: `held` (every batch id holding a slot, or given one by a change now in
+flight) and `team:<owner>` (those of them owned by <owner>). A take adds the batch to both under the conditions
+`domain.slot_quota` states (SendGrid's 10; for a non-admin the admin's reserved slot and the team quota), and
+registers the account for reconcile in the same write; a set makes every take and give-back idempotent (a retried
+take never counts twice). Every write of a batch's row that starts or stops holding a slot (`BatchStore`) moves
+its entry in the same transaction (`entry_moves`), so the ledger is the rows holding a slot plus the takes of
+changes in flight. A take left by a change that died before its record is given back by reconcile
+(`give_back_unheld`) once the batch's row is neither holding a slot nor leased.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from ..domain import slot_quota
+from .account_item import RECONCILE_SHARD, account_item_key
+from .dynamodb import conditional_failed
+
+HELD = "held"
+TEAM_PREFIX = "team:"
+
+
+def team_attribute(owner: str) -> str:
+    return f"{TEAM_PREFIX}{owner}"
+
+
+@dataclass(frozen=True)
+class Ledger:
+    """An account's slots as its item holds them: batch id -> owner (None: a batch nobody owns)."""
+
+    account: str
+    holders: dict[str, str | None] = field(default_factory=dict)
+    reconcile_due_at: int | None = None  # the account's next reconcile (the registry's)
+
+    def owners_except(self, batch_id: str) -> list[str | None]:
+        """The owners of the slots held by other batches (what `slot_quota.slot_refusal` judges)."""
+        return [owner for held, owner in self.holders.items() if held != batch_id]
+
+
+def ledger_from_item(account: str, item: dict[str, Any] | None) -> Ledger:
+    item = item or {}
+    owners = {
+        batch_id: name.removeprefix(TEAM_PREFIX)
+        for name, value in item.items()
+        if name.startswith(TEAM_PREFIX)
+        for batch_id in value
+    }
+    due = item.get("due_at")
+    return Ledger(account, {b: owners.get(b) for b in item.get(HELD, ())}, None if due is None else int(due))
+
+
+def entry_moves(
+    account: str, batch_id: str, before: str | bool | None, after: str | bool | None
+) -> dict[str, Any] | None:
+    """The ledger's update when a batch's row goes from holding a slot owned by `before` to `after` (False: no slot
+    held; a str or None: held, by that owner or by nobody), or None when nothing moves. Unconditional: it runs in the
+    transaction of the row's own conditional write, and sets make it idempotent."""
+    if before == after:
+        return None
+    names = {"#held": HELD}
+    adds, deletes = [], []
+    if before is False:
+        adds.append("#held :batch")
+    if after is False:
+        deletes.append("#held :batch")
+    if isinstance(before, str):
+        names["#old_team"] = team_attribute(before)
+        deletes.append("#old_team :batch")
+    if isinstance(after, str):
+        names["#new_team"] = team_attribute(after)
+        adds.append("#new_team :batch")
+    expression = " ".join(
+        part
+        for part in ("ADD " + ", ".join(adds) if adds else "", "DELETE " + ", ".join(deletes) if deletes else "")
+        if part
+    )
+    return {
+        "Key": account_item_key(account),
+        "UpdateExpression": expression,
+        "ExpressionAttributeNames": names,
+        "ExpressionAttributeValues": {":batch": {batch_id}},
+    }
+
+
+def row_key(account: str, batch_id: str) -> dict[str, str]:
+    return {"account": account, "batch_id": batch_id}
+
+
+class SlotLedger:
+    """Takes and gives back slots on the account's item (the batches table)."""
+
+    def __init__(self, table: Any) -> None:
+        self._table = table
+
+    def read(self, account: str) -> Ledger:
+        item = self._table.get_item(Key=account_item_key(account), ConsistentRead=True).get("Item")
+        return ledger_from_item(account, item)
+
+    def take(
+        self, account: str, batch_id: str, owner: str | None, is_admin: bool, quota: int, now: int, registers: bool
+    ) -> Ledger | None:
+        """Give `batch_id` (owned by `owner`) a slot of the account's when every rule allows it, and register the
+        account for reconcile in the same write: the ledger as written, or None when a rule refused (`read` says
+        which). A batch already holding its slot passes (a pause -> cancel, a retried take). `registers`: SendGrid
+        vouches for the account (a name only SendGrid's answer can confirm is registered once it served it)."""
+        limit = slot_quota.MAX_ACTIVE_BATCHES - (0 if is_admin else slot_quota.ADMIN_RESERVED_SLOTS)
+        names = {"#held": HELD}
+        values: dict[str, Any] = {":batch": {batch_id}, ":id": batch_id, ":limit": limit}
+        registration = (
+            "SET #registered_at = if_not_exists(#registered_at, :now),"
+            " #due_shard = if_not_exists(#due_shard, :shard), #due_at = if_not_exists(#due_at, :now) "
+        )
+        if registers:
+            names |= {"#registered_at": "registered_at", "#due_shard": "due_shard", "#due_at": "due_at"}
+            values |= {":now": now, ":shard": RECONCILE_SHARD}
+        adds = ["#held :batch"]
+        condition = "(attribute_not_exists(#held) OR contains(#held, :id) OR size(#held) < :limit)"
+        if owner is not None:
+            names["#team"] = team_attribute(owner)
+            adds.append("#team :batch")
+            if not is_admin:
+                values[":quota"] = quota
+                condition += " AND (attribute_not_exists(#team) OR contains(#team, :id) OR size(#team) < :quota)"
+        try:
+            answer = self._table.update_item(
+                Key=account_item_key(account),
+                UpdateExpression=(registration if registers else "") + "ADD " + ", ".join(adds),
+                ConditionExpression=condition,
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
+                ReturnValues="ALL_NEW",
+            )
+        except ClientError as error:
+            if conditional_failed(error):
+                return None
+            raise
+        return ledger_from_item(account, answer["Attributes"])
+
+    def give_back_with_release(self, account: str, batch_id: str, owner: str | None, lease_owner: str) -> bool:
+        """Give back the slot a change took and release its lease on the batch's row, in one transaction, when the
+        row is still leased to it and does not hold a slot (SendGrid refused the change); False otherwise."""
+        moves = entry_moves(account, batch_id, owner, False)
+        assert moves is not None
+        try:
+            self._table.transact_write(
+                (
+                    "Update",
+                    {
+                        "Key": row_key(account, batch_id),
+                        "UpdateExpression": "REMOVE #lease_owner, #lease_until, #change_event ADD #version :one",
+                        "ConditionExpression": "#lease_owner = :owner AND attribute_not_exists(#active_account)",
+                        "ExpressionAttributeNames": {
+                            "#lease_owner": "lease_owner",
+                            "#lease_until": "lease_until",
+                            "#version": "version",
+                            "#change_event": "change_event",
+                            "#active_account": "active_account",
+                        },
+                        "ExpressionAttributeValues": {":owner": lease_owner, ":one": 1},
+                    },
+                ),
+                ("Update", moves),
+            )
+        except ClientError as error:
+            if conditional_failed(error):
+                return False
+            raise
+        return True
+
+    def give_back_unheld(self, account: str, holders: dict[str, str | None], now: int) -> int:
+        """Give back the slots of batches (batch id -> owner) whose rows neither hold one nor are leased (a change
+        took it and died before its record, or SendGrid never applied it), each checked on its row in the same
+        transaction; a row that holds it or that someone holds keeps its slot. Returns how many were given back."""
+        free = "attribute_not_exists(#active_account) AND (attribute_not_exists(#lease_until) OR #lease_until <= :now)"
+        return self._moved_checked(account, holders, adding=False, check=lambda _: (free, {":now": now}))
+
+    def count_held(self, account: str, holders: dict[str, str | None]) -> int:
+        """Count the slots of batches (batch id -> owner) whose rows hold one the ledger misses, each checked on
+        its row (still holding, same owner) in the same transaction. Returns how many were counted."""
+
+        def holding(owner: str | None) -> tuple[str, dict[str, Any]]:
+            if owner is None:
+                return "attribute_exists(#active_account) AND attribute_not_exists(#owner)", {}
+            return "attribute_exists(#active_account) AND #owner = :owner", {":owner": owner}
+
+        return self._moved_checked(account, holders, adding=True, check=holding)
+
+    def recount_owner(self, account: str, batch_id: str, was: str | None, owner: str | None) -> bool:
+        """Count a held slot under its row's owner, not `was`: checked on the row (holding, owned so)."""
+        moves = entry_moves(account, batch_id, was, owner)
+        if moves is None:
+            return False
+        condition = "attribute_exists(#active_account) AND " + (
+            "attribute_not_exists(#owner)" if owner is None else "#owner = :owner"
+        )
+        row_check: dict[str, Any] = {
+            "Key": row_key(account, batch_id),
+            "ConditionExpression": condition,
+            "ExpressionAttributeNames": {"#active_account": "active_account", "#owner": "owner"},
+        }
+        if owner is not None:
+            row_check["ExpressionAttributeValues"] = {":owner": owner}
+        try:
+            self._table.transact_write(("ConditionCheck", row_check), ("Update", moves))
+        except ClientError as error:
+            if conditional_failed(error):
+                return False
+            raise
+        return True
+
+    def _moved_checked(
+        self,
+        account: str,
+        holders: dict[str, str | None],
+        adding: bool,
+        check: Callable[[str | None], tuple[str, dict[str, Any]]],
+    ) -> int:
+        """Add (or remove) these entries in one transaction per 99, each on its row's condition; when a condition
+        fails, entry by entry (the others still move)."""
+        moved = 0
+        entries = sorted(holders.items())
+        for start in range(0, len(entries), _CHECKS_PER_TRANSACTION):
+            chunk = dict(entries[start : start + _CHECKS_PER_TRANSACTION])
+            if self._transact_checked(account, chunk, adding, check):
+                moved += len(chunk)
+            elif len(chunk) > 1:
+                moved += sum(
+                    self._transact_checked(account, {batch_id: owner}, adding, check)
+                    for batch_id, owner in chunk.items()
+                )
+        return moved
+
+    def _transact_checked(
+        self,
+        account: str,
+        holders: dict[str, str | None],
+        adding: bool,
+        check: Callable[[str | None], tuple[str, dict[str, Any]]],
+    ) -> bool:
+        checks = []
+        for batch_id, owner in holders.items():
+            condition, values = check(owner)
+            every_name = {"#active_account": "active_account", "#lease_until": "lease_until", "#owner": "owner"}
+            row_check: dict[str, Any] = {
+                "Key": row_key(account, batch_id),
+                "ConditionExpression": condition,
+                "ExpressionAttributeNames": {name: value for name, value in every_name.items() if name in condition},
+            }
+            if values:
+                row_check["ExpressionAttributeValues"] = values
+            checks.append(("ConditionCheck", row_check))
+        try:
+            self._table.transact_write(*checks, ("Update", _bulk_moves(account, holders, adding)))
+        except ClientError as error:
+            if conditional_failed(error):
+                return False
+            raise
+        return True
+
+
+_CHECKS_PER_TRANSACTION = 99  # DynamoDB: 100 actions per transaction, one of them the ledger's update
+
+
+def _bulk_moves(account: str, holders: dict[str, str | None], adding: bool) -> dict[str, Any]:
+    """One update of the ledger adding (or removing) every entry: `held` and each owner's set."""
+    names, values, parts = {"#held": HELD}, {":held": set(holders)}, ["#held :held"]
+    for number, owner in enumerate(sorted({owner for owner in holders.values() if owner is not None})):
+        names[f"#team{number}"] = team_attribute(owner)
+        values[f":team{number}"] = {batch_id for batch_id, held_by in holders.items() if held_by == owner}
+        parts.append(f"#team{number} :team{number}")
+    return {
+        "Key": account_item_key(account),
+        "UpdateExpression": ("ADD " if adding else "DELETE ") + ", ".join(parts),
+        "ExpressionAttributeNames": names,
+        "ExpressionAttributeValues": values,
+    }
