@@ -33,3 +33,23 @@ def make_dynamodb_atomic() -> None:
 
         setattr(atomic_call_action, _MARK, True)
         handler.call_action = atomic_call_action  # type: ignore[method-assign]
+
+
+def forget_read_stream_records(stream_arn: str, shard_id: str, last_read: str) -> None:
+    """Drop the records of a moto table's stream up to `last_read` (sequence numbers kept): DynamoDB keeps a
+    stream's records 24 hours, moto keeps every one, and every TransactWriteItems copies the whole table, its stream
+    included, as its rollback backup, so a long local run (or a long test) slows with every record ever written.
+    Only the local pipe, the stream's one reader, calls this, after it has read them."""
+    from moto.backends import get_backend
+
+    _, _, _, region, account, resource = stream_arn.split(":", 5)
+    table_name = resource.split("/")[1]
+    with _LOCK:
+        table = get_backend("dynamodb")[account][region].tables.get(table_name)
+        shard = None if table is None else table.stream_shard
+        if shard is None or shard.id != shard_id:
+            return
+        read = int(last_read) - shard.starting_sequence_number + 1
+        if read > 0:
+            del shard.items[:read]
+            shard.starting_sequence_number += read

@@ -19,6 +19,8 @@ from typing import Any
 
 from botocore.config import Config
 
+from .moto_atomic import forget_read_stream_records
+
 PIPE_RESOURCE = "ChangeEventsPipe"
 # botocore sends a stream ARN's calls to an account-specific host moto does not serve; the plain host works.
 STREAMS_CLIENT_CONFIG = Config(account_id_endpoint_mode="disabled")
@@ -164,29 +166,37 @@ class StreamPipe:
 
 @dataclass
 class StreamReader:
-    """Reads a DynamoDB stream from where it last stopped (every shard from its oldest record at first)."""
+    """Reads a DynamoDB stream from where it last stopped (every shard from its oldest record at first): a fresh
+    iterator after the last sequence number it read, on every read, as a Lambda event source mapping checkpoints.
+    (An iterator kept across reads would also expire on AWS after 15 minutes; on moto it stays bound to a table a
+    cancelled transaction has since replaced, and would never see another record.)"""
 
     streams: Any  # a boto3 dynamodbstreams client (STREAMS_CLIENT_CONFIG)
     stream_arn: str
-    _iterators: dict[str, str | None] = field(default_factory=dict)
+    forget_read: bool = False  # the stream's one reader: moto may drop what it has read (`moto_atomic`)
+    _last_read: dict[str, str] = field(default_factory=dict)  # shard id -> the last sequence number read
 
     def records(self) -> list[dict[str, Any]]:
         found: list[dict[str, Any]] = []
         shards = self.streams.describe_stream(StreamArn=self.stream_arn)["StreamDescription"].get("Shards", [])
         for shard in shards:
             shard_id = shard["ShardId"]
-            if shard_id not in self._iterators:
-                self._iterators[shard_id] = self.streams.get_shard_iterator(
-                    StreamArn=self.stream_arn, ShardId=shard_id, ShardIteratorType="TRIM_HORIZON"
-                )["ShardIterator"]
-            iterator = self._iterators[shard_id]
+            where: dict[str, Any] = {"ShardIteratorType": "TRIM_HORIZON"}
+            if shard_id in self._last_read:
+                where = {"ShardIteratorType": "AFTER_SEQUENCE_NUMBER", "SequenceNumber": self._last_read[shard_id]}
+            iterator = self.streams.get_shard_iterator(StreamArn=self.stream_arn, ShardId=shard_id, **where)[
+                "ShardIterator"
+            ]
             while iterator:
                 answer = self.streams.get_records(ShardIterator=iterator)
                 iterator = answer.get("NextShardIterator")
-                found.extend(answer.get("Records", []))
-                if not answer.get("Records"):
+                records = answer.get("Records", [])
+                if not records:
                     break
-            self._iterators[shard_id] = iterator
+                found.extend(records)
+                self._last_read[shard_id] = records[-1]["dynamodb"]["SequenceNumber"]
+            if self.forget_read and shard_id in self._last_read:
+                forget_read_stream_records(self.stream_arn, shard_id, self._last_read[shard_id])
         return found
 
 
@@ -218,4 +228,5 @@ def table_pipe(
 ) -> LocalPipe:
     """The template's change-events pipe on a table of moto (`dynamodb`, `streams` and `events` are its clients)."""
     stream_arn = dynamodb.describe_table(TableName=table_name)["Table"]["LatestStreamArn"]
-    return LocalPipe(StreamPipe.from_template(template), StreamReader(streams, stream_arn), events, bus_name)
+    reader = StreamReader(streams, stream_arn, forget_read=True)
+    return LocalPipe(StreamPipe.from_template(template), reader, events, bus_name)

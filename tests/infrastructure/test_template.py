@@ -25,7 +25,8 @@ ACTIVE_INDEX = {"Fn::Sub": "${BatchesTable.Arn}/index/active"}
 STATUS_INDEX = {"Fn::Sub": "${BatchesTable.Arn}/index/by_status"}
 IDEMPOTENCY = {"Fn::GetAtt": ["IdempotencyTable", "Arn"]}
 # Least privilege: exactly these table actions per function (besides reading the secret). An admin's refusal
-# without on-behalf-of says which accounts hold the batch id (the registry: Query, then BatchGetItem).
+# without on-behalf-of says which accounts hold the batch id (the registry: Query, then BatchGetItem). The scanner and
+# a refused pause bring an account's slot ledger to its rows, each move checked on its row (ConditionCheckItem).
 WRONG_ACCOUNT_HINT = {"dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:Query", "dynamodb:BatchGetItem"}
 TABLE_ACCESS = {
     "CreateBatchIdFunction": ({"dynamodb:GetItem", "dynamodb:UpdateItem"}, [TABLE]),
@@ -34,12 +35,15 @@ TABLE_ACCESS = {
         {"dynamodb:GetItem", "dynamodb:Query", "dynamodb:UpdateItem"},
         [TABLE, ACTIVE_INDEX],
     ),
-    "PauseOrCancelFunction": ({"dynamodb:GetItem", "dynamodb:Query", "dynamodb:UpdateItem"}, [TABLE, ACTIVE_INDEX]),
+    "PauseOrCancelFunction": (
+        {"dynamodb:GetItem", "dynamodb:Query", "dynamodb:UpdateItem", "dynamodb:ConditionCheckItem"},
+        [TABLE, ACTIVE_INDEX],
+    ),
     "GetScheduledSendFunction": (WRONG_ACCOUNT_HINT, [TABLE]),
     "UpdateScheduledSendFunction": ({"dynamodb:GetItem", "dynamodb:UpdateItem"}, [TABLE]),
     "ResumeScheduledSendFunction": ({"dynamodb:GetItem", "dynamodb:UpdateItem"}, [TABLE]),
     SCANNER: (
-        {"dynamodb:Query", "dynamodb:GetItem", "dynamodb:UpdateItem"},
+        {"dynamodb:Query", "dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:ConditionCheckItem"},
         [TABLE, DUE_INDEX, ACTIVE_INDEX, STATUS_INDEX],
     ),
 }

@@ -6,16 +6,11 @@ runs to completion), so nothing races a clock."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
-from typing import Any
-
-import pytest
 
 from local.events import LocalLambdaContext
 from local.sendgrid_sandbox import SendGridSandbox
 from scheduled_sends.adapters import event_bus as bus
 from scheduled_sends.adapters.batches_table import batch_store
-from scheduled_sends.adapters.sendgrid.router import RegionalSendGrid
 from scheduled_sends.domain.send_windows import EXPIRY_SECONDS
 from tests.support import SCANNER_TIMEOUT_MS, error_of, invoke, load_handler
 
@@ -25,25 +20,6 @@ CHANGES = {bus.PAUSED, bus.CANCELLED, bus.STATUS_CHANGED, bus.RESUMED}
 
 def _scan() -> dict:
     return load_handler("expiry_scanner")({}, LocalLambdaContext("scanner", remaining_ms=SCANNER_TIMEOUT_MS))
-
-
-@pytest.fixture
-def while_answer_held(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[str, Callable[[], Any]], None]]:
-    """`hold(method, step)`: the next SendGrid call with `method` is applied by SendGrid, then `step` runs to
-    completion before that call's answer is handed back to whoever made it."""
-    pending: list[tuple[str, Callable[[], Any]]] = []
-    original = RegionalSendGrid.call
-
-    def call(self: RegionalSendGrid, method: str, path: str, **kwargs: Any) -> Any:
-        answer = original(self, method, path, **kwargs)
-        if pending and pending[0][0] == method:
-            _, step = pending.pop(0)
-            step()
-        return answer
-
-    monkeypatch.setattr(RegionalSendGrid, "call", call)
-    yield lambda method, step: pending.append((method, step))
-    assert pending == [], "a held step never ran"
 
 
 def _paused_with_resume_due(clock) -> str:
