@@ -35,11 +35,14 @@ def make_dynamodb_atomic() -> None:
         handler.call_action = atomic_call_action  # type: ignore[method-assign]
 
 
+KEPT_READ_RECORDS = 200  # a second reader from the oldest record still sees the recent ones (tests do)
+
+
 def forget_read_stream_records(stream_arn: str, shard_id: str, last_read: str) -> None:
-    """Drop the records of a moto table's stream up to `last_read` (sequence numbers kept): DynamoDB keeps a
-    stream's records 24 hours, moto keeps every one, and every TransactWriteItems copies the whole table, its stream
-    included, as its rollback backup, so a long local run (or a long test) slows with every record ever written.
-    Only the local pipe, the stream's one reader, calls this, after it has read them."""
+    """Drop the records of a moto table's stream read up to `last_read`, but the last `KEPT_READ_RECORDS` of them
+    (sequence numbers kept): DynamoDB keeps a stream's records 24 hours, moto keeps every one, and every
+    TransactWriteItems copies the whole table, its stream included, as its rollback backup, so a long local run (or a
+    long test) slows with every record ever written. Only the local pipe, the stream's reader, calls this."""
     from moto.backends import get_backend
 
     _, _, _, region, account, resource = stream_arn.split(":", 5)
@@ -49,7 +52,7 @@ def forget_read_stream_records(stream_arn: str, shard_id: str, last_read: str) -
         shard = None if table is None else table.stream_shard
         if shard is None or shard.id != shard_id:
             return
-        read = int(last_read) - shard.starting_sequence_number + 1
+        read = int(last_read) - shard.starting_sequence_number + 1 - KEPT_READ_RECORDS
         if read > 0:
             del shard.items[:read]
             shard.starting_sequence_number += read
