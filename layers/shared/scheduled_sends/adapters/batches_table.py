@@ -354,12 +354,14 @@ class BatchStore:
             self._table.update_item(**row_write)
         elif slots_with_row:  # the row starts or stops holding a slot: the account's ledger follows with it
             self._table.transact_write(("Update", row_write), ("Update", moves))
-        else:
-            gains = after is not False
-            if gains:
-                self._table.update_item(**moves)
+        elif after is not False:  # counted before the row says it holds one: a failure between overcounts
+            self._table.update_item(**moves)
             self._table.update_item(**row_write)
-            if not gains:
+        else:
+            self._table.update_item(**row_write)
+            if before is not False and not isinstance(before, bool):
+                self.slots.give_back_after_write(new.account, new.batch_id, before, new.lease_owner, now)
+            else:  # an owner's set changes while the batch keeps its slot
                 self._table.update_item(**moves)
         return new
 
@@ -469,21 +471,26 @@ class BatchStore:
             raise
         return batch_from_item(answer["Attributes"])
 
-    def release(self, account: str, batch_id: str, owner: str) -> None:
+    def release(self, account: str, batch_id: str, owner: str, now: int | None = None) -> None:
         """Give up `owner`'s lease without a change (SendGrid refused, or the request failed). The version moves,
-        so no writer holding an older read can write the lease back."""
+        so no writer holding an older read can write the lease back. `released_at` (`now`) keeps reconcile from
+        giving back the change's slot on a SendGrid list read before it: its outcome may be unknown."""
         try:
             self._table.update_item(
                 Key={"account": account, "batch_id": batch_id},
-                UpdateExpression="REMOVE #lease_owner, #lease_until, #change_event ADD #version :one",
+                UpdateExpression=(
+                    "REMOVE #lease_owner, #lease_until, #change_event ADD #version :one"
+                    + ("" if now is None else " SET #released_at = :now")
+                ),
                 ConditionExpression="#lease_owner = :owner",
                 ExpressionAttributeNames={
                     "#lease_owner": "lease_owner",
                     "#lease_until": "lease_until",
                     "#version": "version",
                     "#change_event": CHANGE_EVENT,
-                },
-                ExpressionAttributeValues={":owner": owner, ":one": 1},
+                }
+                | ({} if now is None else {"#released_at": "released_at"}),
+                ExpressionAttributeValues={":owner": owner, ":one": 1} | ({} if now is None else {":now": now}),
             )
         except ClientError as error:
             if not conditional_failed(error):

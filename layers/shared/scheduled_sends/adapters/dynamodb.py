@@ -136,6 +136,8 @@ def conditional_failed(error: ClientError) -> bool:
     """A conditional write's condition did not hold, or a transaction was cancelled by one (or by a concurrent
     transaction on one of its items): either way another writer came first."""
     code = error.response.get("Error", {}).get("Code")
+    if code == "TransactionConflictException":  # a write met a transaction in progress on the item
+        return True
     if code == "TransactionCanceledException":
         reasons = error.response.get("CancellationReasons") or []
         return any(reason.get("Code") in _LOST_RACE_REASONS for reason in reasons)

@@ -64,8 +64,10 @@ def entry_moves(
     transaction of the row's own conditional write, and sets make it idempotent."""
     if before == after:
         return None
-    names = {"#held": HELD}
+    names: dict[str, str] = {}
     adds, deletes = [], []
+    if before is False or after is False:  # DynamoDB refuses a name the expression does not use
+        names["#held"] = HELD
     if before is False:
         adds.append("#held :batch")
     if after is False:
@@ -174,12 +176,31 @@ class SlotLedger:
             raise
         return True
 
-    def give_back_unheld(self, account: str, holders: dict[str, str | None], now: int) -> int:
+    def give_back_after_write(
+        self, account: str, batch_id: str, owner: str | None, lease_owner: str | None, now: int
+    ) -> bool:
+        """After a row write that stopped the batch holding a slot (not an operation's record): give the slot back,
+        checked on the row in the same transaction (still holding none, and no live lease but the writer's own), so
+        a change that holds the batch since, and took its slot again, keeps it."""
+        free = "attribute_not_exists(#active_account) AND (attribute_not_exists(#lease_until) OR #lease_until <= :now"
+        values: dict[str, Any] = {":now": now}
+        if lease_owner is not None:
+            free += " OR #lease_owner = :writer"
+            values[":writer"] = lease_owner
+        free += ")"
+        return self._transact_checked(account, {batch_id: owner}, False, lambda _: (free, values))
+
+    def give_back_unheld(self, account: str, holders: dict[str, str | None], now: int, listed_at: int) -> int:
         """Give back the slots of batches (batch id -> owner) whose rows neither hold one nor are leased (a change
         took it and died before its record, or SendGrid never applied it), each checked on its row in the same
-        transaction; a row that holds it or that someone holds keeps its slot. Returns how many were given back."""
-        free = "attribute_not_exists(#active_account) AND (attribute_not_exists(#lease_until) OR #lease_until <= :now)"
-        return self._moved_checked(account, holders, adding=False, check=lambda _: (free, {":now": now}))
+        transaction; a row that holds it, that someone holds, or whose change let go of it after SendGrid's list
+        was read at `listed_at` (its outcome unknown to that list) keeps its slot. Returns how many were given back."""
+        free = (
+            "attribute_not_exists(#active_account) AND (attribute_not_exists(#lease_until) OR #lease_until <= :now)"
+            " AND (attribute_not_exists(#released_at) OR #released_at < :listed)"
+        )
+        values = {":now": now, ":listed": listed_at}
+        return self._moved_checked(account, holders, adding=False, check=lambda _: (free, values))
 
     def count_held(self, account: str, holders: dict[str, str | None]) -> int:
         """Count the slots of batches (batch id -> owner) whose rows hold one the ledger misses, each checked on
@@ -247,7 +268,13 @@ class SlotLedger:
         checks = []
         for batch_id, owner in holders.items():
             condition, values = check(owner)
-            every_name = {"#active_account": "active_account", "#lease_until": "lease_until", "#owner": "owner"}
+            every_name = {
+                "#active_account": "active_account",
+                "#lease_until": "lease_until",
+                "#lease_owner": "lease_owner",
+                "#released_at": "released_at",
+                "#owner": "owner",
+            }
             row_check: dict[str, Any] = {
                 "Key": row_key(account, batch_id),
                 "ConditionExpression": condition,

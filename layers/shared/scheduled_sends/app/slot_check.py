@@ -35,10 +35,9 @@ def take_slot(acting: Acting, hold: Hold, now: int) -> None:
         taken = slots.take(caller.account, batch_id, slot_owner, caller.is_admin, quota, now, acting.upstream.vouched)
         if taken is not None:
             hold.took_slot(slot_owner)
-            if (
-                taken.reconcile_due_at is None
-                or taken.reconcile_due_at > now + services.config.reconcile_active_seconds
-            ):
+            due = taken.reconcile_due_at
+            idle = due is None or due > now + services.config.reconcile_active_seconds
+            if idle and acting.upstream.vouched:  # a name only SendGrid's answer vouches for is not scheduled yet
                 acting.recorder.holds_a_slot_now()
             return
         ledger = slots.read(caller.account)
@@ -70,7 +69,7 @@ def agree_with_sendgrid(acting: Acting, now: int) -> None:
             "slot check repaired a row from SendGrid's list",
             extra={"batch_id": fixed.row.batch_id, "kind": fixed.kind, "status": fixed.sendgrid_status},
         )
-    agree_ledger(store, caller.account, now)
+    agree_ledger(store, caller.account, listed_at, now)
 
 
 def held_slots(acting: Acting, ledger: Ledger, batch_id: str) -> list[Batch]:
