@@ -471,26 +471,21 @@ class BatchStore:
             raise
         return batch_from_item(answer["Attributes"])
 
-    def release(self, account: str, batch_id: str, owner: str, now: int | None = None) -> None:
+    def release(self, account: str, batch_id: str, owner: str) -> None:
         """Give up `owner`'s lease without a change (SendGrid refused, or the request failed). The version moves,
-        so no writer holding an older read can write the lease back. `released_at` (`now`) keeps reconcile from
-        giving back the change's slot on a SendGrid list read before it: its outcome may be unknown."""
+        so no writer holding an older read can write the lease back."""
         try:
             self._table.update_item(
                 Key={"account": account, "batch_id": batch_id},
-                UpdateExpression=(
-                    "REMOVE #lease_owner, #lease_until, #change_event ADD #version :one"
-                    + ("" if now is None else " SET #released_at = :now")
-                ),
+                UpdateExpression="REMOVE #lease_owner, #lease_until, #change_event ADD #version :one",
                 ConditionExpression="#lease_owner = :owner",
                 ExpressionAttributeNames={
                     "#lease_owner": "lease_owner",
                     "#lease_until": "lease_until",
                     "#version": "version",
                     "#change_event": CHANGE_EVENT,
-                }
-                | ({} if now is None else {"#released_at": "released_at"}),
-                ExpressionAttributeValues={":owner": owner, ":one": 1} | ({} if now is None else {":now": now}),
+                },
+                ExpressionAttributeValues={":owner": owner, ":one": 1},
             )
         except ClientError as error:
             if not conditional_failed(error):

@@ -190,17 +190,12 @@ class SlotLedger:
         free += ")"
         return self._transact_checked(account, {batch_id: owner}, False, lambda _: (free, values))
 
-    def give_back_unheld(self, account: str, holders: dict[str, str | None], now: int, listed_at: int) -> int:
+    def give_back_unheld(self, account: str, holders: dict[str, str | None], now: int) -> int:
         """Give back the slots of batches (batch id -> owner) whose rows neither hold one nor are leased (a change
         took it and died before its record, or SendGrid never applied it), each checked on its row in the same
-        transaction; a row that holds it, that someone holds, or whose change let go of it after SendGrid's list
-        was read at `listed_at` (its outcome unknown to that list) keeps its slot. Returns how many were given back."""
-        free = (
-            "attribute_not_exists(#active_account) AND (attribute_not_exists(#lease_until) OR #lease_until <= :now)"
-            " AND (attribute_not_exists(#released_at) OR #released_at < :listed)"
-        )
-        values = {":now": now, ":listed": listed_at}
-        return self._moved_checked(account, holders, adding=False, check=lambda _: (free, values))
+        transaction; a row that holds it or that someone holds keeps its slot. Returns how many were given back."""
+        free = "attribute_not_exists(#active_account) AND (attribute_not_exists(#lease_until) OR #lease_until <= :now)"
+        return self._moved_checked(account, holders, adding=False, check=lambda _: (free, {":now": now}))
 
     def count_held(self, account: str, holders: dict[str, str | None]) -> int:
         """Count the slots of batches (batch id -> owner) whose rows hold one the ledger misses, each checked on
@@ -272,7 +267,6 @@ class SlotLedger:
                 "#active_account": "active_account",
                 "#lease_until": "lease_until",
                 "#lease_owner": "lease_owner",
-                "#released_at": "released_at",
                 "#owner": "owner",
             }
             row_check: dict[str, Any] = {

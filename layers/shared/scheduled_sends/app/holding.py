@@ -52,7 +52,7 @@ class Hold:
         given_back = give_back and self.slot_taken and not row.holds_slot
         if given_back and store.slots.give_back_with_release(row.account, row.batch_id, self.slot_owner, self.owner):
             return
-        store.release(row.account, row.batch_id, self.owner, self._acting.services.clock.now())
+        store.release(row.account, row.batch_id, self.owner)
 
 
 def hold_batch(acting: Acting, batch_id: str, times: commands.SendTimes | None, now: int) -> Hold:
