@@ -150,31 +150,20 @@ class SlotLedger:
         row is still leased to it and does not hold a slot (SendGrid refused the change); False otherwise."""
         moves = entry_moves(account, batch_id, owner, False)
         assert moves is not None
-        try:
-            self._table.transact_write(
-                (
-                    "Update",
-                    {
-                        "Key": row_key(account, batch_id),
-                        "UpdateExpression": "REMOVE #lease_owner, #lease_until, #change_event ADD #version :one",
-                        "ConditionExpression": "#lease_owner = :owner AND attribute_not_exists(#active_account)",
-                        "ExpressionAttributeNames": {
-                            "#lease_owner": "lease_owner",
-                            "#lease_until": "lease_until",
-                            "#version": "version",
-                            "#change_event": "change_event",
-                            "#active_account": "active_account",
-                        },
-                        "ExpressionAttributeValues": {":owner": lease_owner, ":one": 1},
-                    },
-                ),
-                ("Update", moves),
-            )
-        except ClientError as error:
-            if conditional_failed(error):
-                return False
-            raise
-        return True
+        release = {
+            "Key": row_key(account, batch_id),
+            "UpdateExpression": "REMOVE #lease_owner, #lease_until, #change_event ADD #version :one",
+            "ConditionExpression": "#lease_owner = :owner AND attribute_not_exists(#active_account)",
+            "ExpressionAttributeNames": {
+                "#lease_owner": "lease_owner",
+                "#lease_until": "lease_until",
+                "#version": "version",
+                "#change_event": "change_event",
+                "#active_account": "active_account",
+            },
+            "ExpressionAttributeValues": {":owner": lease_owner, ":one": 1},
+        }
+        return self._transact(("Update", release), ("Update", moves))
 
     def give_back_after_write(
         self, account: str, batch_id: str, owner: str | None, lease_owner: str | None, now: int
@@ -182,54 +171,25 @@ class SlotLedger:
         """After a row write that stopped the batch holding a slot (not an operation's record): give the slot back,
         checked on the row in the same transaction (still holding none, and no live lease but the writer's own), so
         a change that holds the batch since, and took its slot again, keeps it."""
-        free = "attribute_not_exists(#active_account) AND (attribute_not_exists(#lease_until) OR #lease_until <= :now"
-        values: dict[str, Any] = {":now": now}
-        if lease_owner is not None:
-            free += " OR #lease_owner = :writer"
-            values[":writer"] = lease_owner
-        free += ")"
-        return self._transact_checked(account, {batch_id: owner}, False, lambda _: (free, values))
+        return self._transact_checked(account, {batch_id: owner}, False, lambda _: _unheld(now, lease_owner))
 
     def give_back_unheld(self, account: str, holders: dict[str, str | None], now: int) -> int:
         """Give back the slots of batches (batch id -> owner) whose rows neither hold one nor are leased (a change
         took it and died before its record, or SendGrid never applied it), each checked on its row in the same
         transaction; a row that holds it or that someone holds keeps its slot. Returns how many were given back."""
-        free = "attribute_not_exists(#active_account) AND (attribute_not_exists(#lease_until) OR #lease_until <= :now)"
-        return self._moved_checked(account, holders, adding=False, check=lambda _: (free, {":now": now}))
+        return self._moved_checked(account, holders, adding=False, check=lambda _: _unheld(now))
 
     def count_held(self, account: str, holders: dict[str, str | None]) -> int:
         """Count the slots of batches (batch id -> owner) whose rows hold one the ledger misses, each checked on
         its row (still holding, same owner) in the same transaction. Returns how many were counted."""
-
-        def holding(owner: str | None) -> tuple[str, dict[str, Any]]:
-            if owner is None:
-                return "attribute_exists(#active_account) AND attribute_not_exists(#owner)", {}
-            return "attribute_exists(#active_account) AND #owner = :owner", {":owner": owner}
-
-        return self._moved_checked(account, holders, adding=True, check=holding)
+        return self._moved_checked(account, holders, adding=True, check=_holding)
 
     def recount_owner(self, account: str, batch_id: str, was: str | None, owner: str | None) -> bool:
         """Count a held slot under its row's owner, not `was`: checked on the row (holding, owned so)."""
         moves = entry_moves(account, batch_id, was, owner)
         if moves is None:
             return False
-        condition = "attribute_exists(#active_account) AND " + (
-            "attribute_not_exists(#owner)" if owner is None else "#owner = :owner"
-        )
-        row_check: dict[str, Any] = {
-            "Key": row_key(account, batch_id),
-            "ConditionExpression": condition,
-            "ExpressionAttributeNames": {"#active_account": "active_account", "#owner": "owner"},
-        }
-        if owner is not None:
-            row_check["ExpressionAttributeValues"] = {":owner": owner}
-        try:
-            self._table.transact_write(("ConditionCheck", row_check), ("Update", moves))
-        except ClientError as error:
-            if conditional_failed(error):
-                return False
-            raise
-        return True
+        return self._transact(("ConditionCheck", _row_check(account, batch_id, *_holding(owner))), ("Update", moves))
 
     def _moved_checked(
         self,
@@ -260,30 +220,55 @@ class SlotLedger:
         adding: bool,
         check: Callable[[str | None], tuple[str, dict[str, Any]]],
     ) -> bool:
-        checks = []
-        for batch_id, owner in holders.items():
-            condition, values = check(owner)
-            every_name = {
-                "#active_account": "active_account",
-                "#lease_until": "lease_until",
-                "#lease_owner": "lease_owner",
-                "#owner": "owner",
-            }
-            row_check: dict[str, Any] = {
-                "Key": row_key(account, batch_id),
-                "ConditionExpression": condition,
-                "ExpressionAttributeNames": {name: value for name, value in every_name.items() if name in condition},
-            }
-            if values:
-                row_check["ExpressionAttributeValues"] = values
-            checks.append(("ConditionCheck", row_check))
+        checks = [("ConditionCheck", _row_check(account, b, *check(owner))) for b, owner in holders.items()]
+        return self._transact(*checks, ("Update", _bulk_moves(account, holders, adding)))
+
+    def _transact(self, *actions: tuple[str, dict[str, Any]]) -> bool:
+        """One transaction; False when a condition of it did not hold (another writer came first)."""
         try:
-            self._table.transact_write(*checks, ("Update", _bulk_moves(account, holders, adding)))
+            self._table.transact_write(*actions)
         except ClientError as error:
             if conditional_failed(error):
                 return False
             raise
         return True
+
+
+def _unheld(now: int, writer: str | None = None) -> tuple[str, dict[str, Any]]:
+    """A row's condition for giving its slot back: it holds none, and no one (but `writer`) holds a live lease."""
+    condition = "attribute_not_exists(#active_account) AND (attribute_not_exists(#lease_until) OR #lease_until <= :now"
+    values: dict[str, Any] = {":now": now}
+    if writer is not None:
+        condition += " OR #lease_owner = :writer"
+        values[":writer"] = writer
+    return condition + ")", values
+
+
+def _holding(owner: str | None) -> tuple[str, dict[str, Any]]:
+    """A row's condition for counting its slot under `owner`: it holds one, and is owned so."""
+    if owner is None:
+        return "attribute_exists(#active_account) AND attribute_not_exists(#owner)", {}
+    return "attribute_exists(#active_account) AND #owner = :owner", {":owner": owner}
+
+
+_ROW_NAMES = {
+    "#active_account": "active_account",
+    "#lease_until": "lease_until",
+    "#lease_owner": "lease_owner",
+    "#owner": "owner",
+}
+
+
+def _row_check(account: str, batch_id: str, condition: str, values: dict[str, Any]) -> dict[str, Any]:
+    """A ConditionCheck on a batch's row, declaring only the names and values its condition uses."""
+    check: dict[str, Any] = {
+        "Key": row_key(account, batch_id),
+        "ConditionExpression": condition,
+        "ExpressionAttributeNames": {name: value for name, value in _ROW_NAMES.items() if name in condition},
+    }
+    if values:
+        check["ExpressionAttributeValues"] = values
+    return check
 
 
 _CHECKS_PER_TRANSACTION = 99  # DynamoDB: 100 actions per transaction, one of them the ledger's update

@@ -33,10 +33,13 @@ class Upstream:
         """Before anything is written for the account: its region found (a name SendGrid's list does not hold is
         refused here, 400 `SubuserNotListed`; 503 when the list cannot be read) and, when SendGrid vouches for the
         account, the account registered for reconcile. True when it was vouched for."""
-        self.region = self._sendgrid.region_of(self._on_behalf_of)  # where the call goes (and a change is made)
+        if self.region is not None:  # already ready (a change checks before it writes, then forwards)
+            return self.vouched
+        region = self._sendgrid.region_of(self._on_behalf_of)  # where the call goes (and a change is made)
         vouched = self.vouched = self._sendgrid.vouched_for(self._on_behalf_of)
         if vouched:
             self._register()
+        self.region = region
         return vouched
 
     def forward(self, method: str, path: str, body: dict[str, Any] | None = None) -> UpstreamResponse:
