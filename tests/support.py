@@ -189,3 +189,20 @@ def run_cli(*arguments: str, environment: dict[str, str] | None = None) -> subpr
         timeout=60,
         env=env,
     )
+
+
+def start_example(env: dict[str, Any], start: int) -> None:
+    """A stateful property test's fresh world for its next example: the clock at `start`, the sandbox emptied and on
+    that clock, the batches table emptied, a new container, and the events of earlier examples drained."""
+    import boto3
+
+    from local.container import reset_container
+
+    env["clock"].now = start
+    env["sandbox"].reset()
+    env["sandbox"].clock = env["clock"]
+    table = boto3.resource("dynamodb").Table("batches")
+    for item in table.scan()["Items"]:
+        table.delete_item(Key={"account": item["account"], "batch_id": item["batch_id"]})
+    reset_container()
+    env["drain"]()

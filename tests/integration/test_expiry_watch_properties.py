@@ -31,7 +31,6 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, initialize, invariant, rule, run_state_machine_as_test
 
-from local.container import reset_container
 from local.events import LocalLambdaContext
 from local.sendgrid_sandbox import SendGridSandbox
 from scheduled_sends.adapters import event_bus as bus
@@ -39,7 +38,7 @@ from scheduled_sends.domain import ownership, scan_plan
 from scheduled_sends.domain.send_windows import CHANGE_WINDOW_SECONDS, EXPIRY_SECONDS
 from scheduled_sends.entry import bootstrap
 from tests.parts import DiesAt, Wrapping, using
-from tests.support import SCANNER_TIMEOUT_MS, invoke, load_handler
+from tests.support import SCANNER_TIMEOUT_MS, invoke, load_handler, start_example
 
 TEAM = "arn:aws:iam::111122223333:user/team-a"
 HOUR = 3600
@@ -99,23 +98,12 @@ class ExpiryWatch(RuleBasedStateMachine):
         super().__init__()
         self.sandbox: SendGridSandbox = self.env["sandbox"]
         self.clock = self.env["clock"]
-        self.clock.now = START
-        self.sandbox.reset()
-        self.sandbox.clock = self.clock
-        self._clear_table()
-        reset_container()
-        self.env["drain"]()  # events of earlier examples
+        start_example(self.env, START)
         self.intents: dict[str, Intent] = defaultdict(Intent)
         self.events: list[tuple[int, dict]] = []  # (clock when drained, event)
         self.actions_sent: dict[tuple[str, int | None], int] = defaultdict(int)
         self.clean_scan = False
         self.steps = 0
-
-    @staticmethod
-    def _clear_table() -> None:
-        table = boto3.resource("dynamodb").Table("batches")
-        for item in table.scan()["Items"]:
-            table.delete_item(Key={"account": item["account"], "batch_id": item["batch_id"]})
 
     # -- the team's side ---------------------------------------------------------------------------
     @initialize(target=batches)
