@@ -35,7 +35,9 @@ and no wall clock is raced.
 
 from __future__ import annotations
 
+import base64
 import json
+import random
 import re
 import secrets
 import threading
@@ -166,6 +168,9 @@ class SendGridSandbox:
         self._seen_subusers: list[str] = []  # names the "*" entry made subusers, in the order they appeared
         self.requests: list[RecordedRequest] = []
         self._faults: list[Fault] = []
+        # Where new batch and mail ids come from: secret ones, or a seeded generator's (`seed_ids`: a test that must
+        # replay the same ids, in the same order of the table's sort keys, run after run).
+        self._ids: Callable[[int], str] = secrets.token_urlsafe
         self._server = LoopbackServer(host, port, self.respond, name="sendgrid-sandbox")
 
     @property
@@ -188,6 +193,14 @@ class SendGridSandbox:
             window = self.clock() // 60
             self._window_counts[window] = self._window_counts.get(window, 0) + 1
             return self.rate_limit - self._window_counts[window], (window + 1) * 60
+
+    def seed_ids(self, seed: int | None) -> None:
+        """From now on, new batch and mail ids come from a generator seeded with `seed` (None: secret ones again)."""
+        if seed is None:
+            self._ids = secrets.token_urlsafe
+            return
+        generator = random.Random(seed)  # noqa: S311 -- replayable test ids, not secrets
+        self._ids = lambda size: base64.urlsafe_b64encode(generator.randbytes(size)).rstrip(b"=").decode()
 
     def reset(self) -> None:
         with self._lock:
@@ -363,11 +376,11 @@ class SendGridSandbox:
             raise _Refusal(400, "invalid batch id", "batch_id")
         if isinstance(send_at, bool) or not isinstance(send_at, int) or send_at > now + MAX_SCHEDULE_AHEAD_SECONDS:
             raise _Refusal(400, "send_at must be a unix timestamp at most 72 hours ahead", "send_at")
-        account.mails.append(Mail(secrets.token_urlsafe(16), account.name, batch, send_at))
+        account.mails.append(Mail(self._ids(16), account.name, batch, send_at))
         return 202, None
 
     def create_batch(self, account: _Account, body: Any, batch_id: str = "") -> tuple[int, Any]:
-        new_id = secrets.token_urlsafe(24)
+        new_id = self._ids(24)
         account.batches.add(new_id)
         return 201, {"batch_id": new_id}
 

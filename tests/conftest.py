@@ -23,6 +23,7 @@ from tests.support import (
     CALLER_ARN,
     CANARY_KEY,
     RESPONSES,
+    VirtualTime,
     apply_base_environment,
     assert_matches_its_schema,
 )
@@ -205,6 +206,18 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
     fake = Clock(1_795_000_000)
     monkeypatch.setattr(service_clock, "now", fake)
     return fake
+
+
+@pytest.fixture
+def virtual_time(monkeypatch: pytest.MonkeyPatch) -> VirtualTime:
+    """The service's monotonic clock and its waits on virtual time (see `VirtualTime`): for tests that must replay
+    exactly, on any machine and under any load."""
+    from scheduled_sends.runtime import clock as service_clock
+
+    virtual = VirtualTime()
+    monkeypatch.setattr(service_clock, "monotonic", virtual.monotonic)
+    monkeypatch.setattr(service_clock, "sleep", virtual.sleep)
+    return virtual
 
 
 @pytest.fixture

@@ -191,9 +191,26 @@ def run_cli(*arguments: str, environment: dict[str, str] | None = None) -> subpr
     )
 
 
+class VirtualTime:
+    """Monotonic time that moves only when something sleeps: retries are timed, never waited for, and a deadline
+    passes only when the code under test waits it out (never because the machine is slow)."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.sleeps: list[float] = []
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
 def start_example(env: dict[str, Any], start: int) -> None:
-    """A stateful property test's fresh world for its next example: the clock at `start`, the sandbox emptied and on
-    that clock, the batches table emptied, a new container, and the events of earlier examples drained."""
+    """A stateful property test's fresh world for its next example: the clock at `start`, the sandbox emptied, on
+    that clock and issuing the same ids as in every run, the batches table emptied, a new container, and the events
+    of earlier examples drained."""
     import boto3
 
     from local.container import reset_container
@@ -201,6 +218,7 @@ def start_example(env: dict[str, Any], start: int) -> None:
     env["clock"].now = start
     env["sandbox"].reset()
     env["sandbox"].clock = env["clock"]
+    env["sandbox"].seed_ids(start)
     table = boto3.resource("dynamodb").Table("batches")
     for item in table.scan()["Items"]:
         table.delete_item(Key={"account": item["account"], "batch_id": item["batch_id"]})

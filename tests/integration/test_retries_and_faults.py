@@ -15,28 +15,13 @@ from scheduled_sends.adapters import event_bus as bus
 from scheduled_sends.adapters.batches_table import batch_store
 from scheduled_sends.adapters.sendgrid.client import RetryPolicy, SendGridClient
 from scheduled_sends.domain.errors import UpstreamRateLimited, UpstreamUnavailable
-from tests.support import SCANNER_TIMEOUT_MS, error_of, invoke, load_handler
+from tests.support import SCANNER_TIMEOUT_MS, VirtualTime, error_of, invoke, load_handler
 
 TEAM = "arn:aws:iam::111122223333:user/team-a"
 HOUR = 3600
 
 
-class FakeTime:
-    """Monotonic time that only moves when the client sleeps: retries are timed, never waited for."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-        self.sleeps: list[float] = []
-
-    def monotonic(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
-
-
-def _client(server: HTTPServer, clock: FakeTime, budget: float = 20.0) -> SendGridClient:
+def _client(server: HTTPServer, clock: VirtualTime, budget: float = 20.0) -> SendGridClient:
     return SendGridClient(
         server.url_for("/").rstrip("/"),
         lambda refresh: "SG.key",
@@ -54,7 +39,7 @@ def _sequence(server: HTTPServer, *answers: Response) -> None:
 
 
 def test_429_is_retried_after_the_wait_sendgrid_asks_for(httpserver: HTTPServer) -> None:
-    clock = FakeTime()
+    clock = VirtualTime()
     _sequence(httpserver, Response("", status=429, headers={"Retry-After": "2"}), Response("[]", status=200))
 
     answer = _client(httpserver, clock).call("GET", "/v3/user/scheduled_sends")
@@ -64,7 +49,7 @@ def test_429_is_retried_after_the_wait_sendgrid_asks_for(httpserver: HTTPServer)
 
 
 def test_5xx_and_dropped_answers_are_retried_with_full_jitter(httpserver: HTTPServer) -> None:
-    clock = FakeTime()
+    clock = VirtualTime()
     _sequence(httpserver, Response("", status=500), Response("", status=503), Response("[]", status=200))
 
     answer = _client(httpserver, clock).call("GET", "/v3/user/scheduled_sends")
@@ -77,7 +62,7 @@ def test_5xx_and_dropped_answers_are_retried_with_full_jitter(httpserver: HTTPSe
 
 
 def test_retries_stop_at_the_attempt_limit(httpserver: HTTPServer) -> None:
-    clock = FakeTime()
+    clock = VirtualTime()
     httpserver.expect_request("/v3/user/scheduled_sends").respond_with_data("", status=500)
     with pytest.raises(UpstreamUnavailable, match="500"):
         _client(httpserver, clock).call("GET", "/v3/user/scheduled_sends")
@@ -85,7 +70,7 @@ def test_retries_stop_at_the_attempt_limit(httpserver: HTTPServer) -> None:
 
 
 def test_retries_never_outlive_the_deadline(httpserver: HTTPServer) -> None:
-    clock = FakeTime()
+    clock = VirtualTime()
     httpserver.expect_request("/v3/user/scheduled_sends").respond_with_response(
         Response("", status=429, headers={"Retry-After": "30"})
     )

@@ -45,6 +45,11 @@ def monotonic() -> float:
     return time.monotonic()
 
 
+def sleep(seconds: float) -> None:
+    """Wait (retries' backoff). With `monotonic`, what a test replaces to run deadlines on virtual time."""
+    time.sleep(seconds)
+
+
 _deadline: ContextVar[float | None] = ContextVar("request_deadline", default=None)
 
 
@@ -90,7 +95,7 @@ class Clock:
         return deadline_in(seconds)
 
     def sleep(self, seconds: float) -> None:
-        time.sleep(seconds)
+        sleep(seconds)
 
 
 SYSTEM_CLOCK = Clock()
