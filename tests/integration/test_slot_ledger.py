@@ -114,3 +114,24 @@ def _context() -> Any:
     from local.events import LocalLambdaContext
 
     return LocalLambdaContext("expiry_scanner", remaining_ms=SCANNER_TIMEOUT_MS)
+
+
+def test_ids_left_in_a_teams_set_without_a_slot_never_count_against_its_quota(
+    sandbox_sendgrid: SendGridSandbox, clock
+) -> None:
+    first, second = _batch(TEAM_A), _batch(TEAM_A)
+    assert _pause(TEAM_A, first)["statusCode"] == 201
+    table = boto3.resource("dynamodb").Table("batches")
+    key = {"account": "#accounts", "batch_id": "parent"}
+    (team,) = [name for name in table.get_item(Key=key)["Item"] if name.startswith("team:")]
+    strays = {f"gone-{n}" for n in range(QUOTA - 1)}  # a set of QUOTA ids: the team's quota, were they counted
+    table.update_item(
+        Key=key,
+        UpdateExpression="ADD #team :ids",
+        ExpressionAttributeNames={"#team": team},
+        ExpressionAttributeValues={":ids": strays},
+    )
+
+    assert _pause(TEAM_A, second)["statusCode"] == 201  # refused by the count, repaired, taken
+    assert table.get_item(Key=key)["Item"][team] == {first, second}
+    assert _ledger() == {first, second} == set(sandbox_sendgrid.statuses())

@@ -17,8 +17,8 @@ the service lets exceed any team quota. After every step:
 3. every status change SendGrid applied for a team's or the admin's request has its change event (one per
    event_id): (events heard) those whose answer reached the service; (events lost) a change whose every answer
    was lost (the caller saw a 5xx: the service cannot know it happened) is announced once a fault-free scan has
-   reconciled its account: the last status announced for the batch (change or Drift event) is SendGrid's; a change
-   event never outnumbers the changes SendGrid applied;
+   reconciled its account: the last status announced for the batch (by a change, a Drift, an expiry action or a
+   slot reclaim) is SendGrid's; a change event never outnumbers the changes SendGrid applied;
 4. registered: every account holding a slot at SendGrid is in the accounts registry (`#accounts`);
 5. cancelled mail: no mail of a batch its team or the admin had cancelled (as SendGrid confirmed to them) when its
    send_at came is delivered;
@@ -82,6 +82,9 @@ START = 1_795_000_000
 SCHEDULED_SENDS = "/v3/user/scheduled_sends"
 CHANGE_METHODS = ("POST", "PATCH", "DELETE")
 CHANGES = {bus.PAUSED, bus.CANCELLED, bus.STATUS_CHANGED, bus.RESUMED}
+# Every event that says what SendGrid holds for a batch after it: a change, a Drift, and the scanner's own changes (an
+# expiry action's new status; a reclaim's deleted entry, after the send time of a cancelled or expired batch).
+ANNOUNCING_A_STATUS = {*CHANGES, bus.DRIFT, bus.EXPIRY_ACTION_TAKEN, bus.SLOT_RECLAIMED}
 MAX_ATTEMPTS = 4  # the SendGrid client's attempts per call (SENDGRID_MAX_ATTEMPTS' default)
 SKIP = {name.strip() for name in os.environ.get("SLOT_PROPERTIES_SKIP", "").split(",") if name.strip()}
 RUNS: list[dict[str, Any]] = []  # per example: steps and what happened, for the summary line
@@ -381,9 +384,10 @@ class SlotRaces(RuleBasedStateMachine):
             if event["detail-type"] in CHANGES:
                 detail = event["detail"]
                 self.change_events[(detail["account"], detail["batch_id"])].add(detail["event_id"])
-            if event["detail-type"] in CHANGES or event["detail-type"] == bus.DRIFT:
+            if event["detail-type"] in ANNOUNCING_A_STATUS:
                 detail = event["detail"]
-                status = detail.get("status")  # a change event says "none" for no status, a Drift event null
+                # A change event says "none" for no status, a Drift event null; a reclaim deleted SendGrid's entry.
+                status = None if event["detail-type"] == bus.SLOT_RECLAIMED else detail.get("status")
                 self.announced[(detail["account"], detail["batch_id"])] = (
                     None if status in (None, "", "none") else status
                 )

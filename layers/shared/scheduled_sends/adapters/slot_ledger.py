@@ -38,6 +38,8 @@ class Ledger:
     account: str
     holders: dict[str, str | None] = field(default_factory=dict)
     reconcile_due_at: int | None = None  # the account's next reconcile (the registry's)
+    # owner -> ids its set holds that `held` does not: counted against that team's quota, held by nobody
+    strays: dict[str, frozenset[str]] = field(default_factory=dict)
 
     def owners_except(self, batch_id: str) -> list[str | None]:
         """The owners of the slots held by other batches (what `slot_quota.slot_refusal` judges)."""
@@ -53,7 +55,13 @@ def ledger_from_item(account: str, item: dict[str, Any] | None) -> Ledger:
         for batch_id in value
     }
     due = item.get("due_at")
-    return Ledger(account, {b: owners.get(b) for b in item.get(HELD, ())}, None if due is None else int(due))
+    held = set(item.get(HELD, ()))
+    strays = {
+        name.removeprefix(TEAM_PREFIX): frozenset(set(value) - held)
+        for name, value in item.items()
+        if name.startswith(TEAM_PREFIX) and set(value) - held
+    }
+    return Ledger(account, {b: owners.get(b) for b in held}, None if due is None else int(due), strays)
 
 
 def entry_moves(
@@ -183,6 +191,31 @@ class SlotLedger:
         """Count the slots of batches (batch id -> owner) whose rows hold one the ledger misses, each checked on
         its row (still holding, same owner) in the same transaction. Returns how many were counted."""
         return self._moved_checked(account, holders, adding=True, check=_holding)
+
+    def drop_strays(self, account: str, strays: dict[str, frozenset[str]]) -> int:
+        """Remove ids from the owners' sets that `held` does not hold (a team's count must be of slots held), in one
+        write checked on `held` (a take since, which adds to both, keeps its entry). Returns how many were removed."""
+        names, values, parts, checks = {"#held": HELD}, {}, [], []
+        for number, (owner, ids) in enumerate(sorted(strays.items())):
+            names[f"#team{number}"] = team_attribute(owner)
+            values[f":team{number}"] = set(ids)
+            parts.append(f"#team{number} :team{number}")
+        for number, batch_id in enumerate(sorted({b for ids in strays.values() for b in ids})):
+            values[f":id{number}"] = batch_id
+            checks.append(f"NOT contains(#held, :id{number})")
+        try:
+            self._table.update_item(
+                Key=account_item_key(account),
+                UpdateExpression="DELETE " + ", ".join(parts),
+                ConditionExpression=" AND ".join(checks),
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
+            )
+        except ClientError as error:
+            if conditional_failed(error):
+                return 0
+            raise
+        return sum(len(ids) for ids in strays.values())
 
     def recount_owner(self, account: str, batch_id: str, was: str | None, owner: str | None) -> bool:
         """Count a held slot under its row's owner, not `was`: checked on the row (holding, owned so)."""

@@ -140,8 +140,8 @@ def _where(row: Batch) -> dict[str, str]:
 def agree_ledger(store: BatchStore, account: str, now: int, holding: list[Batch] | None = None) -> int:
     """The account's slot ledger written as its rows hold slots, after the rows were repaired from SendGrid's list:
     a take no row holds and no change holds the row for (its change died, or SendGrid never
-    applied it) is given back, and a row holding a slot the ledger misses is
-    counted. Each move is checked on its row in the same transaction, so a change in flight is never undone.
+    applied it) is given back, a row holding a slot the ledger misses is
+    counted, and a team's set is cleared of ids no slot is held for. Each move is checked on its row in the same transaction, so a change in flight is never undone.
     `holding`: the account's rows holding a slot, when just read. Returns how many entries moved."""
     rows = {b.batch_id: b for b in (store.active(account) if holding is None else holding)}
     ledger = store.slots.read(account)
@@ -152,6 +152,7 @@ def agree_ledger(store: BatchStore, account: str, now: int, holding: list[Batch]
     for batch_id, row in rows.items():  # counted under another owner (a batch claimed while it held its slot)
         if batch_id in ledger.holders and ledger.holders[batch_id] != row.owner:
             moved += store.slots.recount_owner(account, batch_id, ledger.holders[batch_id], row.owner)
+    moved += store.slots.drop_strays(account, ledger.strays) if ledger.strays else 0
     if moved:
         logger.info("the slot ledger was brought to agree with the rows", extra={"account": account, "moved": moved})
     return moved

@@ -41,6 +41,9 @@ def take_slot(acting: Acting, hold: Hold, now: int) -> None:
                 acting.recorder.holds_a_slot_now()
             return
         ledger = slots.read(caller.account)
+        if ledger.strays:  # ids a team's set kept without a slot: counted by the take's condition, held by no one
+            slots.drop_strays(caller.account, ledger.strays)
+            continue
         rule = slot_quota.slot_refusal(ledger.owners_except(batch_id), caller.owner, caller.is_admin, quota)
         if rule is None:
             continue  # a slot came free meanwhile
