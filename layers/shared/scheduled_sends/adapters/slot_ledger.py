@@ -195,7 +195,8 @@ class SlotLedger:
     def drop_strays(self, account: str, strays: dict[str, frozenset[str]]) -> int:
         """Remove ids from the owners' sets that `held` does not hold (a team's count must be of slots held), in one
         write checked on `held` (a take since, which adds to both, keeps its entry). Returns how many were removed."""
-        names, values, parts, checks = {"#held": HELD}, {}, [], []
+        names, parts, checks = {"#held": HELD}, [], []
+        values: dict[str, Any] = {}
         for number, (owner, ids) in enumerate(sorted(strays.items())):
             names[f"#team{number}"] = team_attribute(owner)
             values[f":team{number}"] = set(ids)
