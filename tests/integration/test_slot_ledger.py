@@ -135,3 +135,26 @@ def test_ids_left_in_a_teams_set_without_a_slot_never_count_against_its_quota(
     assert _pause(TEAM_A, second)["statusCode"] == 201  # refused by the count, repaired, taken
     assert table.get_item(Key=key)["Item"][team] == {first, second}
     assert _ledger() == {first, second} == set(sandbox_sendgrid.statuses())
+
+
+def test_a_pause_whose_answer_is_lost_after_reconcile_read_the_list_keeps_its_slot(
+    sandbox_sendgrid: SendGridSandbox, clock, while_answer_held
+) -> None:
+    registered, lost = _batch(TEAM_A), _batch(TEAM_A)
+    assert _pause(TEAM_A, registered)["statusCode"] == 201  # the account is registered and reconciled
+    clock.now += 16 * 60  # its reconcile is due
+
+    def pause_lost_at_sendgrid() -> None:  # after the scanner read SendGrid's list, before it agrees the ledger
+        sandbox_sendgrid.inject("drop", times=10, paths=("/v3/user/scheduled_sends",))
+        assert _pause(TEAM_A, lost)["statusCode"] >= 500  # applied by SendGrid, every answer lost
+        sandbox_sendgrid.clear_faults()
+
+    while_answer_held("GET", pause_lost_at_sendgrid)
+    load_handler("expiry_scanner")({}, _context())
+    assert set(sandbox_sendgrid.statuses()) == {registered, lost}
+    assert _ledger() == {registered, lost}  # its list predates the pause: the take stays (it was given back)
+
+    clock.now += 16 * 60  # the next reconcile lists the pause: its row is repaired, the ledger unchanged
+    load_handler("expiry_scanner")({}, _context())
+    assert batch_store().get("parent", lost).status == "pause"
+    assert _ledger() == {registered, lost}

@@ -38,7 +38,7 @@ from ..runtime.container import Container, singleton
 from ..runtime.settings import settings
 from .dynamodb import conditional_failed, optional_int, pages
 from .dynamodb import table as dynamodb_table
-from .slot_ledger import SlotLedger, entry_moves
+from .slot_ledger import UNSETTLED_UNTIL, SlotLedger, entry_moves
 
 DUE_INDEX = "due"
 ACTIVE_INDEX = "active"
@@ -471,21 +471,25 @@ class BatchStore:
             raise
         return batch_from_item(answer["Attributes"])
 
-    def release(self, account: str, batch_id: str, owner: str) -> None:
+    def release(self, account: str, batch_id: str, owner: str, unsettled_until: int | None = None) -> None:
         """Give up `owner`'s lease without a change (SendGrid refused, or the request failed). The version moves,
-        so no writer holding an older read can write the lease back."""
+        so no writer holding an older read can write the lease back. `unsettled_until`: the change kept a slot it
+        took though its outcome is unknown; until then (its lease's end: no request outlives it) a list of
+        SendGrid's may predate the change, so reconcile keeps the slot (`SlotLedger.give_back_unheld`)."""
+        names = {"#lease_owner": "lease_owner", "#lease_until": "lease_until", "#version": "version"}
+        values: dict[str, Any] = {":owner": owner, ":one": 1}
+        stamp = ""
+        if unsettled_until is not None:
+            names["#unsettled_until"] = UNSETTLED_UNTIL
+            values[":unsettled_until"] = unsettled_until
+            stamp = "SET #unsettled_until = :unsettled_until "
         try:
             self._table.update_item(
                 Key={"account": account, "batch_id": batch_id},
-                UpdateExpression="REMOVE #lease_owner, #lease_until, #change_event ADD #version :one",
+                UpdateExpression=stamp + "REMOVE #lease_owner, #lease_until, #change_event ADD #version :one",
                 ConditionExpression="#lease_owner = :owner",
-                ExpressionAttributeNames={
-                    "#lease_owner": "lease_owner",
-                    "#lease_until": "lease_until",
-                    "#version": "version",
-                    "#change_event": CHANGE_EVENT,
-                },
-                ExpressionAttributeValues={":owner": owner, ":one": 1},
+                ExpressionAttributeNames={**names, "#change_event": CHANGE_EVENT},
+                ExpressionAttributeValues=values,
             )
         except ClientError as error:
             if not conditional_failed(error):

@@ -25,6 +25,8 @@ from .dynamodb import conditional_failed
 
 HELD = "held"
 TEAM_PREFIX = "team:"
+# On a batch's row: a change that kept its slot without knowing its outcome could still be at SendGrid until then.
+UNSETTLED_UNTIL = "unsettled_until"
 
 
 def team_attribute(owner: str) -> str:
@@ -181,11 +183,13 @@ class SlotLedger:
         a change that holds the batch since, and took its slot again, keeps it."""
         return self._transact_checked(account, {batch_id: owner}, False, lambda _: _unheld(now, lease_owner))
 
-    def give_back_unheld(self, account: str, holders: dict[str, str | None], now: int) -> int:
+    def give_back_unheld(self, account: str, holders: dict[str, str | None], now: int, listed_at: int) -> int:
         """Give back the slots of batches (batch id -> owner) whose rows neither hold one nor are leased (a change
         took it and died before its record, or SendGrid never applied it), each checked on its row in the same
-        transaction; a row that holds it or that someone holds keeps its slot. Returns how many were given back."""
-        return self._moved_checked(account, holders, adding=False, check=lambda _: _unheld(now))
+        transaction; a row that holds it or that someone holds keeps its slot, and so does one whose change of
+        unknown outcome may have reached SendGrid after its list was read at `listed_at` (`UNSETTLED_UNTIL`).
+        Returns how many were given back."""
+        return self._moved_checked(account, holders, adding=False, check=lambda _: _unheld(now, settled_by=listed_at))
 
     def count_held(self, account: str, holders: dict[str, str | None]) -> int:
         """Count the slots of batches (batch id -> owner) whose rows hold one the ledger misses, each checked on
@@ -268,14 +272,19 @@ class SlotLedger:
         return True
 
 
-def _unheld(now: int, writer: str | None = None) -> tuple[str, dict[str, Any]]:
-    """A row's condition for giving its slot back: it holds none, and no one (but `writer`) holds a live lease."""
+def _unheld(now: int, writer: str | None = None, settled_by: int | None = None) -> tuple[str, dict[str, Any]]:
+    """A row's condition for giving its slot back: it holds none, no one (but `writer`) holds a live lease and (with
+    `settled_by`, when a list was read) no change of unknown outcome could have reached SendGrid after it."""
     condition = "attribute_not_exists(#active_account) AND (attribute_not_exists(#lease_until) OR #lease_until <= :now"
     values: dict[str, Any] = {":now": now}
     if writer is not None:
         condition += " OR #lease_owner = :writer"
         values[":writer"] = writer
-    return condition + ")", values
+    condition += ")"
+    if settled_by is not None:
+        condition += " AND (attribute_not_exists(#unsettled_until) OR #unsettled_until <= :listed_at)"
+        values[":listed_at"] = settled_by
+    return condition, values
 
 
 def _holding(owner: str | None) -> tuple[str, dict[str, Any]]:
@@ -287,6 +296,7 @@ def _holding(owner: str | None) -> tuple[str, dict[str, Any]]:
 
 _ROW_NAMES = {
     "#active_account": "active_account",
+    "#unsettled_until": UNSETTLED_UNTIL,
     "#lease_until": "lease_until",
     "#lease_owner": "lease_owner",
     "#owner": "owner",

@@ -52,7 +52,9 @@ class Hold:
         given_back = give_back and self.slot_taken and not row.holds_slot
         if given_back and store.slots.give_back_with_release(row.account, row.batch_id, self.slot_owner, self.owner):
             return
-        store.release(row.account, row.batch_id, self.owner)
+        # A slot kept without a known outcome: reconcile gives it back only on a list read after this lease's end.
+        unsettled_until = row.lease_until if self.slot_taken and not row.holds_slot else None
+        store.release(row.account, row.batch_id, self.owner, unsettled_until)
 
 
 def hold_batch(acting: Acting, batch_id: str, times: commands.SendTimes | None, now: int) -> Hold:

@@ -170,7 +170,7 @@ class Reconciler:
             )
             drift += 1
         holding = store.active(account)
-        agree_ledger(store, account, now, holding)  # takes no change holds any more are given back
+        agree_ledger(store, account, now, listed_at, holding)  # takes no change holds any more are given back
         paused = tuple(sorted(b.expires_at for b in holding if b.status == "pause" and b.expires_at is not None))
         record = AccountRecord(account, slots, paused)
         config = self.config

@@ -137,16 +137,17 @@ def _where(row: Batch) -> dict[str, str]:
     return {"batch_id": row.batch_id, "account": row.account, "status": str(row.status)}
 
 
-def agree_ledger(store: BatchStore, account: str, now: int, holding: list[Batch] | None = None) -> int:
+def agree_ledger(store: BatchStore, account: str, now: int, listed_at: int, holding: list[Batch] | None = None) -> int:
     """The account's slot ledger written as its rows hold slots, after the rows were repaired from SendGrid's list:
     a take no row holds and no change holds the row for (its change died, or SendGrid never applied it) is given
     back, a row holding a slot the ledger misses is counted, and a team's set is cleared of ids no slot is held for.
-    Each move is checked on its row in the same transaction, so a change in flight is never undone. `holding`: the
-    account's rows holding a slot, when just read. Returns how many entries moved."""
+    Each move is checked on its row in the same transaction, so a change in flight is never undone, nor one whose
+    outcome is unknown and may have come after SendGrid's list was read (`listed_at`). `holding`: the account's rows
+    holding a slot, when just read. Returns how many entries moved."""
     rows = {b.batch_id: b for b in (store.active(account) if holding is None else holding)}
     ledger = store.slots.read(account)
     unheld = {batch_id: owner for batch_id, owner in ledger.holders.items() if batch_id not in rows}
-    moved = store.slots.give_back_unheld(account, unheld, now) if unheld else 0
+    moved = store.slots.give_back_unheld(account, unheld, now, listed_at) if unheld else 0
     missing = {b: row.owner for b, row in rows.items() if b not in ledger.holders}
     moved += store.slots.count_held(account, missing) if missing else 0
     for batch_id, row in rows.items():  # counted under another owner (a batch claimed while it held its slot)

@@ -72,7 +72,7 @@ def agree_with_sendgrid(acting: Acting, now: int) -> None:
             "slot check repaired a row from SendGrid's list",
             extra={"batch_id": fixed.row.batch_id, "kind": fixed.kind, "status": fixed.sendgrid_status},
         )
-    agree_ledger(store, caller.account, now)
+    agree_ledger(store, caller.account, now, listed_at)
 
 
 def held_slots(acting: Acting, ledger: Ledger, batch_id: str) -> list[Batch]:
