@@ -191,6 +191,20 @@ class SlotLedger:
         Returns how many were given back."""
         return self._moved_checked(account, holders, adding=False, check=lambda _: _unheld(now, settled_by=listed_at))
 
+    def give_back_unlisted(self, account: str, holders: dict[str, str | None], now: int, listed_at: int) -> int:
+        """Give back the slots of batches (batch id -> owner) SendGrid's list, read at `listed_at`, does not hold,
+        whatever their rows say, each checked on its row: not written since the list (a change recorded after it
+        may be the one the list missed), no live lease, and no change of unknown outcome that could have reached
+        SendGrid after it. Returns how many were given back."""
+        return self._moved_checked(account, holders, adding=False, check=lambda _: _unchanged_since(now, listed_at))
+
+    def count_listed(self, account: str, holders: dict[str, str | None]) -> int:
+        """Count the slots of batches (batch id -> owner) SendGrid's list holds and the ledger misses (set outside
+        the service, or by a change whose answer was lost): unconditionally, SendGrid holds them. A change that
+        resumed one since leaves it counted until reconcile (one too many, never one too few)."""
+        self._table.update_item(**_bulk_moves(account, holders, adding=True))
+        return len(holders)
+
     def count_held(self, account: str, holders: dict[str, str | None]) -> int:
         """Count the slots of batches (batch id -> owner) whose rows hold one the ledger misses, each checked on
         its row (still holding, same owner) in the same transaction. Returns how many were counted."""
@@ -287,6 +301,17 @@ def _unheld(now: int, writer: str | None = None, settled_by: int | None = None) 
     return condition, values
 
 
+def _unchanged_since(now: int, listed_at: int) -> tuple[str, dict[str, Any]]:
+    """A row's condition for giving back a slot SendGrid's list (read at `listed_at`) does not show: not written
+    since the list, no live lease, and no change of unknown outcome that may have reached SendGrid after it."""
+    return (
+        "(attribute_not_exists(#updated_at) OR #updated_at < :listed_at)"
+        " AND (attribute_not_exists(#lease_until) OR #lease_until <= :now)"
+        " AND (attribute_not_exists(#unsettled_until) OR #unsettled_until <= :listed_at)",
+        {":now": now, ":listed_at": listed_at},
+    )
+
+
 def _holding(owner: str | None) -> tuple[str, dict[str, Any]]:
     """A row's condition for counting its slot under `owner`: it holds one, and is owned so."""
     if owner is None:
@@ -297,6 +322,7 @@ def _holding(owner: str | None) -> tuple[str, dict[str, Any]]:
 _ROW_NAMES = {
     "#active_account": "active_account",
     "#unsettled_until": UNSETTLED_UNTIL,
+    "#updated_at": "updated_at",
     "#lease_until": "lease_until",
     "#lease_owner": "lease_owner",
     "#owner": "owner",

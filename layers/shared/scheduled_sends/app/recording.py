@@ -81,6 +81,14 @@ class Recorder:
         except Exception:
             state_write_failed("could not bring the account's reconcile forward", account=self.caller.account)
 
+    def reconcile_now(self) -> None:
+        """The table is known to disagree with SendGrid's list: reconcile the account at the scanner's next run (which
+        repairs its rows and announces each repair)."""
+        try:
+            self.accounts.reconcile_by(self.caller.account, self.clock.now())
+        except Exception:
+            state_write_failed("could not bring the account's reconcile forward", account=self.caller.account)
+
     def record_change(
         self,
         batch_id: str,

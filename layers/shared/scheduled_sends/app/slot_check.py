@@ -1,12 +1,13 @@
 """Where a pause's or cancel's slot is counted and taken: SendGrid's 10 slots per account, the team quota and the
 admin reserve (`domain.slot_quota`), taken in one conditional write on the account's slot ledger before SendGrid
 is called (`adapters.slot_ledger`), so concurrent pauses can never together pass a rule. The table's word alone
-never refuses: when the ledger says a rule is reached, SendGrid's own list is read, the rows it shows wrong are
-repaired, takes no change holds any more are given back, and the take is tried again. A refusal is SendGrid's
+never refuses: when the ledger says a rule is reached, SendGrid's own list is read, the ledger is brought to it (the
+rows are left to reconcile, which announces their repair), and the take is tried again. A refusal is SendGrid's
 "max limit reached", saying which rule refused and which slots are held."""
 
 from __future__ import annotations
 
+from ..adapters.batches_table import BatchStore
 from ..adapters.sendgrid.client import api_path
 from ..adapters.slot_ledger import Ledger
 from ..domain import scan_plan, slot_quota
@@ -16,7 +17,7 @@ from ..runtime.observability import logger
 from .acting import Acting
 from .caller import Caller
 from .holding import Hold
-from .repair import agree_ledger, listed_statuses, repair_rows
+from .repair import listed_statuses
 
 LIMIT_MESSAGE = "max limit reached"
 _ATTEMPTS = 3
@@ -58,21 +59,34 @@ def take_slot(acting: Acting, hold: Hold, now: int) -> None:
 
 def agree_with_sendgrid(acting: Acting, now: int) -> None:
     """The ledger says a rule is reached: ask SendGrid's own list before refusing (a lost answer or a change made
-    outside the service leaves the table behind), repair the rows it shows wrong, and bring the ledger to the rows.
-    A stale table can never refuse a pause on its own word."""
+    outside the service leaves the table behind) and bring the ledger to it: a slot SendGrid does not hold is given
+    back, one it holds is counted. The rows are left to reconcile, which announces each repair as a Drift event
+    (this function may not put events on the bus); the account's reconcile is brought forward to now. A stale table
+    can never refuse a pause on its own word."""
     caller, store = acting.caller, acting.services.store
     listed_at = acting.services.clock.now()
     answer = acting.upstream.forward("GET", api_path("user", "scheduled_sends"))
     if answer.status != 200:
         return  # SendGrid cannot tell us: the ledger's word stands (SendGrid would refuse at 10 anyway)
     upstream, _ = listed_statuses(answer.body, caller.account)
-    recorded = {b.batch_id: b for b in store.active(caller.account)}
-    for fixed in repair_rows(store, caller.account, recorded, upstream, listed_at, now):
+    ledger = store.slots.read(caller.account)
+    unlisted = {batch_id: owner for batch_id, owner in ledger.holders.items() if batch_id not in upstream}
+    moved = store.slots.give_back_unlisted(caller.account, unlisted, now, listed_at) if unlisted else 0
+    missing = [batch_id for batch_id in upstream if batch_id not in ledger.holders]
+    if missing:
+        rows = {b.batch_id: b for b in store.active(caller.account)}
+        owners = {b: rows[b].owner if b in rows else _owner_of(store, caller.account, b) for b in missing}
+        moved += store.slots.count_listed(caller.account, owners)
+    if moved:
         logger.info(
-            "slot check repaired a row from SendGrid's list",
-            extra={"batch_id": fixed.row.batch_id, "kind": fixed.kind, "status": fixed.sendgrid_status},
+            "slot check brought the ledger to SendGrid's list", extra={"account": caller.account, "moved": moved}
         )
-    agree_ledger(store, caller.account, now, listed_at)
+        acting.recorder.reconcile_now()
+
+
+def _owner_of(store: BatchStore, account: str, batch_id: str) -> str | None:
+    row = store.get(account, batch_id)
+    return row.owner if row is not None else None
 
 
 def held_slots(acting: Acting, ledger: Ledger, batch_id: str) -> list[Batch]:
