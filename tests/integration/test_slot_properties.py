@@ -728,3 +728,36 @@ def test_slots_and_the_audit_trail_hold_under_concurrent_changes_and_lost_answer
         f"trace {hashlib.sha256(chr(10).join(TRACE).encode()).hexdigest()[:16]}"
     )
     assert steps > 150
+
+
+INVARIANTS = [name for name, value in vars(SlotRaces).items() if hasattr(value, "hypothesis_stateful_invariant")]
+
+
+def test_a_resume_whose_answers_were_lost_and_that_a_refused_pause_found_is_announced(
+    sandbox_sendgrid: SendGridSandbox, clock, virtual_time, published_events, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An example the property test found (120 examples), replayed step by step: team-a's resume of a batch is
+    applied and every answer lost; team-b's pause is then refused by its quota, and the slot check read SendGrid's
+    list. It used to repair the resumed batch's row there, silently, so no later reconcile saw a drift to announce."""
+    monkeypatch.setenv("SENDGRID_READ_TIMEOUT_SECONDS", "10")
+    monkeypatch.setenv("UNKNOWN_BATCH_POLICY", "refuse")
+    monkeypatch.setenv("SLOTS_PER_TEAM", str(SLOTS_PER_TEAM))
+    monkeypatch.setenv("ADMIN_PRINCIPALS", ADMIN_ROLE)
+    SlotRaces.env = {"sandbox": sandbox_sendgrid, "clock": clock, "drain": published_events}
+    machine = SlotRaces()
+    batches = machine.teams_with_slots(held_a=3, spare=3, held_b=5).values  # team-a: 0-5, team-b: 6-13
+    steps: list[Callable[[], None]] = [
+        lambda: machine.lost_answer(Change("admin", batches[11], "pause"), lost=MAX_ATTEMPTS, retry=True),
+        lambda: machine.advance(hours=1),
+        lambda: machine.lost_answer(Change("resume", batches[1], "pause"), lost=MAX_ATTEMPTS, retry=False),
+        lambda: machine.team_holds(batches[12], "pause"),  # team-b at its quota: refused, after SendGrid's list
+        lambda: machine.advance(hours=1),
+    ]
+    assert INVARIANTS  # every invariant, after every step
+    for step in steps:
+        step()
+        for invariant_name in INVARIANTS:
+            getattr(machine, invariant_name)()
+    assert machine.stats["refused: team-quota"] == 1
+    assert machine.announced[batches[1].key] is None  # the reconcile's Drift
+    machine.teardown()
