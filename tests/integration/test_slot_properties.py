@@ -733,31 +733,78 @@ def test_slots_and_the_audit_trail_hold_under_concurrent_changes_and_lost_answer
 INVARIANTS = [name for name, value in vars(SlotRaces).items() if hasattr(value, "hypothesis_stateful_invariant")]
 
 
-def test_a_resume_whose_answers_were_lost_and_that_a_refused_pause_found_is_announced(
+@pytest.fixture
+def replay(
     sandbox_sendgrid: SendGridSandbox, clock, virtual_time, published_events, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """An example the property test found (120 examples), replayed step by step: team-a's resume of a batch is
-    applied and every answer lost; team-b's pause is then refused by its quota, and the slot check read SendGrid's
-    list. It used to repair the resumed batch's row there, silently, so no later reconcile saw a drift to announce."""
+) -> Callable[..., tuple[SlotRaces, tuple[Sent, ...]]]:
+    """Replay an example the property test found, step by step, every invariant after every step: `replay(start,
+    steps)`, `start` the arguments of `teams_with_slots` and `steps(machine, batches)` the example's steps."""
     monkeypatch.setenv("SENDGRID_READ_TIMEOUT_SECONDS", "10")
     monkeypatch.setenv("UNKNOWN_BATCH_POLICY", "refuse")
     monkeypatch.setenv("SLOTS_PER_TEAM", str(SLOTS_PER_TEAM))
     monkeypatch.setenv("ADMIN_PRINCIPALS", ADMIN_ROLE)
     SlotRaces.env = {"sandbox": sandbox_sendgrid, "clock": clock, "drain": published_events}
-    machine = SlotRaces()
-    batches = machine.teams_with_slots(held_a=3, spare=3, held_b=5).values  # team-a: 0-5, team-b: 6-13
-    steps: list[Callable[[], None]] = [
-        lambda: machine.lost_answer(Change("admin", batches[11], "pause"), lost=MAX_ATTEMPTS, retry=True),
-        lambda: machine.advance(hours=1),
-        lambda: machine.lost_answer(Change("resume", batches[1], "pause"), lost=MAX_ATTEMPTS, retry=False),
-        lambda: machine.team_holds(batches[12], "pause"),  # team-b at its quota: refused, after SendGrid's list
-        lambda: machine.advance(hours=1),
-    ]
-    assert INVARIANTS  # every invariant, after every step
-    for step in steps:
-        step()
-        for invariant_name in INVARIANTS:
-            getattr(machine, invariant_name)()
+    assert INVARIANTS
+
+    def run(
+        start: dict[str, int], steps: Callable[[SlotRaces, tuple[Sent, ...]], list[Callable[[], Any]]]
+    ) -> tuple[SlotRaces, tuple[Sent, ...]]:
+        machine = SlotRaces()
+        batches = machine.teams_with_slots(**start).values
+        for step in steps(machine, batches):
+            step()
+            for invariant_name in INVARIANTS:
+                getattr(machine, invariant_name)()
+        machine.teardown()
+        return machine, batches
+
+    return run
+
+
+def test_a_resume_whose_answers_were_lost_and_that_a_refused_pause_found_is_announced(replay) -> None:
+    """Found by the property test (120 examples): team-a's resume of a batch is applied and every answer lost; team-b's
+    pause is then refused by its quota, after the slot check read SendGrid's list. It used to repair the resumed
+    batch's row there, silently, so no later reconcile saw a drift to announce."""
+    machine, batches = replay(
+        {"held_a": 3, "spare": 3, "held_b": 5},  # team-a: batches 0-5 (0-2 paused), team-b: 6-13 (6-10 paused)
+        lambda machine, batches: [
+            lambda: machine.lost_answer(Change("admin", batches[11], "pause"), lost=MAX_ATTEMPTS, retry=True),
+            lambda: machine.advance(hours=1),
+            lambda: machine.lost_answer(Change("resume", batches[1], "pause"), lost=MAX_ATTEMPTS, retry=False),
+            lambda: machine.team_holds(batches[12], "pause"),  # team-b at its quota: refused, after SendGrid's list
+            lambda: machine.advance(hours=1),
+        ],
+    )
     assert machine.stats["refused: team-quota"] == 1
-    assert machine.announced[batches[1].key] is None  # the reconcile's Drift
-    machine.teardown()
+    assert batches[1].key in machine.announced and machine.announced[batches[1].key] is None  # reconcile's Drift
+
+
+def test_an_admin_is_not_refused_for_a_slot_a_resume_in_flight_has_freed(replay) -> None:
+    """Found by the property test (150 examples), shrunk: all 10 slots held, team-a's resume is applied at SendGrid
+    and, before its answer comes back, the admin cancels another batch. The ledger still counted the resumed batch
+    and refused the admin while SendGrid held 9. An admin's take is now bound by SendGrid's own refusal alone."""
+    machine, batches = replay(
+        {"held_a": 4, "spare": 3, "held_b": 5},  # team-a: batches 0-6 (0-3 paused), team-b: 7-14 (7-11 paused)
+        lambda machine, batches: [
+            lambda: machine.admin_holds(batches[14], "pause"),
+            lambda: machine.admin_holds(batches[1], "pause"),
+            lambda: machine.admin_holds(batches[10], "pause"),
+            lambda: machine.create(account=PARENT, hold="pause", team="team-b"),
+            lambda: machine.while_the_answer_is_held(
+                first=Change("new", batches[13], "pause"),
+                during=[
+                    Change("resume", batches[8], "pause"),
+                    Change("new", batches[5], "cancel"),
+                    Change("admin", batches[9], "cancel"),
+                    Change("admin", batches[5], "cancel"),
+                ],
+            ),
+            lambda: machine.after_the_decision_before_forwarding(
+                first=Change("admin", batches[8], "cancel"), during=[Change("hold", batches[14], "pause")]
+            ),
+            lambda: machine.while_the_answer_is_held(
+                first=Change("resume", batches[5], "pause"), during=[Change("admin", batches[6], "cancel")]
+            ),
+        ],
+    )
+    assert machine.intents[batches[6].key].changes[-1][1] == "cancel"  # the admin's cancel, confirmed

@@ -3,9 +3,9 @@ the account's item (`account_item`) so that one conditional write takes a slot u
 
 Two kinds of string set on the item: `held` (every batch id holding a slot, or given one by a change now in
 flight) and `team:<owner>` (those of them owned by <owner>). A take adds the batch to both under the conditions
-`domain.slot_quota` states (SendGrid's 10; for a non-admin the admin's reserved slot and the team quota), and
-registers the account for reconcile in the same write; a set makes every take and give-back idempotent (a retried
-take never counts twice). Every write of a batch's row that starts or stops holding a slot (`BatchStore`) moves
+`domain.slot_quota` states (for a non-admin the admin's reserved slot and the team quota; an admin's take is bound
+by SendGrid's own 10 alone, which SendGrid enforces), and registers the account for reconcile in the same write; a
+set makes every take and give-back idempotent (a retried take never counts twice). Every write of a batch's row that starts or stops holding a slot (`BatchStore`) moves
 its entry in the same transaction (`entry_moves`), so the ledger is the rows holding a slot plus the takes of
 changes in flight. A take left by a change that died before its record is given back by reconcile
 (`give_back_unheld`) once the batch's row is neither holding a slot nor leased.
@@ -122,9 +122,13 @@ class SlotLedger:
         account for reconcile in the same write: the ledger as written, or None when a rule refused (`read` says
         which). A batch already holding its slot passes (a pause -> cancel, a retried take). `registers`: SendGrid
         vouches for the account (a name only SendGrid's answer can confirm is registered once it served it)."""
-        limit = slot_quota.MAX_ACTIVE_BATCHES - (0 if is_admin else slot_quota.ADMIN_RESERVED_SLOTS)
+        limit = slot_quota.ledger_limit(is_admin)
         names = {"#held": HELD}
-        values: dict[str, Any] = {":batch": {batch_id}, ":id": batch_id, ":limit": limit}
+        values: dict[str, Any] = {":batch": {batch_id}}
+        conditions = []
+        if limit is not None:
+            values |= {":id": batch_id, ":limit": limit}
+            conditions.append("(attribute_not_exists(#held) OR contains(#held, :id) OR size(#held) < :limit)")
         registration = (
             "SET #registered_at = if_not_exists(#registered_at, :now),"
             " #due_shard = if_not_exists(#due_shard, :shard), #due_at = if_not_exists(#due_at, :now) "
@@ -133,21 +137,21 @@ class SlotLedger:
             names |= {"#registered_at": "registered_at", "#due_shard": "due_shard", "#due_at": "due_at"}
             values |= {":now": now, ":shard": RECONCILE_SHARD}
         adds = ["#held :batch"]
-        condition = "(attribute_not_exists(#held) OR contains(#held, :id) OR size(#held) < :limit)"
         if owner is not None:
             names["#team"] = team_attribute(owner)
             adds.append("#team :batch")
             if not is_admin:
-                values[":quota"] = quota
-                condition += " AND (attribute_not_exists(#team) OR contains(#team, :id) OR size(#team) < :quota)"
+                values |= {":id": batch_id, ":quota": quota}
+                conditions.append("(attribute_not_exists(#team) OR contains(#team, :id) OR size(#team) < :quota)")
+        condition = {"ConditionExpression": " AND ".join(conditions)} if conditions else {}
         try:
             answer = self._table.update_item(
                 Key=account_item_key(account),
                 UpdateExpression=(registration if registers else "") + "ADD " + ", ".join(adds),
-                ConditionExpression=condition,
                 ExpressionAttributeNames=names,
                 ExpressionAttributeValues=values,
                 ReturnValues="ALL_NEW",
+                **condition,
             )
         except ClientError as error:
             if conditional_failed(error):
