@@ -10,6 +10,7 @@ from typing import Any
 
 import boto3
 import pytest
+import requests
 
 from local.sendgrid_sandbox import SendGridSandbox
 from scheduled_sends.adapters.batches_table import batch_store
@@ -158,3 +159,34 @@ def test_a_pause_whose_answer_is_lost_after_reconcile_read_the_list_keeps_its_sl
     load_handler("expiry_scanner")({}, _context())
     assert batch_store().get("parent", lost).status == "pause"
     assert _ledger() == {registered, lost}
+
+
+def test_a_repause_whose_answer_is_lost_while_a_refused_take_reads_the_list_keeps_its_slot(
+    sandbox_sendgrid: SendGridSandbox, clock, while_answer_held
+) -> None:
+    """Found by a review: team-a's batch is resumed outside the service (its row still says pause), team-b's pause is
+    refused by the admin reserve and reads SendGrid's list, and meanwhile team-a pauses the batch again, every answer
+    lost. The slot check must not give that pause's slot back: it did, and the admin's pause was then refused."""
+    team_a = [_batch(TEAM_A) for _ in range(QUOTA)]
+    team_b = [_batch(TEAM_B) for _ in range(QUOTA)]
+    for batch in team_a + team_b[:4]:
+        assert _pause(TEAM_A if batch in team_a else TEAM_B, batch)["statusCode"] == 201  # 9: the admin reserve
+    resumed = team_a[0]
+    outside = requests.delete(
+        f"{sandbox_sendgrid.url}/v3/user/scheduled_sends/{resumed}",
+        headers={"Authorization": f"Bearer {sandbox_sendgrid.api_key}"},
+        timeout=5,
+    )
+    assert outside.status_code == 204
+    clock.now += 5
+
+    def pause_again_lost() -> None:  # after team-b's slot check read SendGrid's list, before it agrees the ledger
+        sandbox_sendgrid.inject("drop", times=10, paths=("/v3/user/scheduled_sends",))
+        assert _pause(TEAM_A, resumed)["statusCode"] >= 500  # applied by SendGrid, every answer lost
+        sandbox_sendgrid.clear_faults()
+
+    while_answer_held("GET", pause_again_lost)
+    refused = _pause(TEAM_B, team_b[4])
+    assert refused["statusCode"] == 400 and json.loads(refused["body"])["rule"] == "admin-reserve"
+    assert _ledger() == set(sandbox_sendgrid.statuses()) and len(_ledger()) == 9
+    assert _pause(ADMIN, _batch(ADMIN))["statusCode"] == 201  # the tenth slot stayed free for an admin

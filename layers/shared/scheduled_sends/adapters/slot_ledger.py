@@ -5,10 +5,11 @@ Two kinds of string set on the item: `held` (every batch id holding a slot, or g
 flight) and `team:<owner>` (those of them owned by <owner>). A take adds the batch to both under the conditions
 `domain.slot_quota` states (for a non-admin the admin's reserved slot and the team quota; an admin's take is bound
 by SendGrid's own 10 alone, which SendGrid enforces), and registers the account for reconcile in the same write; a
-set makes every take and give-back idempotent (a retried take never counts twice). Every write of a batch's row that starts or stops holding a slot (`BatchStore`) moves
-its entry in the same transaction (`entry_moves`), so the ledger is the rows holding a slot plus the takes of
-changes in flight. A take left by a change that died before its record is given back by reconcile
-(`give_back_unheld`) once the batch's row is neither holding a slot nor leased.
+set makes every take and give-back idempotent (a retried take never counts twice). Every write of a batch's row
+that starts or stops holding a slot (`BatchStore`) moves its entry in the same transaction (`entry_moves`), so the
+ledger is the rows holding a slot plus the takes of changes in flight. A take left by a change that died before
+its record is given back by reconcile (`give_back_unheld`) once the batch's row is neither holding a slot nor
+leased, and by a refused take that read SendGrid's list (`give_back_unlisted`).
 """
 
 from __future__ import annotations

@@ -52,8 +52,9 @@ class Hold:
         given_back = give_back and self.slot_taken and not row.holds_slot
         if given_back and store.slots.give_back_with_release(row.account, row.batch_id, self.slot_owner, self.owner):
             return
-        # A slot kept without a known outcome: reconcile gives it back only on a list read after this lease's end.
-        unsettled_until = row.lease_until if self.slot_taken and not row.holds_slot else None
+        # A slot kept without a known outcome (also on a row already holding one: SendGrid may have dropped that
+        # status since): a list of SendGrid's read before this lease's end cannot tell its slot is free.
+        unsettled_until = row.lease_until if self.slot_taken else None
         store.release(row.account, row.batch_id, self.owner, unsettled_until)
 
 

@@ -30,9 +30,9 @@ def take_slot(acting: Acting, hold: Hold, now: int) -> None:
     batch_id, slots = hold.row.batch_id, services.store.slots
     slot_owner = caller.new_row(batch_id, hold.row).owner
     quota = services.config.slots_per_team
-    asked_sendgrid = False
+    asked_sendgrid = dropped_strays = False
     rule: str | None = None
-    for _ in range(_ATTEMPTS):
+    for _ in range(_ATTEMPTS + 1):  # one more for dropping strays
         taken = slots.take(caller.account, batch_id, slot_owner, caller.is_admin, quota, now, acting.upstream.vouched)
         if taken is not None:
             hold.took_slot(slot_owner)
@@ -42,8 +42,9 @@ def take_slot(acting: Acting, hold: Hold, now: int) -> None:
                 acting.recorder.holds_a_slot_now()
             return
         ledger = slots.read(caller.account)
-        if ledger.strays:  # ids a team's set kept without a slot: counted by the take's condition, held by no one
+        if ledger.strays and not dropped_strays:  # ids a team's set kept without a slot: counted by the take only
             slots.drop_strays(caller.account, ledger.strays)
+            dropped_strays = True
             continue
         rule = slot_quota.slot_refusal(ledger.owners_except(batch_id), caller.owner, caller.is_admin, quota)
         if rule is None:
@@ -70,6 +71,8 @@ def agree_with_sendgrid(acting: Acting, now: int) -> None:
         return  # SendGrid cannot tell us: the ledger's word stands (SendGrid would refuse at 10 anyway)
     upstream, _ = listed_statuses(answer.body, caller.account)
     ledger = store.slots.read(caller.account)
+    if ledger.strays:
+        store.slots.drop_strays(caller.account, ledger.strays)
     unlisted = {batch_id: owner for batch_id, owner in ledger.holders.items() if batch_id not in upstream}
     moved = store.slots.give_back_unlisted(caller.account, unlisted, now, listed_at) if unlisted else 0
     missing = [batch_id for batch_id in upstream if batch_id not in ledger.holders]
