@@ -9,6 +9,7 @@ import re
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 import requests
@@ -75,6 +76,7 @@ def _paused(service: LocalService, caller: str, on_behalf_of: str | None) -> str
 def test_the_console_shows_the_batches_at_risk_the_slots_and_the_events_and_refreshes_itself(
     start_local_service: Callable[..., LocalService], browser
 ) -> None:
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
@@ -92,40 +94,63 @@ def test_the_console_shows_the_batches_at_risk_the_slots_and_the_events_and_refr
 
     browser.get(f"{service.url}/_local/console")
 
-    rows = browser.find_elements(By.CSS_SELECTOR, "#at-risk tbody tr")
-    seen = {row.get_attribute("data-batch-id"): row.find_elements(By.TAG_NAME, "td") for row in rows}
+    def what_a_person_reads(driver) -> dict[str, Any]:
+        """The page as read at one moment, as plain values. The page reloads itself every few seconds: an element
+        read while it does is stale, and the wait below reads the whole page again."""
+        rows = driver.find_elements(By.CSS_SELECTOR, "#at-risk tbody tr")
+        accounts = driver.find_elements(By.CSS_SELECTOR, "#slots .account")
+        return {
+            "rows": {
+                r.get_attribute("data-batch-id"): [c.text for c in r.find_elements(By.TAG_NAME, "td")] for r in rows
+            },
+            "accounts": {a.get_attribute("data-account"): a.text for a in accounts},
+            "slots": {
+                a.get_attribute("data-account"): [
+                    (box.get_attribute("data-batch-id"), box.get_attribute("class"), box.text)
+                    for box in a.find_elements(By.CSS_SELECTOR, ".slot")
+                ]
+                for a in accounts
+            },
+            "slots_text": driver.find_element(By.ID, "slots").text,
+            "events": driver.find_element(By.ID, "events").text,
+        }
+
+    page = WebDriverWait(browser, 15, ignored_exceptions=(StaleElementReferenceException,)).until(what_a_person_reads)
+    seen = page["rows"]
     assert set(seen) == {*held.values(), second_acme}
     for (account, owner), batch in held.items():
-        cells = [cell.text for cell in seen[batch]]
+        cells = seen[batch]
         assert cells[0] == account and owner in cells[2], cells
         assert re.fullmatch(r"(49|50) min left", cells[4]), cells  # what a person reads, not epoch seconds
         assert f"scheduled-sends resume {batch} --account {account}" in cells[-1]
-    assert seen[held[("eurocorp", MARKETING)]][1].text == "eu"
+    assert seen[held[("eurocorp", MARKETING)]][1] == "eu"
 
-    accounts = {a.get_attribute("data-account"): a for a in browser.find_elements(By.CSS_SELECTOR, "#slots .account")}
+    accounts = page["accounts"]
     assert set(accounts) == {"acme", "eurocorp", "parent"}
-    acme = accounts["acme"].find_elements(By.CSS_SELECTOR, ".slot")
+    acme = page["slots"]["acme"]
     assert len(acme) == 10
-    taken = {box.get_attribute("data-batch-id"): box.text for box in acme if "free" not in box.get_attribute("class")}
+    taken = {batch: text for batch, classes, text in acme if "free" not in classes}
     assert set(taken) == {held[("acme", PAYMENTS)], second_acme}
     assert "pause" in taken[second_acme] and MARKETING in taken[second_acme]
-    assert [box.text for box in acme].count("free") == 8
-    assert "2 of 10 slots taken" in accounts["acme"].text and "1 of 10 slots taken" in accounts["eurocorp"].text
-    assert "Read from the SendGrid sandboxes" in browser.find_element(By.ID, "slots").text
+    assert [text for _, _, text in acme].count("free") == 8
+    assert "2 of 10 slots taken" in accounts["acme"] and "1 of 10 slots taken" in accounts["eurocorp"]
+    assert "Read from the SendGrid sandboxes" in page["slots_text"]
 
-    events = browser.find_element(By.ID, "events").text
+    events = page["events"]
     assert "Scheduled Send Expiry Warning" in events and "Scheduled Send Paused" in events
     ARTIFACTS.mkdir(exist_ok=True)
     assert browser.save_screenshot(str(ARTIFACTS / "local-console.png"))
 
     # The page reloads itself: after the clock moves, the open page shows the new time left without a click.
-    first = seen[held[("parent", PAYMENTS)]][4].text
+    first = seen[held[("parent", PAYMENTS)]][4]
     assert requests.post(f"{service.url}/_local/clock", json={"advance": "20m"}, timeout=60).status_code == 200
 
-    def refreshed(driver) -> bool:
+    def refreshed(driver) -> str | None:
+        """The time left the page shows once it changed (None before). A cell read while the page replaces its table
+        is stale: the wait reads it again."""
         row = driver.find_elements(By.CSS_SELECTOR, f'#at-risk tr[data-batch-id="{held[("parent", PAYMENTS)]}"] td')
-        return bool(row) and row[4].text != first
+        left = row[4].text if row else None
+        return left if left and left != first else None
 
-    WebDriverWait(browser, 15).until(refreshed)
-    cells = browser.find_elements(By.CSS_SELECTOR, f'#at-risk tr[data-batch-id="{held[("parent", PAYMENTS)]}"] td')
-    assert re.fullmatch(r"(29|30) min left", cells[4].text), cells[4].text
+    left = WebDriverWait(browser, 15, ignored_exceptions=(StaleElementReferenceException,)).until(refreshed)
+    assert re.fullmatch(r"(29|30) min left", left), left
