@@ -476,24 +476,17 @@ class BatchStore:
         so no writer holding an older read can write the lease back. `unsettled_until`: the change kept a slot it
         took though its outcome is unknown; until then (its lease's end: no request outlives it) a list of
         SendGrid's may predate the change, so reconcile keeps the slot (`SlotLedger.give_back_unheld`)."""
-        names = {"#lease_owner": "lease_owner", "#lease_until": "lease_until", "#version": "version"}
-        values: dict[str, Any] = {":owner": owner, ":one": 1}
-        stamp = ""
-        if unsettled_until is not None:
-            names["#unsettled_until"] = UNSETTLED_UNTIL
-            values[":unsettled_until"] = unsettled_until
-            stamp = "SET #unsettled_until = :unsettled_until "
         try:
-            self._table.update_item(
-                Key={"account": account, "batch_id": batch_id},
-                UpdateExpression=stamp + "REMOVE #lease_owner, #lease_until, #change_event ADD #version :one",
-                ConditionExpression="#lease_owner = :owner",
-                ExpressionAttributeNames={**names, "#change_event": CHANGE_EVENT},
-                ExpressionAttributeValues=values,
-            )
+            self._table.update_item(**_release_write(account, batch_id, owner, unsettled_until))
         except ClientError as error:
             if not conditional_failed(error):
                 raise
+
+    def release_giving_back(self, account: str, batch_id: str, owner: str, slot_owner: str | None) -> bool:
+        """Release `owner`'s lease and give back the slot its change took (owned by `slot_owner`), in one
+        transaction, when the row is still leased to it and holds no slot (SendGrid refused the change)."""
+        release = _release_write(account, batch_id, owner, holding_none=True)
+        return self.slots.give_back_with_release(account, batch_id, slot_owner, release)
 
     def _lease(
         self,
@@ -535,6 +528,30 @@ class BatchStore:
                 return None
             raise
         return batch_from_item(answer["Attributes"])
+
+
+def _release_write(
+    account: str, batch_id: str, owner: str, unsettled_until: int | None = None, holding_none: bool = False
+) -> dict[str, Any]:
+    """The update that gives up `owner`'s lease on a row (the version moves), stamping `unsettled_until` when given;
+    `holding_none`: only while the row holds no slot."""
+    names = {"#lease_owner": "lease_owner", "#lease_until": "lease_until", "#version": "version"}
+    values: dict[str, Any] = {":owner": owner, ":one": 1}
+    stamp, condition = "", "#lease_owner = :owner"
+    if unsettled_until is not None:
+        names["#unsettled_until"] = UNSETTLED_UNTIL
+        values[":unsettled_until"] = unsettled_until
+        stamp = "SET #unsettled_until = :unsettled_until "
+    if holding_none:
+        names["#active_account"] = "active_account"
+        condition += " AND attribute_not_exists(#active_account)"
+    return {
+        "Key": {"account": account, "batch_id": batch_id},
+        "UpdateExpression": stamp + "REMOVE #lease_owner, #lease_until, #change_event ADD #version :one",
+        "ConditionExpression": condition,
+        "ExpressionAttributeNames": {**names, "#change_event": CHANGE_EVENT},
+        "ExpressionAttributeValues": values,
+    }
 
 
 def _slot_of(batch: Batch | None) -> str | bool | None:

@@ -59,11 +59,12 @@ def ledger_from_item(account: str, item: dict[str, Any] | None) -> Ledger:
     }
     due = item.get("due_at")
     held = set(item.get(HELD, ()))
-    strays = {
+    unheld = {
         name.removeprefix(TEAM_PREFIX): frozenset(set(value) - held)
         for name, value in item.items()
-        if name.startswith(TEAM_PREFIX) and set(value) - held
+        if name.startswith(TEAM_PREFIX)
     }
+    strays = {owner: ids for owner, ids in unheld.items() if ids}
     return Ledger(account, {b: owners.get(b) for b in held}, None if due is None else int(due), strays)
 
 
@@ -160,24 +161,11 @@ class SlotLedger:
             raise
         return ledger_from_item(account, answer["Attributes"])
 
-    def give_back_with_release(self, account: str, batch_id: str, owner: str | None, lease_owner: str) -> bool:
-        """Give back the slot a change took and release its lease on the batch's row, in one transaction, when the
-        row is still leased to it and does not hold a slot (SendGrid refused the change); False otherwise."""
+    def give_back_with_release(self, account: str, batch_id: str, owner: str | None, release: dict[str, Any]) -> bool:
+        """Give back the slot a change took, in one transaction with `release`, the row's conditional write that
+        gives up the change's lease (`BatchStore.release_giving_back`); False when its condition did not hold."""
         moves = entry_moves(account, batch_id, owner, False)
         assert moves is not None
-        release = {
-            "Key": row_key(account, batch_id),
-            "UpdateExpression": "REMOVE #lease_owner, #lease_until, #change_event ADD #version :one",
-            "ConditionExpression": "#lease_owner = :owner AND attribute_not_exists(#active_account)",
-            "ExpressionAttributeNames": {
-                "#lease_owner": "lease_owner",
-                "#lease_until": "lease_until",
-                "#version": "version",
-                "#change_event": "change_event",
-                "#active_account": "active_account",
-            },
-            "ExpressionAttributeValues": {":owner": lease_owner, ":one": 1},
-        }
         return self._transact(("Update", release), ("Update", moves))
 
     def give_back_after_write(
@@ -218,12 +206,9 @@ class SlotLedger:
     def drop_strays(self, account: str, strays: dict[str, frozenset[str]]) -> int:
         """Remove ids from the owners' sets that `held` does not hold (a team's count must be of slots held), in one
         write checked on `held` (a take since, which adds to both, keeps its entry). Returns how many were removed."""
-        names, parts, checks = {"#held": HELD}, [], []
-        values: dict[str, Any] = {}
-        for number, (owner, ids) in enumerate(sorted(strays.items())):
-            names[f"#team{number}"] = team_attribute(owner)
-            values[f":team{number}"] = set(ids)
-            parts.append(f"#team{number} :team{number}")
+        names, values, parts = _owner_sets({owner: set(ids) for owner, ids in strays.items()})
+        names["#held"] = HELD
+        checks = []
         for number, batch_id in enumerate(sorted({b for ids in strays.values() for b in ids})):
             values[f":id{number}"] = batch_id
             checks.append(f"NOT contains(#held, :id{number})")
@@ -294,14 +279,10 @@ class SlotLedger:
 def _unheld(now: int, writer: str | None = None, settled_by: int | None = None) -> tuple[str, dict[str, Any]]:
     """A row's condition for giving its slot back: it holds none, no one (but `writer`) holds a live lease and (with
     `settled_by`, when a list was read) no change of unknown outcome could have reached SendGrid after it."""
-    condition = "attribute_not_exists(#active_account) AND (attribute_not_exists(#lease_until) OR #lease_until <= :now"
-    values: dict[str, Any] = {":now": now}
-    if writer is not None:
-        condition += " OR #lease_owner = :writer"
-        values[":writer"] = writer
-    condition += ")"
+    condition, values = _unleased(now, writer)
+    condition = "attribute_not_exists(#active_account) AND " + condition
     if settled_by is not None:
-        condition += " AND (attribute_not_exists(#unsettled_until) OR #unsettled_until <= :listed_at)"
+        condition += " AND " + _SETTLED
         values[":listed_at"] = settled_by
     return condition, values
 
@@ -309,12 +290,23 @@ def _unheld(now: int, writer: str | None = None, settled_by: int | None = None) 
 def _unchanged_since(now: int, listed_at: int) -> tuple[str, dict[str, Any]]:
     """A row's condition for giving back a slot SendGrid's list (read at `listed_at`) does not show: not written
     since the list, no live lease, and no change of unknown outcome that may have reached SendGrid after it."""
+    condition, values = _unleased(now)
+    condition = f"(attribute_not_exists(#updated_at) OR #updated_at < :listed_at) AND {condition} AND {_SETTLED}"
+    return condition, {**values, ":listed_at": listed_at}
+
+
+def _unleased(now: int, writer: str | None = None) -> tuple[str, dict[str, Any]]:
+    """No one (but `writer`) holds a live lease on the row."""
+    if writer is None:
+        return "(attribute_not_exists(#lease_until) OR #lease_until <= :now)", {":now": now}
     return (
-        "(attribute_not_exists(#updated_at) OR #updated_at < :listed_at)"
-        " AND (attribute_not_exists(#lease_until) OR #lease_until <= :now)"
-        " AND (attribute_not_exists(#unsettled_until) OR #unsettled_until <= :listed_at)",
-        {":now": now, ":listed_at": listed_at},
+        "(attribute_not_exists(#lease_until) OR #lease_until <= :now OR #lease_owner = :writer)",
+        {":now": now, ":writer": writer},
     )
+
+
+# No change of unknown outcome could have reached SendGrid after its list was read at :listed_at.
+_SETTLED = "(attribute_not_exists(#unsettled_until) OR #unsettled_until <= :listed_at)"
 
 
 def _holding(owner: str | None) -> tuple[str, dict[str, Any]]:
@@ -351,14 +343,27 @@ _CHECKS_PER_TRANSACTION = 99  # DynamoDB: 100 actions per transaction, one of th
 
 def _bulk_moves(account: str, holders: dict[str, str | None], adding: bool) -> dict[str, Any]:
     """One update of the ledger adding (or removing) every entry: `held` and each owner's set."""
-    names, values, parts = {"#held": HELD}, {":held": set(holders)}, ["#held :held"]
-    for number, owner in enumerate(sorted({owner for owner in holders.values() if owner is not None})):
-        names[f"#team{number}"] = team_attribute(owner)
-        values[f":team{number}"] = {batch_id for batch_id, held_by in holders.items() if held_by == owner}
-        parts.append(f"#team{number} :team{number}")
+    by_owner: dict[str, set[str]] = {}
+    for batch_id, owner in holders.items():
+        if owner is not None:
+            by_owner.setdefault(owner, set()).add(batch_id)
+    names, values, parts = _owner_sets(by_owner)
+    names["#held"], values[":held"] = HELD, set(holders)
     return {
         "Key": account_item_key(account),
-        "UpdateExpression": ("ADD " if adding else "DELETE ") + ", ".join(parts),
+        "UpdateExpression": ("ADD " if adding else "DELETE ") + ", ".join(["#held :held", *parts]),
         "ExpressionAttributeNames": names,
         "ExpressionAttributeValues": values,
     }
+
+
+def _owner_sets(by_owner: dict[str, set[str]]) -> tuple[dict[str, str], dict[str, Any], list[str]]:
+    """The names, values and `#teamN :teamN` parts of an ADD or DELETE of these ids from each owner's set."""
+    names: dict[str, str] = {}
+    values: dict[str, Any] = {}
+    parts = []
+    for number, (owner, ids) in enumerate(sorted(by_owner.items())):
+        names[f"#team{number}"] = team_attribute(owner)
+        values[f":team{number}"] = ids
+        parts.append(f"#team{number} :team{number}")
+    return names, values, parts

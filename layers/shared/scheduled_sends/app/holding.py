@@ -50,7 +50,7 @@ class Hold:
         self.settled = True
         store, row = self._acting.services.store, self.row
         given_back = give_back and self.slot_taken and not row.holds_slot
-        if given_back and store.slots.give_back_with_release(row.account, row.batch_id, self.slot_owner, self.owner):
+        if given_back and store.release_giving_back(row.account, row.batch_id, self.owner, self.slot_owner):
             return
         # A slot kept without a known outcome (also on a row already holding one: SendGrid may have dropped that
         # status since): a list of SendGrid's read before this lease's end cannot tell its slot is free.

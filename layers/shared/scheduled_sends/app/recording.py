@@ -76,16 +76,16 @@ class Recorder:
     def holds_a_slot_now(self) -> None:
         """A pause or cancel was just set: the account is reconciled within the active interval from now on
         (an idle account was scheduled hours ahead)."""
-        try:
-            self.accounts.reconcile_by(self.caller.account, self.clock.now() + self.config.reconcile_active_seconds)
-        except Exception:
-            state_write_failed("could not bring the account's reconcile forward", account=self.caller.account)
+        self._reconcile_within(self.config.reconcile_active_seconds)
 
     def reconcile_now(self) -> None:
         """The table is known to disagree with SendGrid's list: reconcile the account at the scanner's next run (which
         repairs its rows and announces each repair)."""
+        self._reconcile_within(0)
+
+    def _reconcile_within(self, seconds: int) -> None:
         try:
-            self.accounts.reconcile_by(self.caller.account, self.clock.now())
+            self.accounts.reconcile_by(self.caller.account, self.clock.now() + seconds)
         except Exception:
             state_write_failed("could not bring the account's reconcile forward", account=self.caller.account)
 
