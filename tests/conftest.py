@@ -210,10 +210,12 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
 
 @pytest.fixture
 def virtual_time(monkeypatch: pytest.MonkeyPatch) -> VirtualTime:
-    """The service's monotonic clock and its waits on virtual time (see `VirtualTime`): for tests that must replay
-    exactly, on any machine and under any load."""
+    """The service's monotonic clock and its waits on virtual time (see `VirtualTime`), and a SendGrid read timeout
+    no loaded machine reaches: for tests that must make the same calls in every run, on any machine and under any load
+    (a slow answer is a chosen fault, never the machine's)."""
     from scheduled_sends.runtime import clock as service_clock
 
+    monkeypatch.setenv("SENDGRID_READ_TIMEOUT_SECONDS", "10")
     virtual = VirtualTime()
     monkeypatch.setattr(service_clock, "monotonic", virtual.monotonic)
     monkeypatch.setattr(service_clock, "sleep", virtual.sleep)

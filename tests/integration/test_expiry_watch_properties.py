@@ -409,9 +409,6 @@ def _crashing_at(point: str | None) -> Iterator[None]:
 def test_the_expiry_watch_keeps_its_promises_under_time_crashes_and_concurrent_changes(
     sandbox_sendgrid: SendGridSandbox, clock, virtual_time, published_events, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # Deadlines and backoff on virtual time, and a read timeout no loaded machine reaches: the same steps make the
-    # same calls in every run (a slow answer is a chosen fault, never the machine's).
-    monkeypatch.setenv("SENDGRID_READ_TIMEOUT_SECONDS", "10")
     monkeypatch.setenv("UNKNOWN_BATCH_POLICY", "refuse")
     ExpiryWatch.env = {"sandbox": sandbox_sendgrid, "clock": clock, "drain": published_events}
     run_state_machine_as_test(

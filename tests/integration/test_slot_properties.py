@@ -691,17 +691,21 @@ class SlotRaces(RuleBasedStateMachine):
             )
 
 
+def _set_up(
+    sandbox: SendGridSandbox, clock: Any, drain: Callable[[], list[dict]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The service's settings the machine's rules assume, and its world (sandbox, clock, the bus's events)."""
+    monkeypatch.setenv("UNKNOWN_BATCH_POLICY", "refuse")
+    monkeypatch.setenv("SLOTS_PER_TEAM", str(SLOTS_PER_TEAM))
+    monkeypatch.setenv("ADMIN_PRINCIPALS", ADMIN_ROLE)
+    SlotRaces.env = {"sandbox": sandbox, "clock": clock, "drain": drain}
+
+
 @pytest.mark.slow
 def test_slots_and_the_audit_trail_hold_under_concurrent_changes_and_lost_answers(
     sandbox_sendgrid: SendGridSandbox, clock, virtual_time, published_events, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # Deadlines and backoff on virtual time, and a read timeout no loaded machine reaches: the same steps make the
-    # same calls in every run (a slow answer is a chosen fault, never the machine's).
-    monkeypatch.setenv("SENDGRID_READ_TIMEOUT_SECONDS", "10")
-    monkeypatch.setenv("UNKNOWN_BATCH_POLICY", "refuse")
-    monkeypatch.setenv("SLOTS_PER_TEAM", str(SLOTS_PER_TEAM))
-    monkeypatch.setenv("ADMIN_PRINCIPALS", ADMIN_ROLE)
-    SlotRaces.env = {"sandbox": sandbox_sendgrid, "clock": clock, "drain": published_events}
+    _set_up(sandbox_sendgrid, clock, published_events, monkeypatch)
     RUNS.clear()
     TRACE.clear()
     run_state_machine_as_test(
@@ -739,11 +743,7 @@ def replay(
 ) -> Callable[..., tuple[SlotRaces, tuple[Sent, ...]]]:
     """Replay an example the property test found, step by step, every invariant after every step: `replay(start,
     steps)`, `start` the arguments of `teams_with_slots` and `steps(machine, batches)` the example's steps."""
-    monkeypatch.setenv("SENDGRID_READ_TIMEOUT_SECONDS", "10")
-    monkeypatch.setenv("UNKNOWN_BATCH_POLICY", "refuse")
-    monkeypatch.setenv("SLOTS_PER_TEAM", str(SLOTS_PER_TEAM))
-    monkeypatch.setenv("ADMIN_PRINCIPALS", ADMIN_ROLE)
-    SlotRaces.env = {"sandbox": sandbox_sendgrid, "clock": clock, "drain": published_events}
+    _set_up(sandbox_sendgrid, clock, published_events, monkeypatch)
     assert INVARIANTS
 
     def run(
