@@ -99,7 +99,8 @@ def print_local_server(results: dict[str, Any]) -> None:
 
 def dynamodb_calls_per_operation(warm: dict[str, Any]) -> dict[str, Any]:
     """Each API operation's DynamoDB calls per warm request (the same request each time: the caller owns a
-    paused batch), by call and in total; what issue 25's "two round trips per change" is judged by."""
+    paused batch; a pause meets it as created, with its send_at and no status), by call and in total; what issue
+    25's "two round trips per change" is judged by."""
     return {
         operation: {"total": row["dynamodb_calls_total_per_request"], "calls": row["dynamodb_calls_per_request"]}
         for operation, row in warm.items()

@@ -33,6 +33,9 @@ class FailingWrites(Wrapping):
     def change(self, *args: Any, **kwargs: Any) -> Any:
         raise self.failure()
 
+    def record_projected(self, *args: Any, **kwargs: Any) -> Any:
+        raise self.failure()
+
 
 class HeldClock(Clock):
     """The time as the service's clock has it, but the time left before the run's deadline is the test's:

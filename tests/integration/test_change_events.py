@@ -182,6 +182,7 @@ def test_a_change_whose_record_failed_announces_nothing_but_is_logged_with_who_m
         raise RuntimeError("DynamoDB is unavailable")
 
     monkeypatch.setattr(BatchStore, "change", table_down)
+    monkeypatch.setattr(BatchStore, "record_projected", table_down)
     answer = invoke("pause_or_cancel", body={"batch_id": batch, "status": "pause"}, caller_arn=TEAM, request_id="r-1")
 
     assert answer["statusCode"] == 201  # SendGrid applied it; the scanner's reconcile repairs the row

@@ -27,7 +27,7 @@ from typing import Any
 from boto3.dynamodb.conditions import Key
 from botocore.exceptions import ClientError
 
-from ..domain import changes
+from ..domain import changes, projection
 from ..domain.batch import Batch
 from ..domain.changes import Change
 from ..domain.ops_view import HISTORY_LIMIT, UNKNOWN_EXPIRY, expiry_order, expiry_upper_bound
@@ -51,6 +51,8 @@ _UNRECORDED_HOLD_RETENTION_SECONDS = 24 * 3600  # a lease row whose change was n
 UNREAD = object()  # `change` without a row the caller already holds
 # Only on the write that records a change made through the API: what the change-events pipe's filter passes.
 CHANGE_EVENT = "change_event"
+# What a pause or cancel recorded without reading the row copies (`domain.projection`): on rows of no status.
+PROJECTION = "if_held"
 # The record of the last change made through the API (what its event says).
 CHANGE_ATTRIBUTES = (
     "change_id",
@@ -120,7 +122,8 @@ def _to_history(item: dict[str, Any]) -> tuple[Change, ...]:
     if entries is None:
         change = _to_change(item)
         return () if change is None else (change,)
-    return tuple(change for entry in entries if (change := _to_change(entry)) is not None)
+    # A record written without reading the row appends to it unbounded; the row's next write bounds it again.
+    return tuple(change for entry in entries if (change := _to_change(entry)) is not None)[:HISTORY_LIMIT]
 
 
 def _history_after(new: Batch, previous: Batch | None) -> tuple[Change, ...]:
@@ -185,6 +188,7 @@ class BatchStore:
         self._due_shards = due_shards
         self._thresholds = thresholds
         self._action_lead = action_lead
+        self._plan = projection.plan_key(thresholds, action_lead)
 
     # -- reading ---------------------------------------------------------------------------------
     def get(self, account: str, batch_id: str) -> Batch | None:
@@ -305,34 +309,19 @@ class BatchStore:
     ) -> Batch:
         new = replace(batch, version=(previous.version if previous else 0) + 1, updated_at=now)
         new = replace(new, history=_history_after(new, previous))
-        values: dict[str, Any] = {
-            "owner": new.owner,
-            "status": new.status,
+        values = self._row_values(new, due_at, now)
+        values |= {
             "send_at": new.send_at,
-            "expires_at": new.expires_at,
             "expiry_action": new.expiry_action,
-            "warned": set(new.warned) or None,
-            "action_taken": new.action_taken,
-            "status_at": new.status_at,
             "last_send_at": new.last_send_at,
-            "held_since": new.held_since,
-            "lease_owner": new.lease_owner,
-            "lease_until": new.lease_until,
-            "action_started_at": new.action_started_at,
-            "retry_at": new.retry_at,
-            "entry_left": True if new.entry_left else None,  # sparse: only while a finished entry is left
             "version": new.version,
-            "updated_at": now,
-            "active_account": new.account if new.holds_slot else None,
-            "due_shard": self._shard(new) if due_at is not None else None,
             "due_at": due_at,
-            "ttl": _expires_from_the_table_at(new),
-            "status_key": changes.status_name(new.status),
+            "expires_at": new.expires_at,
             "expiry_order": expiry_order(new.expires_at, new.account, new.batch_id),
             "history": [_history_entry(change) for change in new.history] or None,
-            **_change_attributes(new.change),
             # The change this write records, if it records a new one; every other write removes the marker.
             CHANGE_EVENT: new.change.event_id if new.change is not None and _announces(new, previous) else None,
+            PROJECTION: self._projection(new, now),
         }
         expression, names = _update_expression(tuple(values), tuple(value is None for value in values.values()))
         attribute_values = {f":{k}": v for k, v in values.items() if v is not None} | {":now": now}
@@ -364,6 +353,42 @@ class BatchStore:
             else:  # an owner's set changes while the batch keeps its slot
                 self._table.update_item(**moves)
         return new
+
+    def _row_values(self, new: Batch, due_at: int | None, now: int) -> dict[str, Any]:
+        """The attributes a write of `new` sets (None: removes) that the row's send times, expiry action, version
+        and history do not decide; every write sets these from the row it makes."""
+        return {
+            "owner": new.owner,
+            "status": new.status,
+            "warned": set(new.warned) or None,
+            "action_taken": new.action_taken,
+            "status_at": new.status_at,
+            "held_since": new.held_since,
+            "lease_owner": new.lease_owner,
+            "lease_until": new.lease_until,
+            "action_started_at": new.action_started_at,
+            "retry_at": new.retry_at,
+            "entry_left": True if new.entry_left else None,  # sparse: only while a finished entry is left
+            "updated_at": now,
+            "active_account": new.account if new.holds_slot else None,
+            "due_shard": self._shard(new) if due_at is not None else None,
+            "ttl": _expires_from_the_table_at(new),
+            "status_key": changes.status_name(new.status),
+            **_change_attributes(new.change),
+        }
+
+    def _projection(self, batch: Batch, now: int) -> dict[str, Any] | None:
+        """The row's projection (`domain.projection`) as the row keeps it: what a pause or cancel recorded without
+        reading the row copies."""
+        made = projection.project(batch, self._thresholds, self._action_lead, now)
+        if made is None:
+            return None
+        item: dict[str, Any] = {"plan": self._plan}
+        item |= {f"due_{status}": offset for status, offset in made.due_after_expiry.items()}
+        if made.expires_at is not None:
+            item["expires_at"] = made.expires_at
+            item["expiry_order"] = expiry_order(made.expires_at, batch.account, batch.batch_id)
+        return item
 
     def _next_due(self, batch: Batch) -> int | None:
         """Every write places the row in the `due` index at its next action time (or takes it out)."""
@@ -413,29 +438,118 @@ class BatchStore:
         exists, no one else holds a live lease on it and, as its conditions check in the same write: it is owned by
         `owned_by` (unless None: an admin; `claimable`: or by nobody), its recorded send_at is at `window_from` or
         later (the change window is open), it is still `version` (when given). None otherwise (`get` says why)."""
-        conditions: list[str] = []
-        names: dict[str, str] = {}
-        values: dict[str, Any] = {}
-        if owned_by is not None:
-            names["#owner"], values[":me"] = "owner", owned_by
-            mine = "#owner = :me"
-            conditions.append(f"(attribute_not_exists(#owner) OR {mine})" if claimable else mine)
-        if window_from is not None:
-            names["#send_at"], values[":window"] = "send_at", window_from
-            conditions.append("(attribute_not_exists(#send_at) OR #send_at >= :window)")
-        if version is not None:
-            values[":expected"] = version
-            conditions.append("#version = :expected")
+        condition, names, values = _hold_conditions(owned_by, claimable, window_from, version)
         return self._lease(
             account,
             batch_id,
             owner,
             now,
             until,
-            extra_condition="".join(f" AND {condition}" for condition in conditions),
+            extra_condition=condition,
             extra_names=names,
             extra_values=values,
         )
+
+    def hold_taking_slot(
+        self,
+        account: str,
+        batch_id: str,
+        owner: str,
+        now: int,
+        until: int,
+        *,
+        owned_by: str,
+        claimable: bool,
+        window_from: int,
+        take: dict[str, Any],
+    ) -> bool:
+        """A team's pause or cancel: its hold (`hold`'s conditions, on a row of no status) and its slot (`take`, the
+        ledger's conditional update: `slot_ledger.take_update`) in one transaction. DynamoDB returns no item from a
+        transaction: the change is recorded from the row's projection (`record_projected`). False when a condition
+        of either did not hold (the hold and the take, each alone, then say which)."""
+        condition, names, values = _hold_conditions(owned_by, claimable, window_from)
+        names["#status"] = "status"
+        lease = _lease_update(
+            account,
+            batch_id,
+            owner,
+            now,
+            until,
+            extra_condition=condition + " AND attribute_not_exists(#status)",
+            extra_names=names,
+            extra_values=values,
+        )
+        try:
+            self._table.transact_write(("Update", lease), ("Update", take))
+        except ClientError as error:
+            if conditional_failed(error):
+                return False
+            raise
+        return True
+
+    def record_projected(self, new: Batch, lease_owner: str, now: int) -> Batch | None:
+        """Record a pause or cancel on a row that held no status, without reading it, in one conditional write that
+        gives up `lease_owner`'s lease: `new` is the held row as far as the record knows it (`projection.held` of a
+        row of no send times and no expiry action, with its change); the row keeps its own send times and expiry
+        action, and its expiry, listing order and due time come from its projection (`domain.projection`), or for
+        an expiry counted from the change, from `new`. The row written, or None when it no longer fits (a status set
+        since, no projection for this status or this plan, the lease gone): record it from the row then."""
+        assert new.status is not None and new.change is not None
+        values = {key: value for key, value in self._row_values(new, 0, now).items() if key != "due_shard"}
+        sets = [f"#{key} = :{key}" for key, value in values.items() if value is not None]
+        removes = [f"#{key}" for key, value in values.items() if value is None]
+        names = {f"#{key}": key for key in values}
+        sets += [
+            "#expires_at = if_not_exists(#if_held.#expires_at, :expires_now)",
+            "#expiry_order = if_not_exists(#if_held.#expiry_order, :order_now)",
+            "#due_at = #if_held.#due + if_not_exists(#if_held.#expires_at, :expires_now)",
+            "#due_shard = :due_shard",
+            "#history = list_append(:entry, if_not_exists(#history, :no_history))",
+            "#created_at = if_not_exists(#created_at, :now)",
+            f"#{CHANGE_EVENT} = :event",
+        ]
+        names |= {
+            "#if_held": PROJECTION,
+            "#expires_at": "expires_at",
+            "#expiry_order": "expiry_order",
+            "#due": f"due_{new.status}",
+            "#due_at": "due_at",
+            "#due_shard": "due_shard",
+            "#history": "history",
+            "#created_at": "created_at",
+            f"#{CHANGE_EVENT}": CHANGE_EVENT,
+            "#version": "version",
+            "#plan": "plan",
+        }
+        try:
+            answer = self._table.update_item(
+                Key={"account": new.account, "batch_id": new.batch_id},
+                UpdateExpression="SET " + ", ".join(sets) + " REMOVE " + ", ".join(removes) + " ADD #version :one",
+                ConditionExpression=(
+                    "#lease_owner = :lease AND attribute_not_exists(#status) AND #if_held.#plan = :plan"
+                    " AND attribute_exists(#if_held.#due)"
+                ),
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues={f":{key}": value for key, value in values.items() if value is not None}
+                | {
+                    ":lease": lease_owner,
+                    ":plan": self._plan,
+                    ":expires_now": new.expires_at,
+                    ":order_now": expiry_order(new.expires_at, new.account, new.batch_id),
+                    ":due_shard": self._shard(new),
+                    ":entry": [_history_entry(new.change)],
+                    ":no_history": [],
+                    ":now": now,
+                    ":event": new.change.event_id,
+                    ":one": 1,
+                },
+                ReturnValues="ALL_NEW",
+            )
+        except ClientError as error:
+            if conditional_failed(error):
+                return None
+            raise
+        return batch_from_item(answer["Attributes"])
 
     def hold_new(self, account: str, batch_id: str, owner: str, now: int, until: int) -> Batch | None:
         """A change's lease on a batch the table has no row for (an admin's, or a claim): a row holding only the
@@ -500,34 +614,70 @@ class BatchStore:
         extra_names: dict[str, str] | None = None,
         extra_values: dict[str, Any] | None = None,
     ) -> Batch | None:
+        lease = _lease_update(
+            account, batch_id, owner, now, until, extra_set, extra_condition, extra_names, extra_values
+        )
         try:
-            answer = self._table.update_item(
-                Key={"account": account, "batch_id": batch_id},
-                UpdateExpression=(
-                    "SET #lease_owner = :owner, #lease_until = :until" + extra_set + " ADD #version :one"
-                    " REMOVE #change_event"  # a lease announces no change
-                ),
-                ConditionExpression=(
-                    "attribute_exists(#version)"
-                    " AND (attribute_not_exists(#lease_until) OR #lease_until <= :now OR #lease_owner = :owner)"
-                    + extra_condition
-                ),
-                ExpressionAttributeNames={
-                    "#lease_owner": "lease_owner",
-                    "#lease_until": "lease_until",
-                    "#version": "version",
-                    "#change_event": CHANGE_EVENT,
-                    **(extra_names or {}),
-                },
-                ExpressionAttributeValues={":owner": owner, ":until": until, ":one": 1, ":now": now}
-                | (extra_values or {}),
-                ReturnValues="ALL_NEW",
-            )
+            answer = self._table.update_item(**lease, ReturnValues="ALL_NEW")
         except ClientError as error:
             if conditional_failed(error):
                 return None
             raise
         return batch_from_item(answer["Attributes"])
+
+
+def _lease_update(
+    account: str,
+    batch_id: str,
+    owner: str,
+    now: int,
+    until: int,
+    extra_set: str = "",
+    extra_condition: str = "",
+    extra_names: dict[str, str] | None = None,
+    extra_values: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The conditional update that leases an existing row to `owner` until `until`: no one else holds a live lease."""
+    return {
+        "Key": {"account": account, "batch_id": batch_id},
+        "UpdateExpression": (
+            "SET #lease_owner = :owner, #lease_until = :until" + extra_set + " ADD #version :one"
+            " REMOVE #change_event"  # a lease announces no change
+        ),
+        "ConditionExpression": (
+            "attribute_exists(#version)"
+            " AND (attribute_not_exists(#lease_until) OR #lease_until <= :now OR #lease_owner = :owner)"
+            + extra_condition
+        ),
+        "ExpressionAttributeNames": {
+            "#lease_owner": "lease_owner",
+            "#lease_until": "lease_until",
+            "#version": "version",
+            "#change_event": CHANGE_EVENT,
+            **(extra_names or {}),
+        },
+        "ExpressionAttributeValues": {":owner": owner, ":until": until, ":one": 1, ":now": now} | (extra_values or {}),
+    }
+
+
+def _hold_conditions(
+    owned_by: str | None, claimable: bool, window_from: int | None, version: int | None = None
+) -> tuple[str, dict[str, str], dict[str, Any]]:
+    """A change's hold's conditions beside the lease's own (`BatchStore.hold`), as a condition to append."""
+    conditions: list[str] = []
+    names: dict[str, str] = {}
+    values: dict[str, Any] = {}
+    if owned_by is not None:
+        names["#owner"], values[":me"] = "owner", owned_by
+        mine = "#owner = :me"
+        conditions.append(f"(attribute_not_exists(#owner) OR {mine})" if claimable else mine)
+    if window_from is not None:
+        names["#send_at"], values[":window"] = "send_at", window_from
+        conditions.append("(attribute_not_exists(#send_at) OR #send_at >= :window)")
+    if version is not None:
+        values[":expected"] = version
+        conditions.append("#version = :expected")
+    return "".join(f" AND {condition}" for condition in conditions), names, values
 
 
 def _release_write(

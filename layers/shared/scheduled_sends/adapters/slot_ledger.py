@@ -40,7 +40,6 @@ class Ledger:
 
     account: str
     holders: dict[str, str | None] = field(default_factory=dict)
-    reconcile_due_at: int | None = None  # the account's next reconcile (the registry's)
     # owner -> ids its set holds that `held` does not: counted against that team's quota, held by nobody
     strays: dict[str, frozenset[str]] = field(default_factory=dict)
 
@@ -57,7 +56,6 @@ def ledger_from_item(account: str, item: dict[str, Any] | None) -> Ledger:
         if name.startswith(TEAM_PREFIX)
         for batch_id in value
     }
-    due = item.get("due_at")
     held = set(item.get(HELD, ()))
     unheld = {
         name.removeprefix(TEAM_PREFIX): frozenset(set(value) - held)
@@ -65,7 +63,7 @@ def ledger_from_item(account: str, item: dict[str, Any] | None) -> Ledger:
         if name.startswith(TEAM_PREFIX)
     }
     strays = {owner: ids for owner, ids in unheld.items() if ids}
-    return Ledger(account, {b: owners.get(b) for b in held}, None if due is None else int(due), strays)
+    return Ledger(account, {b: owners.get(b) for b in held}, strays)
 
 
 def entry_moves(
@@ -107,6 +105,44 @@ def row_key(account: str, batch_id: str) -> dict[str, str]:
     return {"account": account, "batch_id": batch_id}
 
 
+def take_update(
+    account: str, batch_id: str, owner: str | None, is_admin: bool, quota: int, now: int, registers: bool
+) -> dict[str, Any]:
+    """The conditional update of the account's item that gives `batch_id` (owned by `owner`) a slot under the rules
+    `domain.slot_quota` states; alone (`SlotLedger.take`) or in a team's hold (`BatchStore.hold_taking_slot`). A
+    batch already holding its slot passes (a pause -> cancel, a retried take). `registers`: SendGrid vouches for the
+    account, so the same write registers it for reconcile and brings its next reconcile to now: the scanner's next
+    run lists the account and finds the change, whatever became of its answer (a name only SendGrid's answer can
+    confirm is registered once it served it)."""
+    limit = slot_quota.ledger_limit(is_admin)
+    names = {"#held": HELD}
+    values: dict[str, Any] = {":batch": {batch_id}}
+    conditions = []
+    if limit is not None:
+        values |= {":id": batch_id, ":limit": limit}
+        conditions.append("(attribute_not_exists(#held) OR contains(#held, :id) OR size(#held) < :limit)")
+    registration = "SET #registered_at = if_not_exists(#registered_at, :now), #due_shard = :shard, #due_at = :now "
+    if registers:
+        names |= {"#registered_at": "registered_at", "#due_shard": "due_shard", "#due_at": "due_at"}
+        values |= {":now": now, ":shard": RECONCILE_SHARD}
+    adds = ["#held :batch"]
+    if owner is not None:
+        names["#team"] = team_attribute(owner)
+        adds.append("#team :batch")
+        if not is_admin:
+            values |= {":id": batch_id, ":quota": quota}
+            conditions.append("(attribute_not_exists(#team) OR contains(#team, :id) OR size(#team) < :quota)")
+    update: dict[str, Any] = {
+        "Key": account_item_key(account),
+        "UpdateExpression": (registration if registers else "") + "ADD " + ", ".join(adds),
+        "ExpressionAttributeNames": names,
+        "ExpressionAttributeValues": values,
+    }
+    if conditions:
+        update["ConditionExpression"] = " AND ".join(conditions)
+    return update
+
+
 class SlotLedger:
     """Takes and gives back slots on the account's item (the batches table)."""
 
@@ -120,40 +156,11 @@ class SlotLedger:
     def take(
         self, account: str, batch_id: str, owner: str | None, is_admin: bool, quota: int, now: int, registers: bool
     ) -> Ledger | None:
-        """Give `batch_id` (owned by `owner`) a slot of the account's when every rule allows it, and register the
-        account for reconcile in the same write: the ledger as written, or None when a rule refused (`read` says
-        which). A batch already holding its slot passes (a pause -> cancel, a retried take). `registers`: SendGrid
-        vouches for the account (a name only SendGrid's answer can confirm is registered once it served it)."""
-        limit = slot_quota.ledger_limit(is_admin)
-        names = {"#held": HELD}
-        values: dict[str, Any] = {":batch": {batch_id}}
-        conditions = []
-        if limit is not None:
-            values |= {":id": batch_id, ":limit": limit}
-            conditions.append("(attribute_not_exists(#held) OR contains(#held, :id) OR size(#held) < :limit)")
-        registration = (
-            "SET #registered_at = if_not_exists(#registered_at, :now),"
-            " #due_shard = if_not_exists(#due_shard, :shard), #due_at = if_not_exists(#due_at, :now) "
-        )
-        if registers:
-            names |= {"#registered_at": "registered_at", "#due_shard": "due_shard", "#due_at": "due_at"}
-            values |= {":now": now, ":shard": RECONCILE_SHARD}
-        adds = ["#held :batch"]
-        if owner is not None:
-            names["#team"] = team_attribute(owner)
-            adds.append("#team :batch")
-            if not is_admin:
-                values |= {":id": batch_id, ":quota": quota}
-                conditions.append("(attribute_not_exists(#team) OR contains(#team, :id) OR size(#team) < :quota)")
-        condition = {"ConditionExpression": " AND ".join(conditions)} if conditions else {}
+        """Give `batch_id` (owned by `owner`) a slot of the account's when every rule allows it (`take_update`): the
+        ledger as written, or None when a rule refused (`read` says which)."""
         try:
             answer = self._table.update_item(
-                Key=account_item_key(account),
-                UpdateExpression=(registration if registers else "") + "ADD " + ", ".join(adds),
-                ExpressionAttributeNames=names,
-                ExpressionAttributeValues=values,
-                ReturnValues="ALL_NEW",
-                **condition,
+                **take_update(account, batch_id, owner, is_admin, quota, now, registers), ReturnValues="ALL_NEW"
             )
         except ClientError as error:
             if conditional_failed(error):

@@ -9,6 +9,8 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 
+from ..adapters.batches_table import UNREAD
+from ..adapters.slot_ledger import take_update
 from ..domain import commands, leases, send_windows
 from ..domain.batch import Batch
 from ..domain.changes import iso_time
@@ -22,8 +24,11 @@ class Hold:
     """The batch's row as leased to this change (a row holding only the lease when the table had none), its lease
     owner, and the slot the change took (its owner), if it took one."""
 
-    def __init__(self, acting: Acting, row: Batch, owner: str) -> None:
+    def __init__(self, acting: Acting, row: Batch, owner: str, projected: bool = False) -> None:
         self._acting, self.row, self.owner = acting, row, owner
+        # Held with the slot in one transaction (`hold_taking_slot`): `row` is only what its conditions checked (no
+        # status; the caller's or nobody's) and the change is recorded from the row's projection.
+        self.projected = projected
         self.settled = False  # the lease was given up
         self.slot_taken = False
         self.slot_owner: str | None = None
@@ -37,7 +42,15 @@ class Hold:
         """Record the change SendGrid applied, from the row as leased, giving the lease up in the same write (and
         moving the batch's slot in the account's ledger, when it starts or stops holding one)."""
         written = self._acting.recorder.record_change(
-            batch_id, operation, status, edit, now, self._acting.upstream.region, self.row, lease_owner=self.owner
+            batch_id,
+            operation,
+            status,
+            edit,
+            now,
+            self._acting.upstream.region,
+            UNREAD if self.projected else self.row,
+            lease_owner=self.owner,
+            projected=self.projected,
         )
         self.settled = self.settled or written is not None
         return written
@@ -58,13 +71,51 @@ class Hold:
         store.release(row.account, row.batch_id, self.owner, unsettled_until)
 
 
+def hold_taking_slot(acting: Acting, command: commands.ChangeStatus, now: int) -> Hold | None:
+    """A team's pause or cancel of its batch of no status that states no send times and no expiry action: its hold
+    and its slot in one transaction (`BatchStore.hold_taking_slot`, under the conditions of `hold_batch` and of
+    `slot_check.take_slot`), recorded after SendGrid from the row's projection: two DynamoDB calls in all. None
+    when it does not apply or a condition did not hold: `hold_batch` and `take_slot` then say which."""
+    caller, store = acting.caller, acting.services.store
+    if caller.is_admin or command.states_expiry_action or command.times != commands.SendTimes():
+        return None  # an admin's slot is counted under the batch's owner, which only the row knows
+    acting.upstream.ready()  # an unknown subuser is refused (400) before anything is written for it
+    owner, until = _change_lease(acting, now)
+    config = acting.services.config
+    take = take_update(
+        caller.account, command.batch_id, caller.owner, False, config.slots_per_team, now, acting.upstream.vouched
+    )
+    taken = store.hold_taking_slot(
+        caller.account,
+        command.batch_id,
+        owner,
+        now,
+        until,
+        owned_by=caller.owner,
+        claimable=caller.claims_unknown_batches,
+        window_from=now + send_windows.CHANGE_WINDOW_SECONDS,
+        take=take,
+    )
+    if not taken:
+        return None
+    row = Batch(caller.account, command.batch_id, caller.owner, lease_owner=owner, lease_until=until)
+    hold = Hold(acting, row, owner, projected=True)
+    hold.took_slot(caller.owner)
+    return hold
+
+
+def _change_lease(acting: Acting, now: int) -> tuple[str, int]:
+    """A change's lease: its owner (`leases.change_owner`) and its end."""
+    owner = leases.change_owner(acting.recorder.request_id, uuid.uuid4().hex[:12])
+    return owner, now + leases.CHANGE_LEASE_SECONDS
+
+
 def hold_batch(acting: Acting, batch_id: str, times: commands.SendTimes | None, now: int) -> Hold:
     """Lease the batch's row for this change, checking who may act on it and (with `times`, for a pause, cancel or
     PATCH) that the change window is open, in one conditional write. 403, 400 or 409 (`leases.busy`) otherwise."""
     caller, store = acting.caller, acting.services.store
     acting.upstream.ready()  # an unknown subuser is refused (400) before anything is written for it
-    owner = leases.change_owner(acting.recorder.request_id or uuid.uuid4().hex)
-    until = now + leases.CHANGE_LEASE_SECONDS
+    owner, until = _change_lease(acting, now)
     held = store.hold(
         caller.account,
         batch_id,

@@ -23,7 +23,7 @@ from ..runtime.observability import logger
 from .acting import Acting, acting_for, authorized
 from .caller import Caller
 from .contract import ApiRequest, ApiResponse
-from .holding import hold_batch
+from .holding import hold_batch, hold_taking_slot
 from .ops_queries import accounts_holding
 from .services import Services
 from .slot_check import LIMIT_MESSAGE, sendgrid_refused, take_slot
@@ -212,14 +212,16 @@ def _gives_back(upstream: UpstreamResponse) -> bool:
 def pause_or_cancel(request: ApiRequest, services: Services) -> ApiResponse:
     """POST /v3/user/scheduled_sends with {"batch_id", "status"} (+ our send_at, expiry_action). Before SendGrid is
     called, the batch is held (who may act and the window checked in the same write) and its slot taken in the
-    account's ledger; after, the change is recorded and the hold given up in one write."""
+    account's ledger (for a team, in one transaction: `hold_taking_slot`); after, the change is recorded and the hold
+    given up in one write."""
     now = services.clock.now()
     command = commands.pause_or_cancel(request.body, request.on_behalf_of, now)
     acting = acting_for(request.principal, command.on_behalf_of, request.request_id, services)
     batch_id, status = command.batch_id, command.status
-    hold = hold_batch(acting, batch_id, command.times, now)  # 403, 400, or 409 while someone else holds it
+    hold = hold_taking_slot(acting, command, now) or hold_batch(acting, batch_id, command.times, now)  # 403/400/409
     try:
-        take_slot(acting, hold, now)  # "max limit reached", naming the rule, when no slot may be taken
+        if not hold.slot_taken:
+            take_slot(acting, hold, now)  # "max limit reached", naming the rule, when no slot may be taken
         upstream = acting.upstream.forward(
             "POST", api_path("user", "scheduled_sends"), {"batch_id": batch_id, "status": status}
         )

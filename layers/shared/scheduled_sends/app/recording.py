@@ -17,7 +17,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from ..adapters.accounts import AccountRegistry
 from ..adapters.batches_table import UNREAD, BatchStore
-from ..domain import changes
+from ..domain import changes, projection
 from ..domain.backoff import full_jitter
 from ..domain.batch import Batch
 from ..domain.errors import ServiceError, StateUnavailable
@@ -73,19 +73,11 @@ class Recorder:
         except Exception:
             state_write_failed("could not register the account for reconcile", account=self.caller.account)
 
-    def holds_a_slot_now(self) -> None:
-        """A pause or cancel was just set: the account is reconciled within the active interval from now on
-        (an idle account was scheduled hours ahead)."""
-        self._reconcile_within(self.config.reconcile_active_seconds)
-
     def reconcile_now(self) -> None:
         """The table is known to disagree with SendGrid's list: reconcile the account at the scanner's next run (which
         repairs its rows and announces each repair)."""
-        self._reconcile_within(0)
-
-    def _reconcile_within(self, seconds: int) -> None:
         try:
-            self.accounts.reconcile_by(self.caller.account, self.clock.now() + seconds)
+            self.accounts.reconcile_by(self.caller.account, self.clock.now())
         except Exception:
             state_write_failed("could not bring the account's reconcile forward", account=self.caller.account)
 
@@ -98,35 +90,31 @@ class Recorder:
         now: int,
         region: str | None,
         current: Batch | object | None = UNREAD,
-        lease_owner: str | None = None,
+        *,
+        lease_owner: str,
+        projected: bool = False,
     ) -> Batch | None:
-        """Record a status change SendGrid has applied (in `region`): the row `edit` makes (from the current one),
-        with `status` set at `now` and the change itself (who made it, with which request, from which status), in
-        one write. Under a lease (`lease_owner`), the write is made only while the row is still leased to it, and
-        gives the lease up. The table's stream announces it (the template's ChangeEventsPipe); the log line below is the
-        audit record the saved query "who changed batch X" reads, written whether or not the row could be
-        recorded."""
+        """Record a status change SendGrid has applied (in `region`) under the change's lease (`lease_owner`): the
+        row `edit` makes (from the current one), with `status` set at `now` and the change itself (who made it, with
+        which request, from which status), in one write made only while the row is still leased to it, which gives
+        the lease up. `projected`: a pause or cancel held with its slot in one transaction (`hold_taking_slot`) is
+        recorded from the row's projection without reading it, and from the row when that no longer fits. The
+        table's stream announces it (the template's ChangeEventsPipe); the log line below is the audit record the
+        saved query "who changed batch X" reads, written whether or not the row could be recorded."""
         caller = self.caller
+        detail_type = changes.detail_type(operation, status)
+        event_id = changes.event_id(detail_type, caller.account, batch_id, self.request_id, lease_owner)
         seen: list[Batch | None] = []
 
-        def changed(row: Batch | None) -> Batch:
-            seen.append(row)
-            if lease_owner is not None and (row is None or row.lease_owner != lease_owner):
-                raise LeaseLost(f"batch {batch_id} is no longer leased to this change")
-            new = edit(caller.new_row(batch_id, row)).with_status(status, now)
-            if lease_owner is not None:
-                new = replace(new, lease_owner=None, lease_until=None)
-            detail_type = changes.detail_type(operation, status)
+        def change_to(new: Batch, previous: Batch | None) -> Batch:
             change = changes.Change(
-                event_id=changes.event_id(
-                    detail_type, caller.account, batch_id, self.request_id, row.version if row else 0
-                ),
+                event_id=event_id,
                 detail_type=detail_type,
                 changed_by=caller.owner,
                 caller=caller.principal,
                 request_id=self.request_id,
                 changed_at=now,
-                previous_status=row.status if row else None,
+                previous_status=previous.status if previous else None,
                 status=status,
                 owner=new.owner,
                 on_behalf_of=caller.on_behalf_of,
@@ -134,14 +122,32 @@ class Recorder:
             )
             return replace(new, change=change)
 
-        recorded = self.record(batch_id, changed, current, slots_with_row=True)
+        def changed(row: Batch | None) -> Batch | None:
+            seen.append(row)
+            if row is not None and row.change is not None and row.change.event_id == event_id:
+                return None  # already recorded (a write whose answer was lost): the row stands
+            if row is None or row.lease_owner != lease_owner:
+                raise LeaseLost(f"batch {batch_id} is no longer leased to this change")
+            new = edit(caller.new_row(batch_id, row)).with_status(status, now)
+            return change_to(replace(new, lease_owner=None, lease_until=None), row)
+
+        recorded = None
+        if projected:
+            assert status is not None
+            base = Batch(caller.account, batch_id, owner=None)  # what the hold's conditions checked: no status
+            held = projection.held(caller.new_row(batch_id, base), status, now)
+            recorded = self._record_projected(change_to(held, base), lease_owner, now)
+            if recorded is not None:
+                seen.append(base)
+        if recorded is None:
+            recorded = self.record(batch_id, changed, current, slots_with_row=True)
         last_seen = seen[-1] if seen else (current if isinstance(current, Batch) else None)
         logger.info(
             "scheduled send changed",
             extra={
                 "batch_id": batch_id,
                 "account": caller.account,
-                "change": changes.detail_type(operation, status),
+                "change": detail_type,
                 "changed_by": caller.owner,
                 "caller": caller.principal,
                 "request_id": self.request_id,
@@ -152,6 +158,15 @@ class Recorder:
             },
         )
         return recorded
+
+    def _record_projected(self, held: Batch, lease_owner: str, now: int) -> Batch | None:
+        """The projected record (`BatchStore.record_projected`); None when it does not fit or failed (the caller
+        records from the row instead, which knows whether this write was made)."""
+        try:
+            return self.store.record_projected(held, lease_owner, now)
+        except Exception:
+            logger.exception("recording from the row's projection failed", extra={"batch_id": held.batch_id})
+            return None
 
     def record(
         self, batch_id: str, edit: Any, current: Batch | object | None = UNREAD, slots_with_row: bool = False

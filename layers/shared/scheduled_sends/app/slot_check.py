@@ -25,7 +25,7 @@ _ATTEMPTS = 3
 
 def take_slot(acting: Acting, hold: Hold, now: int) -> None:
     """Take the held batch's slot in its account's ledger under every rule, or raise SendGrid's "max limit
-    reached" naming the rule. An account idle until now is brought forward to the active reconcile interval."""
+    reached" naming the rule. The take brings the account's reconcile to now (`slot_ledger.take_update`)."""
     caller, services = acting.caller, acting.services
     batch_id, slots = hold.row.batch_id, services.store.slots
     slot_owner = caller.new_row(batch_id, hold.row).owner
@@ -36,10 +36,6 @@ def take_slot(acting: Acting, hold: Hold, now: int) -> None:
         taken = slots.take(caller.account, batch_id, slot_owner, caller.is_admin, quota, now, acting.upstream.vouched)
         if taken is not None:
             hold.took_slot(slot_owner)
-            due = taken.reconcile_due_at
-            idle = due is None or due > now + services.config.reconcile_active_seconds
-            if idle and acting.upstream.vouched:  # a name only SendGrid's answer vouches for is not scheduled yet
-                acting.recorder.holds_a_slot_now()
             return
         ledger = slots.read(caller.account)
         if ledger.strays and not dropped_strays:  # ids a team's set kept without a slot: counted by the take only

@@ -41,10 +41,12 @@ def detail_type(operation: str, status: str | None) -> str:
     raise ValueError(f"{operation} changes no status")
 
 
-def event_id(detail_type_: str, account: str, batch_id: str, request_id: str, version: int) -> str:
-    """One id per change: the row's version before the write makes it unique even for requests without an id, and
-    it is stored with the change, so every delivery of the event (the stream is read at least once) carries it."""
-    name = "|".join((detail_type_, account, batch_id, request_id, str(version)))
+def event_id(detail_type_: str, account: str, batch_id: str, request_id: str, hold: str) -> str:
+    """One id per change: `hold`, the lease the change held its batch under, is unique to the change (even for
+    requests without an id) and known before the row is read, so a record written without reading the row, and
+    every retry of it, carries the same id. It is stored with the change, so every delivery of the event (the
+    stream is read at least once) carries it."""
+    name = "|".join((detail_type_, account, batch_id, request_id, hold))
     return str(uuid.uuid5(_EVENT_NAMESPACE, name))
 
 

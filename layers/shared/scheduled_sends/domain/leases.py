@@ -13,8 +13,11 @@ CHANGE_PREFIX = "change:"
 CHANGE_LEASE_SECONDS = 30
 
 
-def change_owner(request_id: str) -> str:
-    return f"{CHANGE_PREFIX}{request_id}"
+def change_owner(request_id: str, nonce: str) -> str:
+    """A change's lease owner: its request id (what on-call searches the logs for) and a nonce of its own, so that
+    two changes never share one, whatever request ids a caller's environment gives (the change's event id is made
+    from it)."""
+    return f"{CHANGE_PREFIX}{request_id}:{nonce}"
 
 
 def in_progress(lease_owner: str | None) -> str:
