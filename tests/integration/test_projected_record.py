@@ -5,6 +5,7 @@ is the row the read-based record writes, and every way it can fail falls back to
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -18,6 +19,7 @@ from scheduled_sends.domain.ops_view import HISTORY_LIMIT
 from tests.support import invoke
 
 TEAM = "arn:aws:iam::111122223333:user/team-a"
+TEAM_B = "arn:aws:iam::111122223333:user/team-b"
 DAY = 86400
 
 
@@ -44,14 +46,23 @@ def _item(batch: str) -> dict[str, Any]:
     return _table().get_item(Key={"account": "parent", "batch_id": batch}, ConsistentRead=True)["Item"]
 
 
-def _create(**stated: Any) -> str:
-    created = invoke("create_batch_id", body=stated or None, caller_arn=TEAM)
+def _create_for(team: str, **stated: Any) -> str:
+    created = invoke("create_batch_id", body=stated or None, caller_arn=team)
     assert created["statusCode"] == 201, created
     return json.loads(created["body"])["batch_id"]
 
 
-def _change(batch: str, status: str) -> dict[str, Any]:
-    return invoke("pause_or_cancel", body={"batch_id": batch, "status": status}, caller_arn=TEAM)
+def _create(**stated: Any) -> str:
+    return _create_for(TEAM, **stated)
+
+
+def _change(batch: str, status: str, team: str = TEAM) -> dict[str, Any]:
+    return invoke("pause_or_cancel", body={"batch_id": batch, "status": status}, caller_arn=team)
+
+
+def _ledger() -> set[str]:
+    item = _table().get_item(Key={"account": "#accounts", "batch_id": "parent"}, ConsistentRead=True).get("Item", {})
+    return set(item.get("held", set()))
 
 
 def _without_projection(batch: str) -> None:
@@ -103,6 +114,7 @@ def _comparable(item: dict[str, Any]) -> dict[str, Any]:
         ("pause", {}),  # expiry counted from the pause
         ("cancel", {"send_at": 1_795_000_000 + DAY, "last_send_at": 1_795_000_000 + 2 * DAY}),
         ("cancel", {"send_at": 1_795_000_000 + DAY}),  # never due: waits in the due index for its next write
+        ("cancel", {}),  # never due either
     ],
 )
 def test_the_projected_record_writes_the_row_the_read_based_record_writes(
@@ -117,6 +129,7 @@ def test_the_projected_record_writes_the_row_the_read_based_record_writes(
     assert dynamodb_calls == ["TransactWriteItems", "UpdateItem"]
     del dynamodb_calls[:]
     assert _change(from_the_row, status)["statusCode"] == 201
+    # A row written before projections: the projected record's condition fails, the record reads the row.
     assert dynamodb_calls == ["TransactWriteItems", "UpdateItem", "GetItem", "TransactWriteItems"]
 
     written, read_then_written = _item(projected), _item(from_the_row)
@@ -180,3 +193,110 @@ def test_history_appended_by_projected_records_is_bounded_on_read(sandbox_sendgr
     assert len(item["history"]) == HISTORY_LIMIT + 1  # the resume's write bounded it; the pause appended one
     history = batch_from_item(item).history
     assert len(history) == HISTORY_LIMIT and history[0].status == "pause" and history[1].status is None
+
+
+@pytest.mark.parametrize("projected", [True, False])
+def test_the_record_is_stamped_with_the_time_it_is_written(
+    sandbox_sendgrid: SendGridSandbox, clock, while_answer_held, projected: bool
+) -> None:
+    """SendGrid takes 7 s to answer: the row says it was written after, not at the request's start (a slot check
+    gives a slot back only from a row unwritten since its list). Found by a review: the projected record stamped
+    the request's start."""
+    batch = _create(send_at=clock.now + DAY)
+    if not projected:
+        _without_projection(batch)
+    started = clock.now
+
+    def slow_sendgrid() -> None:
+        clock.now += 7
+
+    while_answer_held("POST", slow_sendgrid)
+    assert _change(batch, "pause")["statusCode"] == 201
+    item = _item(batch)
+    assert int(item["updated_at"]) == started + 7
+    assert int(item["status_at"]) == int(item["held_since"]) == int(item["changed_at"]) == started
+
+
+def test_a_slot_check_whose_list_predates_a_recorded_pause_keeps_its_slot(
+    sandbox_sendgrid: SendGridSandbox, clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Team A's pause of X is held and its slot taken at t0. Before SendGrid applies it, team B's pause is refused
+    by its quota, and B's slot check reads SendGrid's list at t0+2 (X not in it). X is applied and recorded at t0+3,
+    then B's slot check gives back the slots its list did not show, each only from a row unwritten since the list.
+    Stamped with the request's start (t0), X's row looked unwritten since, and its slot was given back though
+    SendGrid and the row hold it: the ledger one short. Found by a review; the threads are stepped by events."""
+    from scheduled_sends.adapters.sendgrid.router import RegionalSendGrid
+
+    monkeypatch.setenv("SLOTS_PER_TEAM", "5")
+    team_b = [_create_for(TEAM_B) for _ in range(6)]
+    for batch in team_b[:5]:
+        assert _change(batch, "pause", TEAM_B)["statusCode"] == 201
+    x = _create(send_at=clock.now + DAY)
+
+    main = threading.current_thread()
+    listed, recorded = threading.Event(), threading.Event()
+    state: dict[str, Any] = {}
+    original = RegionalSendGrid.call
+
+    def b_pauses() -> None:
+        state["b"] = _change(team_b[5], "pause", TEAM_B)
+
+    def call(self: Any, method: str, path: str, **kwargs: Any) -> Any:
+        if threading.current_thread() is main and method == "POST" and "thread" not in state:
+            clock.now += 2  # B's request starts, and reads the list, before X's pause reaches SendGrid
+            state["thread"] = threading.Thread(target=b_pauses)
+            state["thread"].start()
+            assert listed.wait(30)
+            clock.now += 1
+            return original(self, method, path, **kwargs)
+        answer = original(self, method, path, **kwargs)
+        if threading.current_thread() is state.get("thread") and method == "GET" and not listed.is_set():
+            listed.set()  # B's list is read; B waits here until X's pause is recorded
+            assert recorded.wait(30)
+        return answer
+
+    monkeypatch.setattr(RegionalSendGrid, "call", call)
+    answer = _change(x, "pause")
+    recorded.set()
+    state["thread"].join(30)
+
+    assert answer["statusCode"] == 201, answer
+    assert state["b"]["statusCode"] == 400, state["b"]  # B's quota
+    assert sandbox_sendgrid.statuses()[x] == "pause" and _item(x)["status"] == "pause"
+    assert x in _ledger(), "the ledger lost the slot of a pause SendGrid and the row hold"
+
+
+def test_an_owner_claimed_while_a_pause_is_in_flight_is_kept(
+    sandbox_sendgrid: SendGridSandbox, clock, while_answer_held, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """UnknownBatchPolicy=claim, a row nobody owns. Team A pauses it; while SendGrid's answer is held, team B's
+    validate claims it (a write on the row's version, which keeps A's lease). The projected record would have
+    written A as the owner over B's claim: its condition now requires the owner it was held under, and the record
+    made from the row keeps B's. Found by a review."""
+    monkeypatch.setenv("UNKNOWN_BATCH_POLICY", "claim")
+    batch = _create(send_at=clock.now + DAY)
+    _table().update_item(
+        Key={"account": "parent", "batch_id": batch},
+        UpdateExpression="REMOVE #o",
+        ExpressionAttributeNames={"#o": "owner"},
+    )
+    claimed: list[dict[str, Any]] = []
+    while_answer_held("POST", lambda: claimed.append(invoke("validate_batch_id", batch_id=batch, caller_arn=TEAM_B)))
+
+    assert _change(batch, "pause")["statusCode"] == 201
+    assert claimed[0]["statusCode"] == 200
+    item = _item(batch)
+    assert item["owner"] == TEAM_B and item["status"] == "pause"
+
+
+def test_a_projection_from_other_send_times_is_not_used(sandbox_sendgrid: SendGridSandbox, clock) -> None:
+    """A row whose send_at was changed by a writer that does not make projections (an earlier release, during a
+    gradual deployment): the projection's send_at is not the row's, and the record is made from the row."""
+    batch = _create(send_at=clock.now + DAY)
+    _table().update_item(
+        Key={"account": "parent", "batch_id": batch},
+        UpdateExpression="SET send_at = :later",
+        ExpressionAttributeValues={":later": clock.now + 2 * DAY},
+    )
+    assert _change(batch, "pause")["statusCode"] == 201
+    assert int(_item(batch)["expires_at"]) == clock.now + 2 * DAY + 72 * 3600

@@ -44,7 +44,7 @@ def test_a_projection_agrees_with_the_domain_whenever_the_change_is_recorded(
 ) -> None:
     row = Batch("parent", "b1", "team-a", send_at=send_at, last_send_at=last_send_at, expiry_action=expiry_action)
     made = projection.project(row, thresholds, lead, NOW)
-    if made is None or status not in made.due_after_expiry:
+    if made is None or status not in made.due:
         return
     if send_at is None:  # recorded now or any time later
         at = NOW + int(moment * 10 * EXPIRY_SECONDS)
@@ -54,7 +54,10 @@ def test_a_projection_agrees_with_the_domain_whenever_the_change_is_recorded(
     recorded = projection.held(row, status, at)
     expiry = made.expires_at if made.expires_at is not None else earliest_possible_expiry(at)
     assert recorded.expires_at == expiry
-    assert (next_due(recorded, thresholds, lead) or projection.NEVER_DUE) == expiry + made.due_after_expiry[status]
+    due = made.due[status]
+    assert (next_due(recorded, thresholds, lead) or projection.NEVER_DUE) == due.time + (
+        expiry if due.from_expiry else 0
+    )
 
 
 def test_a_batch_with_a_stated_send_at_is_projected_for_both_statuses() -> None:
@@ -63,18 +66,25 @@ def test_a_batch_with_a_stated_send_at_is_projected_for_both_statuses() -> None:
     made = projection.project(row, (24 * HOUR, HOUR), 15 * 60, NOW)
     assert made is not None
     assert made.expires_at == send_at + EXPIRY_SECONDS
-    assert made.due_after_expiry == {"pause": -24 * HOUR, "cancel": HOUR + 15 * 60 - EXPIRY_SECONDS}
+    assert made.due == {
+        "pause": projection.Due(send_at + EXPIRY_SECONDS - 24 * HOUR),
+        "cancel": projection.Due(send_at + HOUR + 15 * 60),
+    }
 
 
-def test_what_depends_on_the_moment_of_the_change_is_not_projected() -> None:
-    # A cancel is reclaimed after the later of last_send_at and the cancel: a last_send_at before the window closes
-    # makes that the moment of the cancel. With no send_at, a cancel is never due, and "never" less an expiry
-    # counted from the change depends on it too.
-    early_last = Batch("parent", "b1", "team-a", send_at=NOW + 24 * HOUR, last_send_at=NOW + 24 * HOUR - 60)
-    assert projection.project(early_last, (HOUR,), 900, NOW) is None  # send times that disagree
+def test_what_depends_on_the_moment_of_the_change_in_other_ways_is_not_projected() -> None:
+    # With no send_at the expiry is counted from the change: a pause's warnings follow it, a cancel is never due.
     unsent = Batch("parent", "b1", "team-a")
     made = projection.project(unsent, (HOUR,), 900, NOW)
-    assert made is not None and made.expires_at is None and set(made.due_after_expiry) == {"pause"}
+    assert made == projection.Projection(
+        None, {"pause": projection.Due(-HOUR, from_expiry=True), "cancel": projection.Due(projection.NEVER_DUE)}
+    )
+    # A stated last_send_at and no send_at: the last mail's reclaim is fixed, the warnings follow the change, and
+    # which comes first depends on when the change is made.
+    last_only = Batch("parent", "b1", "team-a", last_send_at=NOW + 24 * HOUR)
+    assert projection.project(last_only, (HOUR,), 900, NOW) == projection.Projection(None, {})
+    early_last = Batch("parent", "b1", "team-a", send_at=NOW + 24 * HOUR, last_send_at=NOW + 24 * HOUR - 60)
+    assert projection.project(early_last, (HOUR,), 900, NOW) is None  # send times that disagree
 
 
 def test_a_row_holding_a_status_has_no_projection() -> None:
@@ -85,6 +95,8 @@ def test_a_row_holding_a_status_has_no_projection() -> None:
     assert projection.project(left, (HOUR,), 900, NOW) is None
 
 
-def test_the_plan_key_names_the_thresholds_and_the_lead() -> None:
-    assert projection.plan_key((3600, 86400), 900) == projection.plan_key([86400, 3600], 900) == "3600,86400/900"
-    assert projection.plan_key((3600,), 900) != projection.plan_key((3600,), 600)
+def test_the_plan_key_names_the_thresholds_the_lead_and_the_release() -> None:
+    key = projection.plan_key((3600, 86400), 900, "1.1.0")
+    assert key == projection.plan_key([86400, 3600], 900, "1.1.0") == "3600,86400/900/1.1.0"
+    assert key != projection.plan_key((3600, 86400), 600, "1.1.0")
+    assert key != projection.plan_key((3600, 86400), 900, "1.2.0")

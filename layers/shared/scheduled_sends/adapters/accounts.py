@@ -24,6 +24,7 @@ from .account_item import ACCOUNTS_PARTITION, RECONCILE_SHARD
 from .batches_table import DUE_INDEX
 from .dynamodb import conditional_failed, pages
 from .dynamodb import table as dynamodb_table
+from .slot_ledger import TAKEN_AT
 
 __all__ = ["ACCOUNTS_PARTITION", "RECONCILE_SHARD", "AccountRecord", "AccountRegistry", "account_registry"]
 
@@ -100,27 +101,30 @@ class AccountRegistry:
             for item in page.get("Items", ()):
                 yield item["batch_id"]
 
-    def reconciled(self, record: AccountRecord, now: int, next_at: int) -> None:
-        self._table.update_item(
-            Key={"account": ACCOUNTS_PARTITION, "batch_id": record.account},
-            UpdateExpression=(
-                "SET #due_shard = :shard, #due_at = :next, #reconciled_at = :now, #slots = :slots, #expiries = :exp"
-            ),
-            ExpressionAttributeNames={
-                "#due_shard": "due_shard",
-                "#due_at": "due_at",
-                "#reconciled_at": "reconciled_at",
-                "#slots": "slots_in_use",
-                "#expiries": "paused_expiries",
-            },
-            ExpressionAttributeValues={
-                ":shard": RECONCILE_SHARD,
-                ":next": next_at,
-                ":now": now,
-                ":slots": record.slots_in_use,
-                ":exp": list(record.paused_expiries),
-            },
-        )
+    def reconciled(self, record: AccountRecord, now: int, next_at: int, listed_at: int) -> None:
+        """What the account's reconcile saw, and its next reconcile at `next_at`, unless a slot was taken at or
+        after its list (read at `listed_at`): that change may be missing from the list, so the account keeps the
+        place the take gave it, first in line for the next run."""
+        names = {"#reconciled_at": "reconciled_at", "#slots": "slots_in_use", "#expiries": "paused_expiries"}
+        values = {":now": now, ":slots": record.slots_in_use, ":exp": list(record.paused_expiries)}
+        seen = "SET #reconciled_at = :now, #slots = :slots, #expiries = :exp"
+        key = {"account": ACCOUNTS_PARTITION, "batch_id": record.account}
+        try:
+            self._table.update_item(
+                Key=key,
+                UpdateExpression=seen + ", #due_shard = :shard, #due_at = :next",
+                ConditionExpression="attribute_not_exists(#taken_at) OR #taken_at < :listed_at",
+                ExpressionAttributeNames=names
+                | {"#due_shard": "due_shard", "#due_at": "due_at", "#taken_at": TAKEN_AT},
+                ExpressionAttributeValues=values
+                | {":shard": RECONCILE_SHARD, ":next": next_at, ":listed_at": listed_at},
+            )
+        except ClientError as error:
+            if not conditional_failed(error):
+                raise
+            self._table.update_item(
+                Key=key, UpdateExpression=seen, ExpressionAttributeNames=names, ExpressionAttributeValues=values
+            )
 
     def records(self) -> Iterator[AccountRecord]:
         """What the last reconcile of every account saw (one paged query of the registry's partition)."""

@@ -53,6 +53,9 @@ UNREAD = object()  # `change` without a row the caller already holds
 CHANGE_EVENT = "change_event"
 # What a pause or cancel recorded without reading the row copies (`domain.projection`): on rows of no status.
 PROJECTION = "if_held"
+# The row's own attributes a projection is made from: it carries their values, and is used only while they hold.
+_PROJECTED_FROM = ("send_at", "last_send_at", "expiry_action")
+_CANCELLED = ("TransactionCanceledException", "TransactionConflictException")
 # The record of the last change made through the API (what its event says).
 CHANGE_ATTRIBUTES = (
     "change_id",
@@ -182,13 +185,15 @@ class DueBatches:
 
 
 class BatchStore:
-    def __init__(self, table: Any, due_shards: int, thresholds: tuple[int, ...], action_lead: int) -> None:
+    def __init__(
+        self, table: Any, due_shards: int, thresholds: tuple[int, ...], action_lead: int, release: str = "unknown"
+    ) -> None:
         self._table = table
         self.slots = SlotLedger(table)  # the accounts' slot ledgers, on the same table
         self._due_shards = due_shards
         self._thresholds = thresholds
         self._action_lead = action_lead
-        self._plan = projection.plan_key(thresholds, action_lead)
+        self._plan = projection.plan_key(thresholds, action_lead, release)
 
     # -- reading ---------------------------------------------------------------------------------
     def get(self, account: str, batch_id: str) -> Batch | None:
@@ -384,7 +389,11 @@ class BatchStore:
         if made is None:
             return None
         item: dict[str, Any] = {"plan": self._plan}
-        item |= {f"due_{status}": offset for status, offset in made.due_after_expiry.items()}
+        for status, due in made.due.items():
+            item[f"due_{status}"] = due.time
+            if not due.from_expiry:
+                item[f"base_{status}"] = 0  # a fixed time: the record adds nothing to it
+        item |= {name: value for name in _PROJECTED_FROM if (value := getattr(batch, name)) is not None}
         if made.expires_at is not None:
             item["expires_at"] = made.expires_at
             item["expiry_order"] = expiry_order(made.expires_at, batch.account, batch.batch_id)
@@ -482,7 +491,9 @@ class BatchStore:
         try:
             self._table.transact_write(("Update", lease), ("Update", take))
         except ClientError as error:
-            if conditional_failed(error):
+            # Cancelled for any reason (a condition, a conflict, throttling, which botocore does not retry in a
+            # transaction): nothing was written, and the separate writes, each retried as usual, take over.
+            if error.response.get("Error", {}).get("Code") in _CANCELLED:
                 return False
             raise
         return True
@@ -492,8 +503,10 @@ class BatchStore:
         gives up `lease_owner`'s lease: `new` is the held row as far as the record knows it (`projection.held` of a
         row of no send times and no expiry action, with its change); the row keeps its own send times and expiry
         action, and its expiry, listing order and due time come from its projection (`domain.projection`), or for
-        an expiry counted from the change, from `new`. The row written, or None when it no longer fits (a status set
-        since, no projection for this status or this plan, the lease gone): record it from the row then."""
+        an expiry counted from the change, from `new`. `now`: when this write is made (the row's `updated_at`). The
+        row written, or None when it no longer fits (a status set or an owner claimed since, send times or expiry
+        action other than the projection's, no projection for this status, plan or release, the lease gone): record
+        it from the row then."""
         assert new.status is not None and new.change is not None
         values = {key: value for key, value in self._row_values(new, 0, now).items() if key != "due_shard"}
         sets = [f"#{key} = :{key}" for key, value in values.items() if value is not None]
@@ -502,7 +515,7 @@ class BatchStore:
         sets += [
             "#expires_at = if_not_exists(#if_held.#expires_at, :expires_now)",
             "#expiry_order = if_not_exists(#if_held.#expiry_order, :order_now)",
-            "#due_at = #if_held.#due + if_not_exists(#if_held.#expires_at, :expires_now)",
+            "#due_at = #if_held.#due + if_not_exists(#if_held.#base, :expires_now)",
             "#due_shard = :due_shard",
             "#history = list_append(:entry, if_not_exists(#history, :no_history))",
             "#created_at = if_not_exists(#created_at, :now)",
@@ -513,6 +526,8 @@ class BatchStore:
             "#expires_at": "expires_at",
             "#expiry_order": "expiry_order",
             "#due": f"due_{new.status}",
+            "#base": f"base_{new.status}",
+            **{f"#{name}": name for name in _PROJECTED_FROM},
             "#due_at": "due_at",
             "#due_shard": "due_shard",
             "#history": "history",
@@ -527,7 +542,12 @@ class BatchStore:
                 UpdateExpression="SET " + ", ".join(sets) + " REMOVE " + ", ".join(removes) + " ADD #version :one",
                 ConditionExpression=(
                     "#lease_owner = :lease AND attribute_not_exists(#status) AND #if_held.#plan = :plan"
-                    " AND attribute_exists(#if_held.#due)"
+                    " AND attribute_exists(#if_held.#due) AND (attribute_not_exists(#owner) OR #owner = :owner)"
+                    + "".join(
+                        f" AND ((attribute_not_exists(#{name}) AND attribute_not_exists(#if_held.#{name}))"
+                        f" OR #{name} = #if_held.#{name})"
+                        for name in _PROJECTED_FROM
+                    )
                 ),
                 ExpressionAttributeNames=names,
                 ExpressionAttributeValues={f":{key}": value for key, value in values.items() if value is not None}
@@ -728,4 +748,10 @@ def _expires_from_the_table_at(batch: Batch) -> int | None:
 def batch_store(container: Container) -> BatchStore:
     config = settings()
     table = dynamodb_table(container, config.batches_table_name)
-    return BatchStore(table, config.due_shards, config.warning_thresholds_seconds, config.expiry_action_lead_seconds)
+    return BatchStore(
+        table,
+        config.due_shards,
+        config.warning_thresholds_seconds,
+        config.expiry_action_lead_seconds,
+        config.service_version,
+    )

@@ -25,6 +25,7 @@ from .account_item import RECONCILE_SHARD, account_item_key
 from .dynamodb import conditional_failed
 
 HELD = "held"
+TAKEN_AT = "taken_at"  # on the account's item: the last take, which the next reconcile's list must follow
 TEAM_PREFIX = "team:"
 # On a batch's row: a change that kept its slot without knowing its outcome could still be at SendGrid until then.
 UNSETTLED_UNTIL = "unsettled_until"
@@ -111,9 +112,11 @@ def take_update(
     """The conditional update of the account's item that gives `batch_id` (owned by `owner`) a slot under the rules
     `domain.slot_quota` states; alone (`SlotLedger.take`) or in a team's hold (`BatchStore.hold_taking_slot`). A
     batch already holding its slot passes (a pause -> cancel, a retried take). `registers`: SendGrid vouches for the
-    account, so the same write registers it for reconcile and brings its next reconcile to now: the scanner's next
-    run lists the account and finds the change, whatever became of its answer (a name only SendGrid's answer can
-    confirm is registered once it served it)."""
+    account (a name only SendGrid's answer can confirm is registered once it served it), so the same write registers
+    it for reconcile and puts it first in line for the scanner's next run, whatever became of the change's answer:
+    its next reconcile becomes its registration time, which no schedule of the account's precedes (one update
+    cannot write "the earlier of two times"; "now" would move an overdue account back). `taken_at` tells a
+    reconcile whose list came before this take not to schedule the account later (`AccountRegistry.reconciled`)."""
     limit = slot_quota.ledger_limit(is_admin)
     names = {"#held": HELD}
     values: dict[str, Any] = {":batch": {batch_id}}
@@ -121,9 +124,17 @@ def take_update(
     if limit is not None:
         values |= {":id": batch_id, ":limit": limit}
         conditions.append("(attribute_not_exists(#held) OR contains(#held, :id) OR size(#held) < :limit)")
-    registration = "SET #registered_at = if_not_exists(#registered_at, :now), #due_shard = :shard, #due_at = :now "
+    registration = (
+        "SET #registered_at = if_not_exists(#registered_at, :now), #due_shard = :shard,"
+        " #due_at = if_not_exists(#registered_at, :now), #taken_at = :now "
+    )
     if registers:
-        names |= {"#registered_at": "registered_at", "#due_shard": "due_shard", "#due_at": "due_at"}
+        names |= {
+            "#registered_at": "registered_at",
+            "#due_shard": "due_shard",
+            "#due_at": "due_at",
+            "#taken_at": TAKEN_AT,
+        }
         values |= {":now": now, ":shard": RECONCILE_SHARD}
     adds = ["#held :batch"]
     if owner is not None:

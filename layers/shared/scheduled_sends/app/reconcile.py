@@ -178,6 +178,7 @@ class Reconciler:
             record,
             now,
             next_reconcile_at(now, slots, config.reconcile_active_seconds, config.reconcile_idle_seconds),
+            listed_at,
         )
         summary.reconciled += 1
         summary.drift += drift

@@ -136,7 +136,7 @@ class Recorder:
             assert status is not None
             base = Batch(caller.account, batch_id, owner=None)  # what the hold's conditions checked: no status
             held = projection.held(caller.new_row(batch_id, base), status, now)
-            recorded = self._record_projected(change_to(held, base), lease_owner, now)
+            recorded = self._record_projected(change_to(held, base), lease_owner)
             if recorded is not None:
                 seen.append(base)
         if recorded is None:
@@ -159,11 +159,12 @@ class Recorder:
         )
         return recorded
 
-    def _record_projected(self, held: Batch, lease_owner: str, now: int) -> Batch | None:
-        """The projected record (`BatchStore.record_projected`); None when it does not fit or failed (the caller
+    def _record_projected(self, held: Batch, lease_owner: str) -> Batch | None:
+        """The projected record (`BatchStore.record_projected`), stamped with the time it is written (as `record`'s
+        are: a slot check trusts a row unwritten since its list); None when it does not fit or failed (the caller
         records from the row instead, which knows whether this write was made)."""
         try:
-            return self.store.record_projected(held, lease_owner, now)
+            return self.store.record_projected(held, lease_owner, self.clock.now())
         except Exception:
             logger.exception("recording from the row's projection failed", extra={"batch_id": held.batch_id})
             return None
