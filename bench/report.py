@@ -139,7 +139,9 @@ def targets(results: dict[str, Any]) -> dict[str, bool]:
         rows = results["scanner_accounts"]["rows"]
         judged["scanner_runs_inside_their_timeout"] = all(r["max_run_s"] < r["timeout_s"] for r in rows)
         judged["scanner_active_accounts_reconciled_within_15_min"] = all(
-            r["active_max_gap_s"] <= 900 for r in rows if r["rate_limit_per_minute"] is None
+            r["all_reconciled_after_s"] is not None and r["active_max_gap_s"] <= 900
+            for r in rows
+            if r["rate_limit_per_minute"] is None
         )
     if "scanner_scaling" in results:
         scans = results["scanner_scaling"].values()

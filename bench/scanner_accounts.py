@@ -14,6 +14,7 @@ from typing import Any
 from scheduled_sends.adapters.accounts import AccountRecord
 from scheduled_sends.adapters.batches_table import DueBatches
 from scheduled_sends.adapters.sendgrid.client import UpstreamResponse
+from scheduled_sends.adapters.slot_ledger import Ledger
 from scheduled_sends.app.scanner import Scanner
 from scheduled_sends.domain.batch import Batch
 from scheduled_sends.runtime.container import Container
@@ -45,7 +46,7 @@ class _Registry:
         order = sorted((at, a) for a, at in self.due_at.items() if at <= now)
         return iter([a for _, a in order])
 
-    def reconciled(self, record: AccountRecord, now: int, next_at: int) -> None:
+    def reconciled(self, record: AccountRecord, now: int, next_at: int, listed_at: int) -> None:
         if record.account in self.last:
             gap = now - self.last[record.account]
             self.gaps[record.account] = max(self.gaps.get(record.account, 0), gap)
@@ -57,11 +58,27 @@ class _Registry:
         return iter(self.records.values())
 
 
+class _Ledgers:
+    """The accounts' slot ledgers in memory, agreeing with the rows (reconcile finds nothing to move)."""
+
+    def __init__(self, store: _Store) -> None:
+        self.store = store
+
+    def read(self, account: str) -> Ledger:
+        return Ledger(account, {b.batch_id: b.owner for b in self.store.active(account)})
+
+    def _moved(self, *args: Any, **kwargs: Any) -> int:
+        raise AssertionError("the ledgers agree with the rows in this simulation")
+
+    give_back_unheld = count_held = recount_owner = drop_strays = _moved
+
+
 class _Store:
     """Batch rows in memory: one paused batch in every tenth account, nothing due."""
 
     def __init__(self, accounts: list[str]) -> None:
         self.rows = {a: [Batch(a, f"b{i}", "team", "pause")] for i, a in enumerate(accounts) if i % ACTIVE_SHARE == 0}
+        self.slots = _Ledgers(self)
 
     def due(self, now: int) -> DueBatches:
         return DueBatches([], 0)
@@ -134,6 +151,7 @@ def simulate(accounts_total: int, latency: float, limit: int | None, config: Set
         registry.due,
         registry.reconciled,
     )
+    registry_view.last_reconciled_at = registry.last_reconciled_at
     registry_view.records = registry.records_
     runs: list[dict[str, Any]] = []
     all_done_at: float | None = None
@@ -155,6 +173,8 @@ def simulate(accounts_total: int, latency: float, limit: int | None, config: Set
             with clock.deadline_in(budget):
                 summary = scanner.run(now)
             took = (time.perf_counter() - began) * SCALE
+            if summary.errors:  # a simulation whose reconciles fail measures nothing
+                raise AssertionError(f"{summary.errors} reconciles failed in the simulated run at {now}")
             runs.append({"run_s": round(took, 1), "sendgrid_calls": sendgrid.calls, "reconciled": summary.reconciled})
             if all_done_at is None and len(registry.last) == accounts_total:
                 all_done_at = now - start + took

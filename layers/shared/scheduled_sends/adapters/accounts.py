@@ -24,7 +24,7 @@ from .account_item import ACCOUNTS_PARTITION, RECONCILE_SHARD
 from .batches_table import DUE_INDEX
 from .dynamodb import conditional_failed, pages
 from .dynamodb import table as dynamodb_table
-from .slot_ledger import TAKEN_AT
+from .slot_ledger import UNSETTLED_UNTIL
 
 __all__ = ["ACCOUNTS_PARTITION", "RECONCILE_SHARD", "AccountRecord", "AccountRegistry", "account_registry"]
 
@@ -102,9 +102,10 @@ class AccountRegistry:
                 yield item["batch_id"]
 
     def reconciled(self, record: AccountRecord, now: int, next_at: int, listed_at: int) -> None:
-        """What the account's reconcile saw, and its next reconcile at `next_at`, unless a slot was taken at or
-        after its list (read at `listed_at`): that change may be missing from the list, so the account keeps the
-        place the take gave it, first in line for the next run."""
+        """What the account's reconcile saw, and its next reconcile at `next_at`, unless the change of a slot taken
+        in the account may have reached SendGrid after its list (read at `listed_at`: before the take's lease
+        ended): that change may be missing from the list, so the account keeps the place the take gave it, first
+        in line for the next run."""
         names = {"#reconciled_at": "reconciled_at", "#slots": "slots_in_use", "#expiries": "paused_expiries"}
         values = {":now": now, ":slots": record.slots_in_use, ":exp": list(record.paused_expiries)}
         seen = "SET #reconciled_at = :now, #slots = :slots, #expiries = :exp"
@@ -113,9 +114,9 @@ class AccountRegistry:
             self._table.update_item(
                 Key=key,
                 UpdateExpression=seen + ", #due_shard = :shard, #due_at = :next",
-                ConditionExpression="attribute_not_exists(#taken_at) OR #taken_at < :listed_at",
+                ConditionExpression="attribute_not_exists(#unsettled) OR #unsettled <= :listed_at",
                 ExpressionAttributeNames=names
-                | {"#due_shard": "due_shard", "#due_at": "due_at", "#taken_at": TAKEN_AT},
+                | {"#due_shard": "due_shard", "#due_at": "due_at", "#unsettled": UNSETTLED_UNTIL},
                 ExpressionAttributeValues=values
                 | {":shard": RECONCILE_SHARD, ":next": next_at, ":listed_at": listed_at},
             )

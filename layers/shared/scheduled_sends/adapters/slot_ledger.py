@@ -20,14 +20,14 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from ..domain import slot_quota
+from ..domain import leases, slot_quota
 from .account_item import RECONCILE_SHARD, account_item_key
 from .dynamodb import conditional_failed
 
 HELD = "held"
-TAKEN_AT = "taken_at"  # on the account's item: the last take, which the next reconcile's list must follow
 TEAM_PREFIX = "team:"
 # On a batch's row: a change that kept its slot without knowing its outcome could still be at SendGrid until then.
+# On the account's item: the last take's change could still be at SendGrid until then (the end of its lease).
 UNSETTLED_UNTIL = "unsettled_until"
 
 
@@ -115,8 +115,9 @@ def take_update(
     account (a name only SendGrid's answer can confirm is registered once it served it), so the same write registers
     it for reconcile and puts it first in line for the scanner's next run, whatever became of the change's answer:
     its next reconcile becomes its registration time, which no schedule of the account's precedes (one update
-    cannot write "the earlier of two times"; "now" would move an overdue account back). `taken_at` tells a
-    reconcile whose list came before this take not to schedule the account later (`AccountRegistry.reconciled`)."""
+    cannot write "the earlier of two times"; "now" would move an overdue account back). `unsettled_until`, the end
+    of the change's lease (no request outlives it), tells a reconcile whose list was read before then not to
+    schedule the account later: the change may have reached SendGrid after the list (`AccountRegistry.reconciled`)."""
     limit = slot_quota.ledger_limit(is_admin)
     names = {"#held": HELD}
     values: dict[str, Any] = {":batch": {batch_id}}
@@ -126,16 +127,16 @@ def take_update(
         conditions.append("(attribute_not_exists(#held) OR contains(#held, :id) OR size(#held) < :limit)")
     registration = (
         "SET #registered_at = if_not_exists(#registered_at, :now), #due_shard = :shard,"
-        " #due_at = if_not_exists(#registered_at, :now), #taken_at = :now "
+        " #due_at = if_not_exists(#registered_at, :now), #unsettled_until = :settled "
     )
     if registers:
         names |= {
             "#registered_at": "registered_at",
             "#due_shard": "due_shard",
             "#due_at": "due_at",
-            "#taken_at": TAKEN_AT,
+            "#unsettled_until": UNSETTLED_UNTIL,
         }
-        values |= {":now": now, ":shard": RECONCILE_SHARD}
+        values |= {":now": now, ":shard": RECONCILE_SHARD, ":settled": now + leases.CHANGE_LEASE_SECONDS}
     adds = ["#held :batch"]
     if owner is not None:
         names["#team"] = team_attribute(owner)
