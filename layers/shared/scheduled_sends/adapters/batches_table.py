@@ -418,16 +418,18 @@ class BatchStore:
         as it is (strongly consistent), whatever index the row was found through. The row moves in the due index
         to `until`, so if this run dies the row is due again when the lease ends."""
         leased = replace(batch, lease_owner=owner, lease_until=until)
-        return self._lease(
-            batch.account,
-            batch.batch_id,
-            owner,
-            now,
-            until,
-            extra_set=", #due_at = :until, #due_shard = :shard",
-            extra_condition=" AND #status = :status",
-            extra_names={"#due_at": "due_at", "#due_shard": "due_shard", "#status": "status"},
-            extra_values={":shard": self._shard(leased), ":status": batch.status},
+        return self._updated_row(
+            _lease_update(
+                batch.account,
+                batch.batch_id,
+                owner,
+                now,
+                until,
+                extra_set=", #due_at = :until, #due_shard = :shard",
+                extra_condition=" AND #status = :status",
+                extra_names={"#due_at": "due_at", "#due_shard": "due_shard", "#status": "status"},
+                extra_values={":shard": self._shard(leased), ":status": batch.status},
+            )
         )
 
     def hold(
@@ -448,15 +450,17 @@ class BatchStore:
         `owned_by` (unless None: an admin; `claimable`: or by nobody), its recorded send_at is at `window_from` or
         later (the change window is open), it is still `version` (when given). None otherwise (`get` says why)."""
         condition, names, values = _hold_conditions(owned_by, claimable, window_from, version)
-        return self._lease(
-            account,
-            batch_id,
-            owner,
-            now,
-            until,
-            extra_condition=condition,
-            extra_names=names,
-            extra_values=values,
+        return self._updated_row(
+            _lease_update(
+                account,
+                batch_id,
+                owner,
+                now,
+                until,
+                extra_condition=condition,
+                extra_names=names,
+                extra_values=values,
+            )
         )
 
     def hold_taking_slot(
@@ -536,11 +540,11 @@ class BatchStore:
             "#version": "version",
             "#plan": "plan",
         }
-        try:
-            answer = self._table.update_item(
-                Key={"account": new.account, "batch_id": new.batch_id},
-                UpdateExpression="SET " + ", ".join(sets) + " REMOVE " + ", ".join(removes) + " ADD #version :one",
-                ConditionExpression=(
+        return self._updated_row(
+            {
+                "Key": {"account": new.account, "batch_id": new.batch_id},
+                "UpdateExpression": "SET " + ", ".join(sets) + " REMOVE " + ", ".join(removes) + " ADD #version :one",
+                "ConditionExpression": (
                     "#lease_owner = :lease AND attribute_not_exists(#status) AND #if_held.#plan = :plan"
                     " AND attribute_exists(#if_held.#due) AND (attribute_not_exists(#owner) OR #owner = :owner)"
                     + "".join(
@@ -549,8 +553,8 @@ class BatchStore:
                         for name in _PROJECTED_FROM
                     )
                 ),
-                ExpressionAttributeNames=names,
-                ExpressionAttributeValues={f":{key}": value for key, value in values.items() if value is not None}
+                "ExpressionAttributeNames": names,
+                "ExpressionAttributeValues": {f":{key}": value for key, value in values.items() if value is not None}
                 | {
                     ":lease": lease_owner,
                     ":plan": self._plan,
@@ -563,47 +567,37 @@ class BatchStore:
                     ":event": new.change.event_id,
                     ":one": 1,
                 },
-                ReturnValues="ALL_NEW",
-            )
-        except ClientError as error:
-            if conditional_failed(error):
-                return None
-            raise
-        return batch_from_item(answer["Attributes"])
+            }
+        )
 
     def hold_new(self, account: str, batch_id: str, owner: str, now: int, until: int) -> Batch | None:
         """A change's lease on a batch the table has no row for (an admin's, or a claim): a row holding only the
         lease, which DynamoDB removes within a day unless the change's record makes it a batch's row. None when a
         row exists by now."""
-        try:
-            answer = self._table.update_item(
-                Key={"account": account, "batch_id": batch_id},
-                UpdateExpression=(
+        return self._updated_row(
+            {
+                "Key": {"account": account, "batch_id": batch_id},
+                "UpdateExpression": (
                     "SET #lease_owner = :owner, #lease_until = :until, #ttl = :ttl,"
                     " #created_at = if_not_exists(#created_at, :now) ADD #version :one"
                 ),
-                ConditionExpression="attribute_not_exists(#version)",
-                ExpressionAttributeNames={
+                "ConditionExpression": "attribute_not_exists(#version)",
+                "ExpressionAttributeNames": {
                     "#lease_owner": "lease_owner",
                     "#lease_until": "lease_until",
                     "#ttl": "ttl",
                     "#created_at": "created_at",
                     "#version": "version",
                 },
-                ExpressionAttributeValues={
+                "ExpressionAttributeValues": {
                     ":owner": owner,
                     ":until": until,
                     ":ttl": now + _UNRECORDED_HOLD_RETENTION_SECONDS,
                     ":now": now,
                     ":one": 1,
                 },
-                ReturnValues="ALL_NEW",
-            )
-        except ClientError as error:
-            if conditional_failed(error):
-                return None
-            raise
-        return batch_from_item(answer["Attributes"])
+            }
+        )
 
     def release(self, account: str, batch_id: str, owner: str, unsettled_until: int | None = None) -> None:
         """Give up `owner`'s lease without a change (SendGrid refused, or the request failed). The version moves,
@@ -622,23 +616,10 @@ class BatchStore:
         release = _release_write(account, batch_id, owner, holding_none=True)
         return self.slots.give_back_with_release(account, batch_id, slot_owner, release)
 
-    def _lease(
-        self,
-        account: str,
-        batch_id: str,
-        owner: str,
-        now: int,
-        until: int,
-        extra_set: str = "",
-        extra_condition: str = "",
-        extra_names: dict[str, str] | None = None,
-        extra_values: dict[str, Any] | None = None,
-    ) -> Batch | None:
-        lease = _lease_update(
-            account, batch_id, owner, now, until, extra_set, extra_condition, extra_names, extra_values
-        )
+    def _updated_row(self, update: dict[str, Any]) -> Batch | None:
+        """The row as `update`, a conditional UpdateItem, wrote it; None when its condition did not hold."""
         try:
-            answer = self._table.update_item(**lease, ReturnValues="ALL_NEW")
+            answer = self._table.update_item(**update, ReturnValues="ALL_NEW")
         except ClientError as error:
             if conditional_failed(error):
                 return None
