@@ -314,8 +314,9 @@ class BatchStore:
     ) -> Batch:
         new = replace(batch, version=(previous.version if previous else 0) + 1, updated_at=now)
         new = replace(new, history=_history_after(new, previous))
-        values = self._row_values(new, due_at, now)
+        values = self._row_values(new, now)
         values |= {
+            "due_shard": self._shard(new) if due_at is not None else None,
             "send_at": new.send_at,
             "expiry_action": new.expiry_action,
             "last_send_at": new.last_send_at,
@@ -359,9 +360,9 @@ class BatchStore:
                 self._table.update_item(**moves)
         return new
 
-    def _row_values(self, new: Batch, due_at: int | None, now: int) -> dict[str, Any]:
-        """The attributes a write of `new` sets (None: removes) that the row's send times, expiry action, version
-        and history do not decide; every write sets these from the row it makes."""
+    def _row_values(self, new: Batch, now: int) -> dict[str, Any]:
+        """The attributes a write of `new` sets (None: removes) that the row's send times, expiry action, version,
+        history and due time do not decide; every write sets these from the row it makes."""
         return {
             "owner": new.owner,
             "status": new.status,
@@ -376,7 +377,6 @@ class BatchStore:
             "entry_left": True if new.entry_left else None,  # sparse: only while a finished entry is left
             "updated_at": now,
             "active_account": new.account if new.holds_slot else None,
-            "due_shard": self._shard(new) if due_at is not None else None,
             "ttl": _expires_from_the_table_at(new),
             "status_key": changes.status_name(new.status),
             **_change_attributes(new.change),
@@ -449,18 +449,8 @@ class BatchStore:
         exists, no one else holds a live lease on it and, as its conditions check in the same write: it is owned by
         `owned_by` (unless None: an admin; `claimable`: or by nobody), its recorded send_at is at `window_from` or
         later (the change window is open), it is still `version` (when given). None otherwise (`get` says why)."""
-        condition, names, values = _hold_conditions(owned_by, claimable, window_from, version)
         return self._updated_row(
-            _lease_update(
-                account,
-                batch_id,
-                owner,
-                now,
-                until,
-                extra_condition=condition,
-                extra_names=names,
-                extra_values=values,
-            )
+            _hold_update(account, batch_id, owner, now, until, owned_by, claimable, window_from, version=version)
         )
 
     def hold_taking_slot(
@@ -480,18 +470,7 @@ class BatchStore:
         ledger's conditional update: `slot_ledger.take_update`) in one transaction. DynamoDB returns no item from a
         transaction: the change is recorded from the row's projection (`record_projected`). False when a condition
         of either did not hold (the hold and the take, each alone, then say which)."""
-        condition, names, values = _hold_conditions(owned_by, claimable, window_from)
-        names["#status"] = "status"
-        lease = _lease_update(
-            account,
-            batch_id,
-            owner,
-            now,
-            until,
-            extra_condition=condition + " AND attribute_not_exists(#status)",
-            extra_names=names,
-            extra_values=values,
-        )
+        lease = _hold_update(account, batch_id, owner, now, until, owned_by, claimable, window_from, no_status=True)
         try:
             self._table.transact_write(("Update", lease), ("Update", take))
         except ClientError as error:
@@ -512,7 +491,7 @@ class BatchStore:
         action other than the projection's, no projection for this status, plan or release, the lease gone): record
         it from the row then."""
         assert new.status is not None and new.change is not None
-        values = {key: value for key, value in self._row_values(new, 0, now).items() if key != "due_shard"}
+        values = self._row_values(new, now)
         sets = [f"#{key} = :{key}" for key, value in values.items() if value is not None]
         removes = [f"#{key}" for key, value in values.items() if value is None]
         names = {f"#{key}": key for key in values}
@@ -661,10 +640,21 @@ def _lease_update(
     }
 
 
-def _hold_conditions(
-    owned_by: str | None, claimable: bool, window_from: int | None, version: int | None = None
-) -> tuple[str, dict[str, str], dict[str, Any]]:
-    """A change's hold's conditions beside the lease's own (`BatchStore.hold`), as a condition to append."""
+def _hold_update(
+    account: str,
+    batch_id: str,
+    owner: str,
+    now: int,
+    until: int,
+    owned_by: str | None,
+    claimable: bool,
+    window_from: int | None,
+    *,
+    version: int | None = None,
+    no_status: bool = False,
+) -> dict[str, Any]:
+    """A change's lease (`_lease_update`) with the hold's conditions (`BatchStore.hold`), and with `no_status`: only
+    on a row of no status (`BatchStore.hold_taking_slot`)."""
     conditions: list[str] = []
     names: dict[str, str] = {}
     values: dict[str, Any] = {}
@@ -678,7 +668,19 @@ def _hold_conditions(
     if version is not None:
         values[":expected"] = version
         conditions.append("#version = :expected")
-    return "".join(f" AND {condition}" for condition in conditions), names, values
+    if no_status:
+        names["#status"] = "status"
+        conditions.append("attribute_not_exists(#status)")
+    return _lease_update(
+        account,
+        batch_id,
+        owner,
+        now,
+        until,
+        extra_condition="".join(f" AND {condition}" for condition in conditions),
+        extra_names=names,
+        extra_values=values,
+    )
 
 
 def _release_write(

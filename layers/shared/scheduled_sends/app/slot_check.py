@@ -25,7 +25,8 @@ _ATTEMPTS = 3
 
 def take_slot(acting: Acting, hold: Hold, now: int) -> None:
     """Take the held batch's slot in its account's ledger under every rule, or raise SendGrid's "max limit
-    reached" naming the rule. The take brings the account's reconcile to now (`slot_ledger.take_update`)."""
+    reached" naming the rule. The take puts the account first in line for the scanner's next reconcile
+    (`slot_ledger.take_update`)."""
     caller, services = acting.caller, acting.services
     batch_id, slots = hold.row.batch_id, services.store.slots
     slot_owner = caller.new_row(batch_id, hold.row).owner
